@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/knadh/koanf/parsers/toml/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/porticohq/portico/core"
+	"github.com/porticohq/portico/core/config"
+	"github.com/porticohq/portico/core/store"
+)
+
+// globals are the flags every command shares.
+type globals struct {
+	configFile string
+	dataDir    string
+	listen     string
+	env        []string
+	cmd        *cobra.Command
+}
+
+// sources turns the flags and environment into config layers; a flag that
+// was not given leaves lower layers alone.
+func (g *globals) sources() config.Sources {
+	flags := map[string]string{}
+	if g.cmd.Flags().Changed("data-dir") {
+		flags["data_dir"] = g.dataDir
+	}
+	if g.cmd.Flags().Changed("listen") {
+		flags["listen"] = g.listen
+	}
+	return config.Sources{File: g.configFile, Env: g.env, Flags: flags}
+}
+
+func (g *globals) envValue(name string) string {
+	for _, kv := range g.env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// errorText formats an error for the terminal: config problems one per line.
+func errorText(err error) string {
+	if errors.Is(err, config.ErrInvalid) {
+		return "invalid configuration:\n  " + strings.ReplaceAll(config.Message(err), "; ", "\n  ")
+	}
+	return err.Error()
+}
+
+func newRoot(stdout, stderr io.Writer, env []string) *cobra.Command {
+	g := &globals{env: env}
+	root := &cobra.Command{
+		Use:           "portico",
+		Short:         "Portico: a plugin-extensible gateway for AI agents",
+		Long:          "Portico is a gateway for AI agents whose features are WebAssembly plugins.\nWith no subcommand it runs `portico serve`.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), g, stderr) },
+		PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+			g.cmd = cmd
+		},
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.configFile, "config", "", "config file (TOML, or YAML by extension); default: PORTICO_CONFIG, else <data-dir>/portico.toml if it exists")
+	pf.StringVar(&g.dataDir, "data-dir", "", "data directory (config key data_dir; default ./portico-data)")
+	pf.StringVar(&g.listen, "listen", "", "HOST:PORT to listen on (config key listen; default 127.0.0.1:3120)")
+
+	root.AddCommand(
+		&cobra.Command{
+			Use:   "serve",
+			Short: "Run the gateway until SIGINT or SIGTERM",
+			Args:  cobra.NoArgs,
+			RunE:  func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), g, stderr) },
+		},
+		&cobra.Command{
+			Use:   "version",
+			Short: "Print the version",
+			Args:  cobra.NoArgs,
+			Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(stdout, "portico", core.VersionString()) },
+		},
+		configCmd(g, stdout),
+		backupCmd(g, stdout),
+		restoreCmd(g, stdout),
+	)
+	return root
+}
+
+func serve(ctx context.Context, g *globals, stderr io.Writer) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	gw, err := core.New(core.Options{Config: g.sources(), LogOutput: stderr})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal ends the process at once
+	}()
+	return gw.Run(ctx)
+}
+
+func configCmd(g *globals, stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "config", Short: "Check and show configuration"}
+	var asJSON bool
+	printCmd := &cobra.Command{
+		Use:   "print",
+		Short: "Print the effective configuration (defaults < file < env < flags), secrets redacted",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := config.Load(g.sources())
+			if err != nil {
+				return err
+			}
+			var b []byte
+			if asJSON {
+				b, err = json.MarshalIndent(c.Nested(true), "", "  ")
+				b = append(b, '\n')
+			} else {
+				b, err = toml.Parser().Marshal(c.Nested(true))
+			}
+			if err != nil {
+				return err
+			}
+			_, err = stdout.Write(b)
+			return err
+		},
+	}
+	printCmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of TOML")
+	validateCmd := &cobra.Command{
+		Use:   "validate FILE",
+		Short: "Check a config file (with the environment and flags on top) without starting anything",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			src := g.sources()
+			src.File = args[0]
+			if _, err := config.Load(src); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s is valid\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(printCmd, validateCmd)
+	return cmd
+}
+
+func backupCmd(g *globals, stdout io.Writer) *cobra.Command {
+	var url, key string
+	cmd := &cobra.Command{
+		Use:   "backup FILE",
+		Short: "Write a backup of the data: from the running gateway if one holds the data dir, else from the data dir itself",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := config.Load(g.sources())
+			if err != nil {
+				return err
+			}
+			if url == "" {
+				url = g.envValue("PORTICO_URL")
+			}
+			if key == "" {
+				key = g.envValue("PORTICO_KEY")
+			}
+			ctx := cmd.Context()
+			how := ""
+			err = writeFileAtomic(args[0], func(w io.Writer) error {
+				if url == "" {
+					err := core.BackupDataDir(ctx, c, w)
+					if !errors.Is(err, core.ErrGatewayRunning) {
+						how = "from data dir " + c.DataDir
+						return err
+					}
+					if url = core.LocalURL(c.DataDir); url == "" {
+						url = core.ClientURL(c.Listen)
+					}
+				}
+				how = "from the gateway at " + url
+				_, err := core.FetchBackup(ctx, http.DefaultClient, url, key, w)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "backup written to %s (%s)\n", args[0], how)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&url, "url", "", "base URL of a running gateway (default: PORTICO_URL, else the data dir, else the configured listen address)")
+	cmd.Flags().StringVar(&key, "key", "", "API key for the gateway (default: PORTICO_KEY)")
+	return cmd
+}
+
+func restoreCmd(g *globals, stdout io.Writer) *cobra.Command {
+	var replace bool
+	cmd := &cobra.Command{
+		Use:   "restore FILE",
+		Short: "Load a backup into the data dir of a stopped gateway",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := config.Load(g.sources())
+			if err != nil {
+				return err
+			}
+			f, err := os.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := core.RestoreDataDir(cmd.Context(), c, f, replace); err != nil {
+				if errors.Is(err, store.ErrNotEmpty) {
+					return fmt.Errorf("%w (pass --replace to drop the data in %s first)", err, c.DataDir)
+				}
+				return err
+			}
+			fmt.Fprintf(stdout, "restored %s into %s\n", args[0], c.DataDir)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&replace, "replace", false, "drop the data dir's current data before loading the backup")
+	return cmd
+}
+
+// writeFileAtomic creates path only if write succeeds, so a failed backup
+// never leaves a truncated file that looks like a good one.
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,275 @@
+// Package config defines Portico's configuration: one typed, validated,
+// immutable value built from layers (built-in defaults < file < environment
+// < flags) and a Manager that watches the file, reloads it safely and applies
+// changes made over the API.
+//
+// A Config is never modified after it is built; a change produces a new one
+// that is swapped in atomically. Every key has a dotted name (log.level), an
+// environment name (PORTICO_LOG__LEVEL) and a reload mode: live keys take
+// effect at once, restart keys (listen, data_dir, ...) are reported as
+// reload_required until the process restarts.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is one immutable snapshot of the gateway's configuration. The koanf
+// tag is the key name, doc describes it for docs/configuration.md, reload
+// "restart" marks keys that need a process restart, and secret "true" marks
+// values that every read redacts.
+type Config struct {
+	Listen  string  `koanf:"listen" reload:"restart" doc:"HOST:PORT the HTTP server listens on."`
+	DataDir string  `koanf:"data_dir" reload:"restart" doc:"Directory for the embedded database, the lock file and the default config file."`
+	Log     Log     `koanf:"log"`
+	HTTP    HTTP    `koanf:"http"`
+	Storage Storage `koanf:"storage"`
+	Audit   Audit   `koanf:"audit"`
+	Events  Events  `koanf:"events"`
+}
+
+// Log configures the process logger.
+type Log struct {
+	Level  string `koanf:"level" doc:"Minimum level: debug, info, warn or error."`
+	Format string `koanf:"format" reload:"restart" doc:"Log line format: text or json."`
+}
+
+// HTTP configures the HTTP server and its core middleware.
+type HTTP struct {
+	MaxBodyBytes      int64    `koanf:"max_body_bytes" doc:"Largest request body accepted, in bytes; larger bodies get 413 too_large."`
+	MaxInFlight       int64    `koanf:"max_in_flight" doc:"Requests served at once before new ones get 503 overloaded; 0 means no limit. Health probes are exempt."`
+	ReadHeaderTimeout Duration `koanf:"read_header_timeout" reload:"restart" doc:"Time allowed to read request headers."`
+	ReadTimeout       Duration `koanf:"read_timeout" reload:"restart" doc:"Time allowed to read a whole request, body included."`
+	WriteTimeout      Duration `koanf:"write_timeout" reload:"restart" doc:"Time allowed to write a response; streaming routes lift it for themselves."`
+	IdleTimeout       Duration `koanf:"idle_timeout" reload:"restart" doc:"How long an idle keep-alive connection stays open."`
+	ShutdownTimeout   Duration `koanf:"shutdown_timeout" doc:"How long a graceful shutdown waits for in-flight requests to finish."`
+	CORS              CORS     `koanf:"cors"`
+}
+
+// CORS configures cross-origin requests. No allowed origin means CORS is off.
+type CORS struct {
+	AllowedOrigins   []string `koanf:"allowed_origins" doc:"Origins allowed to call the API (\"https://app.example.com\", \"https://*.example.com\" or \"*\"); empty turns CORS off."`
+	AllowedMethods   []string `koanf:"allowed_methods" doc:"Methods allowed in cross-origin requests."`
+	AllowedHeaders   []string `koanf:"allowed_headers" doc:"Request headers allowed in cross-origin requests."`
+	ExposedHeaders   []string `koanf:"exposed_headers" doc:"Response headers a browser may read."`
+	AllowCredentials bool     `koanf:"allow_credentials" doc:"Whether browsers may send credentials (not allowed with origin \"*\")."`
+	MaxAge           Duration `koanf:"max_age" doc:"How long a browser may cache a preflight answer."`
+}
+
+// Storage configures the embedded Badger database.
+type Storage struct {
+	GCInterval     Duration `koanf:"gc_interval" doc:"How often the value log is garbage-collected."`
+	GCDiscardRatio float64  `koanf:"gc_discard_ratio" doc:"Rewrite a value-log file when at least this share of it is stale (0 < r < 1)."`
+	MemTableBytes  int64    `koanf:"memtable_bytes" reload:"restart" doc:"Size of one in-memory write table, in bytes."`
+	CacheBytes     int64    `koanf:"cache_bytes" reload:"restart" doc:"Size of the block cache, in bytes."`
+}
+
+// Audit configures the audit trail.
+type Audit struct {
+	Retention     Duration `koanf:"retention" doc:"How long audit entries are kept; 0 keeps them forever."`
+	SweepInterval Duration `koanf:"sweep_interval" doc:"How often entries older than the retention are deleted."`
+}
+
+// Events configures the in-process event bus.
+type Events struct {
+	Buffer int64 `koanf:"buffer" doc:"Events buffered per subscriber before new ones are dropped (and counted); applies to new subscribers."`
+}
+
+// Default returns the built-in defaults: a gateway that starts with no
+// config file at all.
+func Default() *Config {
+	return &Config{
+		Listen:  "127.0.0.1:3120",
+		DataDir: "./portico-data",
+		Log:     Log{Level: "info", Format: "text"},
+		HTTP: HTTP{
+			MaxBodyBytes:      1 << 20,
+			MaxInFlight:       0,
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			ReadTimeout:       Duration(60 * time.Second),
+			WriteTimeout:      Duration(60 * time.Second),
+			IdleTimeout:       Duration(120 * time.Second),
+			ShutdownTimeout:   Duration(15 * time.Second),
+			CORS: CORS{
+				AllowedOrigins: []string{},
+				AllowedMethods: []string{"GET", "POST", "PUT", "PATCH", "DELETE"},
+				AllowedHeaders: []string{"Authorization", "Content-Type", "X-API-Key", "Idempotency-Key", "X-Request-Id"},
+				ExposedHeaders: []string{"X-Request-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"},
+				MaxAge:         Duration(10 * time.Minute),
+			},
+		},
+		Storage: Storage{
+			GCInterval:     Duration(10 * time.Minute),
+			GCDiscardRatio: 0.5,
+			MemTableBytes:  16 << 20,
+			CacheBytes:     64 << 20,
+		},
+		Audit:  Audit{Retention: Duration(90 * 24 * time.Hour), SweepInterval: Duration(time.Hour)},
+		Events: Events{Buffer: 256},
+	}
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s",
+// "1h30m") in files, environment variables and JSON.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalText writes d as a Go duration string.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("want a duration such as \"30s\" or \"5m\", got %q", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// KeyError is a problem with one configuration key. Validation and decoding
+// return one per bad key, joined with errors.Join.
+type KeyError struct {
+	Key    string // dotted key, e.g. "log.level"
+	Source string // where the value came from: "file", "env", "flag", "api", or "" for the merged result
+	Msg    string
+}
+
+func (e *KeyError) Error() string {
+	if e.Source != "" {
+		return fmt.Sprintf("%s (from %s): %s", e.Key, e.Source, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Key, e.Msg)
+}
+
+// Keys returns the dotted names of the keys named in err's KeyErrors, in
+// order and without repeats.
+func Keys(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case *KeyError:
+			if !slices.Contains(out, e.Key) {
+				out = append(out, e.Key)
+			}
+		case interface{ Unwrap() []error }:
+			for _, x := range e.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(e.Unwrap())
+		}
+	}
+	walk(err)
+	return out
+}
+
+// Validate checks every value and returns all problems at once, each naming
+// its key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, &KeyError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if err := validHostPort(c.Listen); err != nil {
+		bad("listen", "%v", err)
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		bad("log.level", "must be one of debug, info, warn, error (got %q)", c.Log.Level)
+	}
+	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
+		bad("log.format", "must be text or json (got %q)", c.Log.Format)
+	}
+	if c.HTTP.MaxBodyBytes < 1 {
+		bad("http.max_body_bytes", "must be at least 1 (got %d)", c.HTTP.MaxBodyBytes)
+	}
+	if c.HTTP.MaxInFlight < 0 {
+		bad("http.max_in_flight", "must be 0 (no limit) or more (got %d)", c.HTTP.MaxInFlight)
+	}
+	positive := map[string]Duration{
+		"http.read_header_timeout": c.HTTP.ReadHeaderTimeout,
+		"http.shutdown_timeout":    c.HTTP.ShutdownTimeout,
+		"storage.gc_interval":      c.Storage.GCInterval,
+		"audit.sweep_interval":     c.Audit.SweepInterval,
+	}
+	nonNegative := map[string]Duration{
+		"http.read_timeout":  c.HTTP.ReadTimeout,
+		"http.write_timeout": c.HTTP.WriteTimeout,
+		"http.idle_timeout":  c.HTTP.IdleTimeout,
+		"http.cors.max_age":  c.HTTP.CORS.MaxAge,
+		"audit.retention":    c.Audit.Retention,
+	}
+	for k, d := range positive {
+		if d <= 0 {
+			bad(k, "must be a positive duration (got %s)", d.D())
+		}
+	}
+	for k, d := range nonNegative {
+		if d < 0 {
+			bad(k, "must not be negative (got %s)", d.D())
+		}
+	}
+	for _, o := range c.HTTP.CORS.AllowedOrigins {
+		if err := validOrigin(o); err != nil {
+			bad("http.cors.allowed_origins", "%v", err)
+		}
+	}
+	if c.HTTP.CORS.AllowCredentials && slices.Contains(c.HTTP.CORS.AllowedOrigins, "*") {
+		bad("http.cors.allow_credentials", "cannot be true while allowed_origins contains \"*\"; list the origins")
+	}
+	if r := c.Storage.GCDiscardRatio; r <= 0 || r >= 1 {
+		bad("storage.gc_discard_ratio", "must be between 0 and 1, exclusive (got %v)", r)
+	}
+	if c.Storage.MemTableBytes < 1<<20 {
+		bad("storage.memtable_bytes", "must be at least 1048576 (1 MiB) (got %d)", c.Storage.MemTableBytes)
+	}
+	if c.Storage.CacheBytes < 0 {
+		bad("storage.cache_bytes", "must not be negative (got %d)", c.Storage.CacheBytes)
+	}
+	if c.Events.Buffer < 1 || c.Events.Buffer > 1<<20 {
+		bad("events.buffer", "must be between 1 and 1048576 (got %d)", c.Events.Buffer)
+	}
+	return errors.Join(errs...)
+}
+
+func validHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("want HOST:PORT such as 127.0.0.1:3120, got %q", s)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("port must be a number from 0 to 65535, got %q", port)
+	}
+	if host != "" && net.ParseIP(host) == nil && strings.ContainsAny(host, " /\\") {
+		return fmt.Errorf("host %q is not a valid host name or IP", host)
+	}
+	return nil
+}
+
+func validOrigin(o string) error {
+	if o == "*" {
+		return nil
+	}
+	u, err := url.Parse(strings.Replace(o, "*.", "wildcard.", 1))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" {
+		return fmt.Errorf("origin %q must be \"*\" or scheme://host[:port], e.g. https://app.example.com", o)
+	}
+	if strings.Count(o, "*") > 1 {
+		return fmt.Errorf("origin %q may contain at most one wildcard", o)
+	}
+	return nil
+}

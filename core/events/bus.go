@@ -1,0 +1,201 @@
+// Package events is Portico's in-process event bus: publishers never block,
+// subscribers choose event types by pattern and read from a bounded buffer,
+// and an event that does not fit a subscriber's buffer is dropped for that
+// subscriber alone and counted.
+package events
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Event types published by the core. Plugins and later subsystems add their
+// own, always as dotted lower-case names ("plugin.reloaded").
+const (
+	ConfigReloaded = "config.reloaded"
+	ConfigRejected = "config.rejected"
+)
+
+// Event is one thing that happened. Data must be JSON-encodable: streams and
+// hooks send it as JSON.
+type Event struct {
+	Type string    `json:"type"`
+	Time time.Time `json:"time"`
+	Data any       `json:"data,omitempty"`
+}
+
+// Bus delivers events to subscribers. The zero value is not usable; call New.
+type Bus struct {
+	mu        sync.Mutex // guards changes to subs
+	subs      atomic.Pointer[[]*Subscription]
+	published atomic.Uint64
+	dropped   atomic.Uint64
+}
+
+// New returns an empty bus.
+func New() *Bus {
+	b := &Bus{}
+	b.subs.Store(&[]*Subscription{})
+	return b
+}
+
+// Publish sends e to every subscriber whose pattern matches e.Type, without
+// ever blocking: a subscriber whose buffer is full misses e, and the miss is
+// counted on the subscriber and the bus. A zero Time is set to now.
+func (b *Bus) Publish(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	b.published.Add(1)
+	for _, s := range *b.subs.Load() {
+		if !s.match(e.Type) {
+			continue
+		}
+		s.mu.RLock()
+		if !s.closed {
+			select {
+			case s.ch <- e:
+			default:
+				s.dropped.Add(1)
+				b.dropped.Add(1)
+			}
+		}
+		s.mu.RUnlock()
+	}
+}
+
+// Stats counts what the bus has done since it started.
+type Stats struct {
+	Published   uint64 `json:"published"`
+	Dropped     uint64 `json:"dropped"`
+	Subscribers int    `json:"subscribers"`
+}
+
+// Stats returns the bus's counters.
+func (b *Bus) Stats() Stats {
+	return Stats{Published: b.published.Load(), Dropped: b.dropped.Load(), Subscribers: len(*b.subs.Load())}
+}
+
+// ErrPattern reports a malformed subscription pattern.
+var ErrPattern = errors.New("bad event pattern")
+
+// Subscribe returns a subscription to events whose type matches pattern,
+// buffering up to buffer of them. A pattern is an event type with dotted
+// segments where "*" matches any one segment and a final "*" matches one or
+// more: "plugin.*" matches "plugin.reloaded" and "plugin.kv.full"; "*"
+// matches everything; "message.sent" matches only itself.
+func (b *Bus) Subscribe(pattern string, buffer int) (*Subscription, error) {
+	segs, err := parsePattern(pattern)
+	if err != nil {
+		return nil, err
+	}
+	if buffer < 1 {
+		return nil, fmt.Errorf("subscribe %q: buffer must be at least 1, got %d", pattern, buffer)
+	}
+	s := &Subscription{bus: b, pattern: pattern, segs: segs, ch: make(chan Event, buffer)}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old := *b.subs.Load()
+	next := make([]*Subscription, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, s)
+	b.subs.Store(&next)
+	return s, nil
+}
+
+func parsePattern(p string) ([]string, error) {
+	if p == "" {
+		return nil, fmt.Errorf("%w: empty pattern; use \"*\" for every event", ErrPattern)
+	}
+	segs := strings.Split(p, ".")
+	for _, s := range segs {
+		if s == "" {
+			return nil, fmt.Errorf("%w: %q has an empty segment", ErrPattern, p)
+		}
+		if s != "*" && strings.Contains(s, "*") {
+			return nil, fmt.Errorf("%w: %q: \"*\" must be a whole segment", ErrPattern, p)
+		}
+	}
+	return segs, nil
+}
+
+// Subscription receives matching events until it is closed.
+type Subscription struct {
+	bus     *Bus
+	pattern string
+	segs    []string
+	ch      chan Event
+	dropped atomic.Uint64
+
+	mu     sync.RWMutex // Publish holds it shared while sending; Close exclusively
+	closed bool
+}
+
+// Events returns the channel events arrive on; it is closed by Close.
+func (s *Subscription) Events() <-chan Event { return s.ch }
+
+// Pattern returns the pattern the subscription was made with.
+func (s *Subscription) Pattern() string { return s.pattern }
+
+// Dropped counts events this subscriber missed because its buffer was full.
+func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
+
+// Close stops delivery and closes the Events channel. It is safe to call
+// more than once and concurrently with Publish.
+func (s *Subscription) Close() {
+	b := s.bus
+	b.mu.Lock()
+	old := *b.subs.Load()
+	next := make([]*Subscription, 0, len(old))
+	for _, x := range old {
+		if x != s {
+			next = append(next, x)
+		}
+	}
+	b.subs.Store(&next)
+	b.mu.Unlock()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		close(s.ch)
+	}
+}
+
+// Match reports whether an event type matches a pattern (see Subscribe).
+// A malformed pattern matches nothing.
+func Match(pattern, typ string) bool {
+	segs, err := parsePattern(pattern)
+	return err == nil && matchSegs(segs, typ)
+}
+
+func (s *Subscription) match(typ string) bool { return matchSegs(s.segs, typ) }
+
+func matchSegs(segs []string, typ string) bool {
+	for i, p := range segs {
+		last := i == len(segs)-1
+		seg, rest, more := strings.Cut(typ, ".")
+		if seg == "" {
+			return false
+		}
+		if p == "*" && last {
+			return true
+		}
+		if p != "*" && p != seg {
+			return false
+		}
+		if last {
+			return !more
+		}
+		if !more {
+			return false
+		}
+		typ = rest
+	}
+	return false
+}

@@ -1,0 +1,327 @@
+// Package core is the Portico gateway as a Go library: New builds a Gateway
+// from a config, Start serves it, Shutdown drains and stops it. The binary
+// cmd/portico is a thin wrapper around it; embedding teams use it directly.
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/porticohq/portico/core/audit"
+	"github.com/porticohq/portico/core/config"
+	"github.com/porticohq/portico/core/events"
+	"github.com/porticohq/portico/core/internal/httpapi"
+	"github.com/porticohq/portico/core/store"
+)
+
+// Version is the gateway's version, set at build time with
+// -ldflags "-X github.com/porticohq/portico/core.Version=v1.2.3"; without it
+// the module version from the build info is used, or "dev".
+var Version = ""
+
+// VersionString returns Version or the best version the build info knows.
+func VersionString() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// AddrFile is the file in the data dir where a serving gateway records the
+// address it listens on, so local tools (portico backup) can find it.
+const AddrFile = "portico.addr"
+
+// LocalURL returns the URL of the gateway serving dataDir, from its AddrFile,
+// or "" when none is recorded.
+func LocalURL(dataDir string) string {
+	b, err := os.ReadFile(filepath.Join(dataDir, AddrFile))
+	if err != nil {
+		return ""
+	}
+	return ClientURL(strings.TrimSpace(string(b)))
+}
+
+// Options configure New.
+type Options struct {
+	// Config names the configuration layers: file, environment and flags.
+	Config config.Sources
+	// LogOutput receives the gateway's logs; nil means os.Stderr.
+	LogOutput io.Writer
+	// ConfigDebounce is how long the file watcher waits for quiet after a
+	// change before reloading; zero means 100ms.
+	ConfigDebounce time.Duration
+}
+
+// Gateway is one running Portico.
+type Gateway struct {
+	cfg   *config.Manager
+	log   *slog.Logger
+	level *slog.LevelVar
+	store *store.Badger
+	bus   *events.Bus
+	audit *audit.Trail
+	api   *httpapi.API
+
+	debounce time.Duration
+	started  time.Time
+	dataDir  string // as at start: data_dir changes need a restart
+
+	mu       sync.Mutex
+	srv      *http.Server
+	ln       net.Listener
+	cancel   context.CancelFunc
+	bg       sync.WaitGroup
+	serveErr chan error
+	stopped  bool
+}
+
+// New loads and validates the configuration and opens the store. It fails
+// fast, with a message that names the problem, on an invalid config or a
+// data dir that is locked or unwritable; nothing is left running on failure.
+func New(opts Options) (*Gateway, error) {
+	out := opts.LogOutput
+	if out == nil {
+		out = os.Stderr
+	}
+	cfg, err := config.NewManager(opts.Config, nil)
+	if err != nil {
+		return nil, err
+	}
+	c := cfg.Config()
+	level := new(slog.LevelVar)
+	level.Set(parseLevel(c.Log.Level))
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(out, hopts)
+	if c.Log.Format == "json" {
+		h = slog.NewJSONHandler(out, hopts)
+	}
+	log := slog.New(h)
+	cfg.SetLogger(log)
+
+	st, err := store.Open(c.DataDir, store.Options{MemTableBytes: c.Storage.MemTableBytes, CacheBytes: c.Storage.CacheBytes, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		cfg: cfg, log: log, level: level, store: st,
+		bus: events.New(), audit: audit.New(st),
+		debounce: opts.ConfigDebounce, started: time.Now(), dataDir: c.DataDir,
+	}
+	if g.debounce <= 0 {
+		g.debounce = 100 * time.Millisecond
+	}
+	g.api = httpapi.New(httpapi.Deps{
+		Config: cfg, Store: st, Bus: g.bus, Audit: g.audit, Logger: log,
+		Version: VersionString(), Started: g.started,
+	})
+	cfg.Subscribe(g.onConfig)
+	return g, nil
+}
+
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(s)) // validated by config
+	return l
+}
+
+// onConfig applies a new snapshot's live keys and announces the change.
+func (g *Gateway) onConfig(ch config.Change) {
+	ctx := context.Background()
+	if ch.Err != nil {
+		g.bus.Publish(events.Event{Type: events.ConfigRejected, Data: map[string]any{"source": ch.Source, "error": config.Message(ch.Err)}})
+		if ch.Source == config.FromFile {
+			g.record(ctx, audit.Entry{Actor: "file", Action: "config.reload", Target: g.cfg.File(), Outcome: audit.Failure, Details: map[string]any{"error": config.Message(ch.Err)}})
+		}
+		return
+	}
+	c := ch.New.Config
+	g.level.Set(parseLevel(c.Log.Level))
+	g.api.ApplyConfig(c)
+	g.bus.Publish(events.Event{Type: events.ConfigReloaded, Data: map[string]any{
+		"source": ch.Source, "generation": ch.New.Generation, "changed": ch.Changed, "restart_required": ch.Restart,
+	}})
+	if ch.Source == config.FromFile {
+		g.record(ctx, audit.Entry{Actor: "file", Action: "config.reload", Target: g.cfg.File(), Outcome: audit.Success, Details: map[string]any{"changed": ch.Changed}})
+	}
+}
+
+func (g *Gateway) record(ctx context.Context, e audit.Entry) {
+	if err := g.audit.Record(ctx, e); err != nil {
+		g.log.Error("audit record failed", "action", e.Action, "error", err)
+	}
+}
+
+// Config returns the configuration manager.
+func (g *Gateway) Config() *config.Manager { return g.cfg }
+
+// Bus returns the event bus.
+func (g *Gateway) Bus() *events.Bus { return g.bus }
+
+// Store returns the store.
+func (g *Gateway) Store() store.Store { return g.store }
+
+// Audit returns the audit trail.
+func (g *Gateway) Audit() *audit.Trail { return g.audit }
+
+// Handler returns the gateway's HTTP handler, for tests and embedding.
+func (g *Gateway) Handler() http.Handler { return g.api }
+
+// Start listens on the configured address, starts the config watcher and
+// the background jobs, and marks the gateway ready. It returns once the
+// gateway is serving.
+func (g *Gateway) Start(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.srv != nil || g.stopped {
+		return errors.New("gateway: Start called twice")
+	}
+	c := g.cfg.Config()
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w; pick another address with --listen or PORTICO_LISTEN", c.Listen, err)
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if err := g.cfg.Watch(bg, g.debounce); err != nil {
+		cancel()
+		ln.Close()
+		return err
+	}
+	g.ln, g.cancel = ln, cancel
+	g.srv = &http.Server{
+		Handler:           g.api,
+		ReadHeaderTimeout: c.HTTP.ReadHeaderTimeout.D(),
+		ReadTimeout:       c.HTTP.ReadTimeout.D(),
+		WriteTimeout:      c.HTTP.WriteTimeout.D(),
+		IdleTimeout:       c.HTTP.IdleTimeout.D(),
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	g.serveErr = make(chan error, 1)
+	go func() { g.serveErr <- g.srv.Serve(ln) }()
+	g.every(bg, func(c *config.Config) time.Duration { return c.Storage.GCInterval.D() }, g.collectGarbage)
+	g.every(bg, func(c *config.Config) time.Duration { return c.Audit.SweepInterval.D() }, g.pruneAudit)
+	if err := os.WriteFile(filepath.Join(g.dataDir, AddrFile), []byte(ln.Addr().String()+"\n"), 0o600); err != nil {
+		g.log.Warn("cannot record the listen address in the data dir", "error", err)
+	}
+	g.api.SetReady(true)
+	g.log.Info("portico serving", "addr", ln.Addr().String(), "version", VersionString(), "data_dir", c.DataDir, "config_file", g.cfg.File())
+	return nil
+}
+
+// every runs job after each interval (read from the live config, so a change
+// applies from the next round) until ctx ends.
+func (g *Gateway) every(ctx context.Context, interval func(*config.Config) time.Duration, job func(context.Context)) {
+	g.bg.Add(1)
+	go func() {
+		defer g.bg.Done()
+		for {
+			t := time.NewTimer(interval(g.cfg.Config()))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+				job(ctx)
+			}
+		}
+	}()
+}
+
+func (g *Gateway) collectGarbage(context.Context) {
+	n, err := g.store.CollectGarbage(g.cfg.Config().Storage.GCDiscardRatio)
+	if err != nil {
+		g.log.Warn("value log garbage collection failed", "error", err)
+		return
+	}
+	g.log.Debug("value log garbage collected", "files_rewritten", n)
+}
+
+func (g *Gateway) pruneAudit(ctx context.Context) {
+	keep := g.cfg.Config().Audit.Retention.D()
+	if keep == 0 {
+		return
+	}
+	n, err := g.audit.Prune(ctx, time.Now().Add(-keep))
+	if err != nil {
+		g.log.Warn("audit prune failed", "error", err)
+		return
+	}
+	if n > 0 {
+		g.log.Info("audit entries pruned", "count", n, "retention", keep)
+	}
+}
+
+// Addr returns the address the gateway listens on, once started.
+func (g *Gateway) Addr() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ln == nil {
+		return ""
+	}
+	return g.ln.Addr().String()
+}
+
+// Shutdown stops taking new work: readiness turns false, the server stops
+// accepting connections and waits for in-flight requests up to
+// http.shutdown_timeout (or ctx's deadline, whichever comes first), then the
+// background jobs stop and the store is closed. It is safe to call on a
+// gateway that never started, and more than once.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.stopped {
+		return nil
+	}
+	g.stopped = true
+	g.api.SetReady(false)
+	var errs []error
+	if g.srv != nil {
+		timeout := g.cfg.Config().HTTP.ShutdownTimeout.D()
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		g.log.Info("draining in-flight requests", "timeout", timeout)
+		if err := g.srv.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("drain: %w (in-flight requests were cut off)", err))
+			g.srv.Close()
+		}
+		cancel()
+		if err := <-g.serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+		g.cancel()
+		g.bg.Wait()
+		os.Remove(filepath.Join(g.dataDir, AddrFile))
+	}
+	if err := g.store.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	g.log.Info("portico stopped")
+	return errors.Join(errs...)
+}
+
+// Run starts the gateway and serves until ctx ends (for the binary, on
+// SIGINT or SIGTERM), then shuts down gracefully.
+func (g *Gateway) Run(ctx context.Context) error {
+	if err := g.Start(ctx); err != nil {
+		g.Shutdown(context.Background())
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-g.serveErr:
+		g.serveErr <- err // let Shutdown see it
+	}
+	return g.Shutdown(context.Background())
+}

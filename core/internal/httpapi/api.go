@@ -1,0 +1,282 @@
+// Package httpapi is Portico's HTTP API: the chi router, the core middleware
+// chain and the handlers, with one route table that gives every route its
+// role and rate-limit group, and one place that writes the error envelope.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/porticohq/portico/core/audit"
+	"github.com/porticohq/portico/core/config"
+	"github.com/porticohq/portico/core/events"
+	"github.com/porticohq/portico/core/store"
+)
+
+// Role is who may call a route; each role includes the ones before it.
+type Role int
+
+// Roles, weakest first.
+const (
+	RolePublic Role = iota + 1
+	RoleUser
+	RoleOperator
+	RoleAdmin
+)
+
+func (r Role) String() string {
+	switch r {
+	case RolePublic:
+		return "public"
+	case RoleUser:
+		return "user"
+	case RoleOperator:
+		return "operator"
+	case RoleAdmin:
+		return "admin"
+	}
+	return fmt.Sprintf("Role(%d)", int(r))
+}
+
+// BackupStatusTrailer is the HTTP trailer a backup response ends with: "ok",
+// or "error: ..." when the stream broke off, so a client never keeps a
+// truncated backup.
+const BackupStatusTrailer = "X-Portico-Backup-Status"
+
+// Deps are the core services the API serves.
+type Deps struct {
+	Config  *config.Manager
+	Store   store.Store
+	Bus     *events.Bus
+	Audit   *audit.Trail
+	Logger  *slog.Logger
+	Version string
+	Started time.Time
+}
+
+// API is the gateway's HTTP handler.
+type API struct {
+	d       Deps
+	ready   atomic.Bool
+	cors    corsHandler
+	lim     limits
+	handler http.Handler
+}
+
+// New builds the router. The API answers not_ready until SetReady(true).
+func New(d Deps) *API {
+	a := &API{d: d}
+	a.lim = limits{cfg: d.Config.Config, log: d.Logger}
+	a.ApplyConfig(d.Config.Config())
+	a.handler = a.router()
+	return a
+}
+
+// ServeHTTP serves the API.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.ServeHTTP(w, r) }
+
+// SetReady flips readiness: false while starting and while draining.
+func (a *API) SetReady(ready bool) { a.ready.Store(ready) }
+
+// ApplyConfig applies the live parts of a new config that are built once
+// per change rather than read per request (CORS).
+func (a *API) ApplyConfig(c *config.Config) { a.cors.SetConfig(c.HTTP.CORS) }
+
+// InFlight returns the number of requests being served.
+func (a *API) InFlight() int64 { return a.lim.inFlight.Load() }
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// route is one line of the route table. Role is required: a route without
+// one makes the router panic at start, so no route can be forgotten.
+type route struct {
+	method, pattern string
+	role            Role
+	group           string // rate-limit group; "" for probes, which are never limited
+	h               handlerFunc
+}
+
+func (a *API) routes() []route {
+	return []route{
+		{"GET", "/health", RolePublic, "", a.health},
+		{"GET", "/api/v1/status/health", RolePublic, "", a.statusHealth},
+		{"GET", "/api/v1/status/ready", RolePublic, "", a.statusReady},
+		{"GET", "/api/v1/status", RoleOperator, "default", a.status},
+		{"GET", "/api/v1/config", RoleAdmin, "default", a.getConfig},
+		{"PATCH", "/api/v1/config", RoleAdmin, "config_write", a.patchConfig},
+		{"POST", "/api/v1/admin/backup", RoleAdmin, "default", a.backup},
+	}
+}
+
+func (a *API) router() http.Handler {
+	r := chi.NewRouter()
+	r.Use(requestID, accessLog(a.d.Logger), recoverer(a.d.Logger), a.cors.wrap, a.lim.wrap)
+	r.NotFound(a.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		return Errorf(http.StatusNotFound, CodeNotFound, "no route for %s %s", r.Method, r.URL.Path)
+	}))
+	r.MethodNotAllowed(a.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		return Errorf(http.StatusMethodNotAllowed, CodeMethod, "method %s is not allowed on %s", r.Method, r.URL.Path)
+	}))
+	for _, rt := range a.routes() {
+		if rt.role == 0 {
+			panic(fmt.Sprintf("httpapi: route %s %s has no role", rt.method, rt.pattern))
+		}
+		r.Method(rt.method, rt.pattern, a.adapt(rt.h))
+	}
+	return r
+}
+
+func (a *API) adapt(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			WriteError(w, r, a.d.Logger, err)
+		}
+	}
+}
+
+// actor names the caller in the audit trail.
+func actor(r *http.Request) string {
+	return "anonymous@" + r.RemoteAddr
+}
+
+func (a *API) uptime() float64 { return time.Since(a.d.Started).Round(time.Millisecond).Seconds() }
+
+func (a *API) health(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "healthy", "version": a.d.Version, "uptime_seconds": a.uptime()})
+	return nil
+}
+
+var healthyBody = []byte(`{"healthy":true}` + "\n")
+
+// statusHealth is the load balancers' liveness probe: as cheap as possible.
+func (a *API) statusHealth(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(healthyBody)
+	return nil
+}
+
+func (a *API) statusReady(w http.ResponseWriter, r *http.Request) error {
+	if !a.ready.Load() {
+		return Errorf(http.StatusServiceUnavailable, CodeNotReady, "the gateway is starting or draining")
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+	return nil
+}
+
+func (a *API) status(w http.ResponseWriter, r *http.Request) error {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"version":        a.d.Version,
+		"uptime_seconds": a.uptime(),
+		"started_at":     a.d.Started.UTC(),
+		"ready":          a.ready.Load(),
+		"config":         a.d.Config.Status(),
+		"storage":        a.d.Store.Size(),
+		"events":         a.d.Bus.Stats(),
+		"http":           map[string]any{"in_flight": a.InFlight()},
+		"runtime":        map[string]any{"goroutines": runtime.NumGoroutine(), "heap_alloc_bytes": ms.HeapAlloc},
+	})
+	return nil
+}
+
+func (a *API) getConfig(w http.ResponseWriter, r *http.Request) error {
+	snap := a.d.Config.Current()
+	sources := map[string]string{}
+	for k, s := range snap.Sources {
+		if s != config.FromDefault {
+			sources[k] = s
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"generation": snap.Generation,
+		"file":       a.d.Config.File(),
+		"loaded_at":  snap.LoadedAt.UTC(),
+		"config":     snap.Config.Nested(true),
+		"sources":    sources,
+	})
+	return nil
+}
+
+func (a *API) patchConfig(w http.ResponseWriter, r *http.Request) error {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	patch, err := config.DecodePatch(b)
+	if err != nil {
+		return Errorf(http.StatusBadRequest, CodeBadRequest, "%v", err)
+	}
+	res, err := a.d.Config.Patch(patch)
+	entry := audit.Entry{Actor: actor(r), Action: "config.patch", Target: "config", Outcome: audit.Success, RequestID: RequestID(r.Context())}
+	keys := make([]string, 0, len(patch))
+	for k := range patch {
+		keys = append(keys, k)
+	}
+	entry.Details = map[string]any{"keys": keys}
+	if err != nil {
+		entry.Outcome = audit.Failure
+		entry.Details["error"] = config.Message(err)
+	}
+	if aerr := a.d.Audit.Record(context.WithoutCancel(r.Context()), entry); aerr != nil {
+		a.d.Logger.ErrorContext(r.Context(), "audit record failed", "error", aerr)
+	}
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusOK, res)
+		return nil
+	case errors.Is(err, config.ErrInvalid):
+		e := Errorf(http.StatusBadRequest, CodeBadRequest, "config not changed: %s", config.Message(err))
+		e.Details = map[string]any{"keys": config.Keys(err)}
+		return e
+	case errors.Is(err, config.ErrFileInvalid):
+		return Errorf(http.StatusConflict, CodeConflict, "config not changed: %v", err)
+	}
+	return err
+}
+
+func (a *API) backup(w http.ResponseWriter, r *http.Request) error {
+	// A backup of a large store outlives http.write_timeout; lift it here.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=\"portico-%s.backup\"", time.Now().UTC().Format("20060102T150405Z")))
+	h.Set("Trailer", BackupStatusTrailer)
+	w.WriteHeader(http.StatusOK)
+	cw := &countWriter{w: w}
+	err := a.d.Store.Backup(r.Context(), cw)
+	entry := audit.Entry{Actor: actor(r), Action: "store.backup", Target: "store", Outcome: audit.Success, RequestID: RequestID(r.Context()),
+		Details: map[string]any{"bytes": cw.n}}
+	status := "ok"
+	if err != nil {
+		status = "error: " + err.Error()
+		entry.Outcome = audit.Failure
+		entry.Details["error"] = err.Error()
+		a.d.Logger.ErrorContext(r.Context(), "backup failed", "error", err, "request_id", RequestID(r.Context()))
+	}
+	h.Set(BackupStatusTrailer, status)
+	if aerr := a.d.Audit.Record(context.WithoutCancel(r.Context()), entry); aerr != nil {
+		a.d.Logger.ErrorContext(r.Context(), "audit record failed", "error", aerr)
+	}
+	return nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

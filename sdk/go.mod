@@ -1,0 +1,3 @@
+module github.com/porticohq/portico/sdk
+
+go 1.26

@@ -1,0 +1,26 @@
+// Package sdk is the guest side of Portico's plugin ABI: what a plugin
+// author imports to write skills, channels, hooks and middleware in Go
+// (built with GOOS=wasip1 GOARCH=wasm -buildmode=c-shared). It depends on
+// the standard library only.
+//
+// The host refuses a module built for an ABI it does not speak: the major
+// version must match and the guest's minor must not be newer than the
+// host's.
+package sdk
+
+import "fmt"
+
+// ABI version this SDK speaks. Additions raise the minor and are additive.
+const (
+	ABIMajor = 1
+	ABIMinor = 0
+)
+
+// ABIVersion returns the ABI version as "vMAJOR.MINOR".
+func ABIVersion() string { return fmt.Sprintf("v%d.%d", ABIMajor, ABIMinor) }
+
+// Compatible reports whether a host speaking hostMajor.hostMinor can run a
+// guest built with this SDK.
+func Compatible(hostMajor, hostMinor int) bool {
+	return hostMajor == ABIMajor && hostMinor >= ABIMinor
+}
