@@ -255,9 +255,12 @@ func describe(v any) string {
 // Flat returns c as a map from dotted key to value (durations as strings),
 // with secrets redacted when redact is set.
 func (c *Config) Flat(redact bool) map[string]any {
-	v := reflect.ValueOf(c).Elem()
-	out := make(map[string]any, len(fields))
-	for _, f := range fields {
+	return flatOf(reflect.ValueOf(c).Elem(), fields, redact)
+}
+
+func flatOf(v reflect.Value, fs []Field, redact bool) map[string]any {
+	out := make(map[string]any, len(fs))
+	for _, f := range fs {
 		fv := v.FieldByIndex(f.index)
 		var x any
 		switch f.Kind {
