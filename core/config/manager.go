@@ -72,9 +72,10 @@ type PatchResult struct {
 type Manager struct {
 	log *slog.Logger
 
-	mu       sync.Mutex // serializes reloads and patches
-	path     string
+	path     string // set once by NewManager
 	explicit bool
+
+	mu       sync.Mutex // serializes reloads and patches
 	env      map[string]any
 	flags    map[string]any
 	file     map[string]any
@@ -162,11 +163,7 @@ func (m *Manager) Current() *Snapshot { return m.cur.Load() }
 func (m *Manager) Config() *Config { return m.cur.Load().Config }
 
 // File returns the config file path the manager reads and writes.
-func (m *Manager) File() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.path
-}
+func (m *Manager) File() string { return m.path }
 
 // Subscribe registers fn to be told of every reload attempt, in order. fn
 // runs on the reloading goroutine and must not call Patch or Reload.

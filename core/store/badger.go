@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -71,6 +74,9 @@ func Open(dataDir string, opts Options) (*Badger, error) {
 		WithNumLevelZeroTables(3).
 		WithNumLevelZeroTablesStall(8).
 		WithValueLogFileSize(256 << 20).
+		// Badger requires values kept in the LSM to fit its batch size,
+		// 15% of a memtable; keep the threshold under that for small tables.
+		WithValueThreshold(min(1<<20, opts.MemTableBytes/10)).
 		WithSyncWrites(false) // durable writes ask for Sync explicitly
 	db, err := badger.Open(bo)
 	if err != nil {
@@ -145,7 +151,28 @@ func (s *Badger) Delete(ctx context.Context, key []byte, opts ...WriteOption) er
 }
 
 // maxConflictRetries bounds Update's retries of a conflicting transaction.
-const maxConflictRetries = 16
+// With the randomized backoff below, running out of them takes a livelock,
+// not mere contention: a hot key hammered by a few writers conflicts for
+// more than 16 attempts in a row often enough to lose writes.
+const maxConflictRetries = 1000
+
+// maxConflictBackoff caps the randomized wait between conflicting attempts.
+const maxConflictBackoff = 10 * time.Millisecond
+
+// conflictBackoff waits a random time that grows with attempt, so writers
+// that conflicted with each other do not retry in lockstep; it returns early
+// with the context's error.
+func conflictBackoff(ctx context.Context, attempt int) error {
+	limit := min(time.Microsecond<<min(attempt, 20), maxConflictBackoff)
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(limit))) + 1)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
 
 // Update implements KV.
 func (s *Badger) Update(ctx context.Context, fn func(Txn) error, opts ...WriteOption) error {
@@ -154,7 +181,13 @@ func (s *Badger) Update(ctx context.Context, fn func(Txn) error, opts ...WriteOp
 			return err
 		}
 		err := s.db.Update(func(txn *badger.Txn) error { return fn(&badgerTxn{txn}) })
-		if errors.Is(err, badger.ErrConflict) && attempt < maxConflictRetries {
+		if errors.Is(err, badger.ErrConflict) {
+			if attempt >= maxConflictRetries {
+				return fmt.Errorf("store: update still conflicts after %d attempts: %w", attempt+1, err)
+			}
+			if err := conflictBackoff(ctx, attempt); err != nil {
+				return err
+			}
 			continue
 		}
 		if err != nil {
@@ -214,23 +247,52 @@ func (s *Badger) Backup(ctx context.Context, w io.Writer) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	if _, err := s.db.Backup(ctxWriter{ctx, w}, 0); err != nil {
+	cw := &ctxWriter{ctx: ctx, w: w}
+	if _, err := s.db.Backup(cw, 0); err != nil {
+		// Badger's stream reports the cancellation of its own workers
+		// rather than the write error that caused it: report the cause.
+		if werr := cw.failure(); werr != nil {
+			err = werr
+		}
 		return fmt.Errorf("backup: %w", err)
 	}
 	return nil
 }
 
-// ctxWriter stops a backup when its context ends (a client that hung up).
+// ctxWriter stops a backup when its context ends (a client that hung up),
+// and remembers the first error of a write.
 type ctxWriter struct {
 	ctx context.Context
 	w   io.Writer
+
+	mu  sync.Mutex
+	err error
 }
 
-func (c ctxWriter) Write(p []byte) (int, error) {
+func (c *ctxWriter) Write(p []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
+		c.fail(err)
 		return 0, err
 	}
-	return c.w.Write(p)
+	n, err := c.w.Write(p)
+	if err != nil {
+		c.fail(err)
+	}
+	return n, err
+}
+
+func (c *ctxWriter) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+func (c *ctxWriter) failure() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 // Empty reports whether the store holds no keys.

@@ -1,0 +1,5 @@
+package core_test
+
+import "github.com/porticohq/portico/core/audit"
+
+func audit_query(action string) audit.Query { return audit.Query{Action: action} }
