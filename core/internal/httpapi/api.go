@@ -70,6 +70,7 @@ type API struct {
 	cors    corsHandler
 	lim     limits
 	handler http.Handler
+	extra   []route // added by tests
 }
 
 // New builds the router. The API answers not_ready until SetReady(true).
@@ -117,16 +118,21 @@ func (a *API) routes() []route {
 	}
 }
 
+// middleware is the core chain every request passes, outermost first.
+func (a *API) middleware() []func(http.Handler) http.Handler {
+	return []func(http.Handler) http.Handler{requestID, accessLog(a.d.Logger), recoverer(a.d.Logger), a.cors.wrap, a.lim.wrap}
+}
+
 func (a *API) router() http.Handler {
 	r := chi.NewRouter()
-	r.Use(requestID, accessLog(a.d.Logger), recoverer(a.d.Logger), a.cors.wrap, a.lim.wrap)
+	r.Use(a.middleware()...)
 	r.NotFound(a.adapt(func(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusNotFound, CodeNotFound, "no route for %s %s", r.Method, r.URL.Path)
 	}))
 	r.MethodNotAllowed(a.adapt(func(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusMethodNotAllowed, CodeMethod, "method %s is not allowed on %s", r.Method, r.URL.Path)
 	}))
-	for _, rt := range a.routes() {
+	for _, rt := range append(a.routes(), a.extra...) {
 		if rt.role == 0 {
 			panic(fmt.Sprintf("httpapi: route %s %s has no role", rt.method, rt.pattern))
 		}
