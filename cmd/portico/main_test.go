@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/porticohq/portico/core"
+	"github.com/porticohq/portico/core/store"
+)
+
+var smallEnv = []string{"PORTICO_STORAGE__MEMTABLE_BYTES=1048576", "PORTICO_STORAGE__CACHE_BYTES=1048576"}
+
+// run executes the CLI in-process and returns its stdout and error.
+func run(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRoot(&out, &errOut, append(append([]string{}, smallEnv...), env...))
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestVersion(t *testing.T) {
+	out, err := run(t, nil, "version")
+	if err != nil || !strings.HasPrefix(out, "portico ") {
+		t.Errorf("version: %q, %v", out, err)
+	}
+}
+
+func TestConfigValidateAndPrint(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.toml")
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(good, []byte("[log]\nlevel = \"warn\"\n"), 0o600)
+	os.WriteFile(bad, []byte("[log]\nlevel = \"loud\"\nbogus = 1\n"), 0o600)
+
+	if out, err := run(t, nil, "config", "validate", good); err != nil || !strings.Contains(out, "is valid") {
+		t.Errorf("valid file: %q, %v", out, err)
+	}
+	_, err := run(t, nil, "config", "validate", bad)
+	if err == nil {
+		t.Fatal("invalid file accepted")
+	}
+	msg := errorText(err)
+	for _, want := range []string{"log.bogus", "unknown config key", "invalid configuration"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message %q does not mention %q", msg, want)
+		}
+	}
+	out, err := run(t, []string{"PORTICO_HTTP__MAX_IN_FLIGHT=9"}, "--config", good, "config", "print")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "level = 'warn'") || !strings.Contains(out, "max_in_flight = 9") {
+		t.Errorf("print misses file or env values:\n%s", out)
+	}
+	out, err = run(t, nil, "--config", good, "--listen", "127.0.0.1:4321", "config", "print", "--json")
+	var m map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &m) != nil || m["listen"] != "127.0.0.1:4321" {
+		t.Errorf("print --json: %v %v\n%s", m["listen"], err, out)
+	}
+	if _, err := run(t, []string{"PORTICO_LOG_LEVEL=debug"}, "config", "print"); err == nil || !strings.Contains(errorText(err), "PORTICO_LOG__LEVEL") {
+		t.Errorf("env typo: %v", err)
+	}
+}
+
+func TestBackupAndRestoreOffline(t *testing.T) {
+	src, dst := t.TempDir(), t.TempDir()
+	st, err := store.Open(src, store.Options{MemTableBytes: 1 << 20, CacheBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st.Set(ctx, []byte("sessions/1"), []byte("hello"), store.Sync)
+	st.Close()
+
+	file := filepath.Join(t.TempDir(), "b.backup")
+	if out, err := run(t, nil, "--data-dir", src, "backup", file); err != nil || !strings.Contains(out, "from data dir") {
+		t.Fatalf("backup: %q, %v", out, err)
+	}
+	if out, err := run(t, nil, "--data-dir", dst, "restore", file); err != nil || !strings.Contains(out, "restored") {
+		t.Fatalf("restore: %q, %v", out, err)
+	}
+	// A second restore into the now non-empty dir is refused with a hint.
+	if _, err := run(t, nil, "--data-dir", dst, "restore", file); err == nil || !strings.Contains(err.Error(), "--replace") {
+		t.Errorf("restore into non-empty: %v", err)
+	}
+	if _, err := run(t, nil, "--data-dir", dst, "restore", "--replace", file); err != nil {
+		t.Errorf("restore --replace: %v", err)
+	}
+	st, err = store.Open(dst, store.Options{MemTableBytes: 1 << 20, CacheBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if v, err := st.Get(ctx, []byte("sessions/1")); err != nil || string(v) != "hello" {
+		t.Errorf("restored value %q, %v", v, err)
+	}
+	// A failed backup leaves no file behind.
+	missing := filepath.Join(t.TempDir(), "nope.backup")
+	if _, err := run(t, []string{"PORTICO_URL=http://127.0.0.1:1"}, "--data-dir", src, "backup", missing); err == nil {
+		t.Error("backup from an unreachable gateway succeeded")
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Errorf("failed backup left a file: %v", err)
+	}
+}
+
+// buildBinary compiles portico once for the process tests.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the binary; skipped in -short mode")
+	}
+	bin := filepath.Join(t.TempDir(), "portico")
+	if runtime.GOOS == "windows" {
+		bin += ".exe"
+	}
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "GOFLAGS=")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestServeProcess runs the real binary: it answers /health, refuses a
+// second process on its data dir, serves an online backup, and exits
+// cleanly on SIGTERM.
+func TestServeProcess(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "--data-dir", dir, "--listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), smallEnv...)
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+	}()
+
+	var url string
+	deadline := time.Now().Add(30 * time.Second)
+	for url == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway did not record its address; logs:\n%s", logs.String())
+		}
+		url = core.LocalURL(dir)
+		time.Sleep(20 * time.Millisecond)
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(url + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health map[string]any
+	json.NewDecoder(resp.Body).Decode(&health)
+	resp.Body.Close()
+	if health["status"] != "healthy" {
+		t.Errorf("health = %v", health)
+	}
+
+	second := exec.Command(bin, "--data-dir", dir, "--listen", "127.0.0.1:0")
+	second.Env = cmd.Env
+	out, err := second.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "in use by another Portico process") {
+		t.Errorf("second process on the same data dir: err %v, output %q", err, out)
+	}
+
+	file := filepath.Join(t.TempDir(), "live.backup")
+	backup := exec.Command(bin, "--data-dir", dir, "backup", file)
+	backup.Env = cmd.Env
+	if out, err := backup.CombinedOutput(); err != nil || !strings.Contains(string(out), "from the gateway at "+url) {
+		t.Errorf("online backup: %v %s", err, out)
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v; logs:\n%s", err, logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no exit within 30s of SIGTERM")
+	}
+	if !strings.Contains(logs.String(), "portico stopped") {
+		t.Errorf("no clean stop in the logs:\n%s", logs.String())
+	}
+	if core.LocalURL(dir) != "" {
+		t.Error("address file left behind after shutdown")
+	}
+}
