@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -248,7 +249,13 @@ func (s *Badger) Backup(ctx context.Context, w io.Writer) error {
 		return err
 	}
 	cw := &ctxWriter{ctx: ctx, w: w}
-	if _, err := s.db.Backup(cw, 0); err != nil {
+	// One producer means one read transaction for the whole stream: a
+	// consistent snapshot. Badger's default (several producers, each with
+	// its own transaction) could catch a concurrent commit half applied.
+	stream := s.db.NewStream()
+	stream.NumGo = 1
+	stream.LogPrefix = "portico.Backup"
+	if _, err := stream.Backup(cw, 0); err != nil {
 		// Badger's stream reports the cancellation of its own workers
 		// rather than the write error that caused it: report the cause.
 		if werr := cw.failure(); werr != nil {
@@ -320,8 +327,12 @@ func (s *Badger) Restore(ctx context.Context, r io.Reader, replace bool) error {
 	} else if !empty {
 		return fmt.Errorf("restore: %w; restore into an empty data dir, or replace its data explicitly", ErrNotEmpty)
 	}
-	if err := s.db.Load(r, 256); err != nil {
-		return fmt.Errorf("restore: %w", err)
+	if err := s.db.Load(&frameReader{r: r}, 256); err != nil {
+		// Leave the store empty rather than half restored.
+		if derr := s.db.DropAll(); derr != nil {
+			return fmt.Errorf("restore: %w (and dropping the partial data failed: %v)", err, derr)
+		}
+		return fmt.Errorf("restore: %w; the data dir was left empty", err)
 	}
 	return s.sync([]WriteOption{Sync})
 }
@@ -391,3 +402,40 @@ func (b badgerLogger) Infof(f string, a ...any) {
 	b.l.Debug(fmt.Sprintf(f, a...), "component", "badger")
 }
 func (b badgerLogger) Debugf(string, ...any) {}
+
+// maxBackupFrame bounds one frame of a backup stream. Badger writes frames
+// of at most ~100 MiB; a larger size field means a corrupt or foreign file,
+// and Load would otherwise allocate whatever it says.
+const maxBackupFrame = 256 << 20
+
+// frameReader passes a backup stream through unchanged while checking each
+// frame's 8-byte little-endian size header.
+type frameReader struct {
+	r    io.Reader
+	left uint64 // bytes left in the current frame's body
+	hdr  [8]byte
+	nhdr int // header bytes read so far
+}
+
+func (f *frameReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if f.left == 0 {
+		// Read (part of) the next header, pass it through, check when whole.
+		n, err := f.r.Read(f.hdr[f.nhdr:][:min(len(p), 8-f.nhdr)])
+		copy(p, f.hdr[f.nhdr:f.nhdr+n])
+		f.nhdr += n
+		if f.nhdr == 8 {
+			f.nhdr = 0
+			f.left = binary.LittleEndian.Uint64(f.hdr[:])
+			if f.left > maxBackupFrame {
+				return 0, fmt.Errorf("not a Portico backup, or a corrupt one: a frame claims %d bytes (limit %d)", f.left, maxBackupFrame)
+			}
+		}
+		return n, err
+	}
+	n, err := f.r.Read(p[:min(uint64(len(p)), f.left)])
+	f.left -= uint64(n)
+	return n, err
+}
