@@ -184,6 +184,14 @@ func matchSegs(segs []string, typ string) bool {
 			return false
 		}
 		if p == "*" && last {
+			// The final "*" takes all remaining segments, which must not
+			// be empty either ("a.*" does not match "a.b..c" or "a.b.").
+			for more {
+				seg, rest, more = strings.Cut(rest, ".")
+				if seg == "" {
+					return false
+				}
+			}
 			return true
 		}
 		if p != "*" && p != seg {
