@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -26,13 +27,59 @@ import (
 // "restart" marks keys that need a process restart, and secret "true" marks
 // values that every read redacts.
 type Config struct {
-	Listen  string  `koanf:"listen" reload:"restart" doc:"HOST:PORT the HTTP server listens on."`
-	DataDir string  `koanf:"data_dir" reload:"restart" doc:"Directory for the embedded database, the lock file and the default config file."`
-	Log     Log     `koanf:"log"`
-	HTTP    HTTP    `koanf:"http"`
-	Storage Storage `koanf:"storage"`
-	Audit   Audit   `koanf:"audit"`
-	Events  Events  `koanf:"events"`
+	Listen    string    `koanf:"listen" reload:"restart" doc:"HOST:PORT the HTTP server listens on."`
+	DataDir   string    `koanf:"data_dir" reload:"restart" doc:"Directory for the embedded database, the lock file and the default config file."`
+	Log       Log       `koanf:"log"`
+	HTTP      HTTP      `koanf:"http"`
+	Storage   Storage   `koanf:"storage"`
+	Audit     Audit     `koanf:"audit"`
+	Events    Events    `koanf:"events"`
+	Auth      Auth      `koanf:"auth"`
+	RateLimit RateLimit `koanf:"ratelimit"`
+}
+
+// Auth configures authentication.
+type Auth struct {
+	FailuresPerMinute int64 `koanf:"failures_per_minute" doc:"Failed authentication attempts allowed per client IP per minute; past it every request from that IP with a credential gets 429 until the bucket refills."`
+	JWT               JWT   `koanf:"jwt"`
+}
+
+// JWT configures bearer JWTs from an identity provider, beside API keys.
+// It is on when a secret or a JWKS file is set.
+type JWT struct {
+	HS256Secret string   `koanf:"hs256_secret" secret:"true" doc:"Shared secret for HS256 tokens (at least 32 bytes); empty turns HS256 off."`
+	JWKSFile    string   `koanf:"jwks_file" doc:"JSON Web Key Set file with the RS256/ES256 public keys tokens are signed with; read at start and on every config change."`
+	Issuer      string   `koanf:"issuer" doc:"Required iss claim; empty accepts any issuer."`
+	Audience    string   `koanf:"audience" doc:"Required aud claim; empty accepts any audience."`
+	RoleClaim   string   `koanf:"role_claim" doc:"Claim holding the caller's role (user, operator or admin); tokens without a valid one are refused."`
+	Leeway      Duration `koanf:"leeway" doc:"Clock skew allowed when checking exp and nbf."`
+}
+
+// RateLimit configures the token buckets per principal (key, token subject
+// or, unauthenticated, client IP) and endpoint group.
+type RateLimit struct {
+	Default         Bucket   `koanf:"default" doc:"Routes in no other group."`
+	SessionsRead    Bucket   `koanf:"sessions_read" doc:"Reading sessions and messages."`
+	SessionsWrite   Bucket   `koanf:"sessions_write" doc:"Creating sessions and posting messages."`
+	ConfigWrite     Bucket   `koanf:"config_write" doc:"PATCH /api/v1/config."`
+	Unauthenticated Bucket   `koanf:"unauthenticated" doc:"Public routes that are limited, per client IP."`
+	IdleTTL         Duration `koanf:"idle_ttl" doc:"A bucket unused this long is forgotten."`
+	MaxEntries      int64    `koanf:"max_entries" doc:"Most buckets kept in memory; past it idle and then arbitrary buckets are evicted."`
+}
+
+// Bucket is one token bucket: Rate tokens per second refill a bucket of
+// Burst tokens.
+type Bucket struct {
+	Rate  float64 `koanf:"rate" doc:"Requests per second, sustained."`
+	Burst int64   `koanf:"burst" doc:"Requests allowed at once (the bucket size)."`
+}
+
+// Groups returns the rate-limit groups by name.
+func (r RateLimit) Groups() map[string]Bucket {
+	return map[string]Bucket{
+		"default": r.Default, "sessions_read": r.SessionsRead, "sessions_write": r.SessionsWrite,
+		"config_write": r.ConfigWrite, "unauthenticated": r.Unauthenticated,
+	}
 }
 
 // Log configures the process logger.
@@ -50,6 +97,7 @@ type HTTP struct {
 	WriteTimeout      Duration `koanf:"write_timeout" reload:"restart" doc:"Time allowed to write a response; streaming routes lift it for themselves."`
 	IdleTimeout       Duration `koanf:"idle_timeout" reload:"restart" doc:"How long an idle keep-alive connection stays open."`
 	ShutdownTimeout   Duration `koanf:"shutdown_timeout" doc:"How long a graceful shutdown waits for in-flight requests to finish."`
+	TrustedProxies    []string `koanf:"trusted_proxies" doc:"CIDRs of proxies whose X-Forwarded-For is believed when finding the client IP; empty believes none."`
 	CORS              CORS     `koanf:"cors"`
 }
 
@@ -104,6 +152,7 @@ func Default() *Config {
 				ExposedHeaders: []string{"X-Request-Id", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"},
 				MaxAge:         Duration(10 * time.Minute),
 			},
+			TrustedProxies: []string{},
 		},
 		Storage: Storage{
 			GCInterval:     Duration(10 * time.Minute),
@@ -113,6 +162,19 @@ func Default() *Config {
 		},
 		Audit:  Audit{Retention: Duration(90 * 24 * time.Hour), SweepInterval: Duration(time.Hour)},
 		Events: Events{Buffer: 256},
+		Auth: Auth{
+			FailuresPerMinute: 10,
+			JWT:               JWT{RoleClaim: "portico_role", Leeway: Duration(30 * time.Second)},
+		},
+		RateLimit: RateLimit{
+			Default:         Bucket{Rate: 30, Burst: 30},
+			SessionsRead:    Bucket{Rate: 50, Burst: 50},
+			SessionsWrite:   Bucket{Rate: 10, Burst: 10},
+			ConfigWrite:     Bucket{Rate: 5, Burst: 5},
+			Unauthenticated: Bucket{Rate: 10, Burst: 10},
+			IdleTTL:         Duration(10 * time.Minute),
+			MaxEntries:      100_000,
+		},
 	}
 }
 
@@ -238,6 +300,39 @@ func (c *Config) Validate() error {
 	}
 	if c.Storage.CacheBytes < 0 {
 		bad("storage.cache_bytes", "must not be negative (got %d)", c.Storage.CacheBytes)
+	}
+	for _, p := range c.HTTP.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				bad("http.trusted_proxies", "%q is not a CIDR such as 10.0.0.0/8 or an IP", p)
+			}
+		}
+	}
+	if c.Auth.FailuresPerMinute < 1 {
+		bad("auth.failures_per_minute", "must be at least 1 (got %d)", c.Auth.FailuresPerMinute)
+	}
+	if s := c.Auth.JWT.HS256Secret; s != "" && len(s) < 32 {
+		bad("auth.jwt.hs256_secret", "must be at least 32 bytes long (got %d)", len(s))
+	}
+	if (c.Auth.JWT.HS256Secret != "" || c.Auth.JWT.JWKSFile != "") && c.Auth.JWT.RoleClaim == "" {
+		bad("auth.jwt.role_claim", "must name a claim when JWT is on")
+	}
+	if c.Auth.JWT.Leeway < 0 {
+		bad("auth.jwt.leeway", "must not be negative (got %s)", c.Auth.JWT.Leeway.D())
+	}
+	for name, b := range c.RateLimit.Groups() {
+		if b.Rate <= 0 {
+			bad("ratelimit."+name+".rate", "must be a positive number of requests per second (got %v)", b.Rate)
+		}
+		if b.Burst < 1 {
+			bad("ratelimit."+name+".burst", "must be at least 1 (got %d)", b.Burst)
+		}
+	}
+	if c.RateLimit.IdleTTL <= 0 {
+		bad("ratelimit.idle_ttl", "must be a positive duration (got %s)", c.RateLimit.IdleTTL.D())
+	}
+	if c.RateLimit.MaxEntries < 1000 {
+		bad("ratelimit.max_entries", "must be at least 1000 (got %d)", c.RateLimit.MaxEntries)
 	}
 	if c.Events.Buffer < 1 || c.Events.Buffer > 1<<20 {
 		bad("events.buffer", "must be between 1 and 1048576 (got %d)", c.Events.Buffer)

@@ -53,8 +53,8 @@ func Lookup(key string) (Field, bool) {
 
 func fieldsOf(t reflect.Type) []Field {
 	var out []Field
-	var walk func(t reflect.Type, prefix string, index []int, restart, secret bool)
-	walk = func(t reflect.Type, prefix string, index []int, restart, secret bool) {
+	var walk func(t reflect.Type, prefix string, index []int, restart, secret bool, doc string)
+	walk = func(t reflect.Type, prefix string, index []int, restart, secret bool, doc string) {
 		for i := range t.NumField() {
 			sf := t.Field(i)
 			name := sf.Tag.Get("koanf")
@@ -66,13 +66,13 @@ func fieldsOf(t reflect.Type) []Field {
 			r := restart || sf.Tag.Get("reload") == "restart"
 			s := secret || sf.Tag.Get("secret") == "true"
 			if sf.Type.Kind() == reflect.Struct && sf.Type != durationType {
-				walk(sf.Type, key+".", idx, r, s)
+				walk(sf.Type, key+".", idx, r, s, strings.TrimSpace(doc+" "+sf.Tag.Get("doc")))
 				continue
 			}
 			out = append(out, Field{
 				Key:     key,
 				Env:     EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "__")),
-				Doc:     sf.Tag.Get("doc"),
+				Doc:     strings.TrimSpace(doc + " " + sf.Tag.Get("doc")),
 				Restart: r,
 				Secret:  s,
 				Kind:    kindOf(sf.Type),
@@ -81,7 +81,7 @@ func fieldsOf(t reflect.Type) []Field {
 			})
 		}
 	}
-	walk(t, "", nil, false, false)
+	walk(t, "", nil, false, false, "")
 	return out
 }
 
