@@ -19,9 +19,11 @@ import (
 	"time"
 
 	"github.com/porticohq/portico/core/audit"
+	"github.com/porticohq/portico/core/auth"
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
 	"github.com/porticohq/portico/core/internal/httpapi"
+	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/store"
 )
 
@@ -76,6 +78,10 @@ type Gateway struct {
 	audit *audit.Trail
 	api   *httpapi.API
 
+	auth     *auth.Service
+	limits   *ratelimit.Limiter
+	failures *ratelimit.Limiter
+
 	debounce time.Duration
 	started  time.Time
 	dataDir  string // as at start: data_dir changes need a restart
@@ -124,12 +130,58 @@ func New(opts Options) (*Gateway, error) {
 	if g.debounce <= 0 {
 		g.debounce = 100 * time.Millisecond
 	}
+	if err := g.openAuth(context.Background(), c, envValue(opts.Config.Env, "PORTICO_ADMIN_KEY")); err != nil {
+		st.Close()
+		return nil, err
+	}
 	g.api = httpapi.New(httpapi.Deps{
-		Config: cfg, Store: st, Bus: g.bus, Audit: g.audit, Logger: log,
+		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures,
+		Store: st, Bus: g.bus, Audit: g.audit, Logger: log,
 		Version: VersionString(), Started: g.started,
 	})
 	cfg.Subscribe(g.onConfig)
 	return g, nil
+}
+
+// openAuth loads users and keys, makes sure an admin key exists, applies
+// the JWT settings and builds the rate limiters.
+func (g *Gateway) openAuth(ctx context.Context, c *config.Config, adminKey string) error {
+	svc, err := auth.Open(ctx, g.store)
+	if err != nil {
+		return err
+	}
+	path, err := auth.Bootstrap(ctx, svc, c.DataDir, adminKey)
+	if err != nil {
+		return err
+	}
+	switch {
+	case path != "":
+		g.log.Warn("created the first admin key; read it from the file and keep it safe", "file", path)
+		g.record(ctx, audit.Entry{Actor: "system", Action: "key.bootstrap", Target: path, Outcome: audit.Success})
+	case adminKey != "" && svc.HasKeys():
+		g.log.Info("PORTICO_ADMIN_KEY is set; it is imported only on first start, when no key exists")
+	}
+	if err := svc.SetJWT(c.Auth.JWT); err != nil {
+		return err
+	}
+	g.auth = svc
+	opts := ratelimit.Options{IdleTTL: c.RateLimit.IdleTTL.D(), MaxEntries: int(c.RateLimit.MaxEntries)}
+	opts.Rates = map[string]ratelimit.Rate{"default": {PerSecond: c.RateLimit.Default.Rate, Burst: int(c.RateLimit.Default.Burst)}}
+	if g.limits, err = ratelimit.New(opts); err != nil {
+		return err
+	}
+	opts.Rates = map[string]ratelimit.Rate{"default": {PerSecond: float64(c.Auth.FailuresPerMinute) / 60, Burst: int(c.Auth.FailuresPerMinute)}}
+	g.failures, err = ratelimit.New(opts)
+	return err // the API applies the full rates from the config
+}
+
+func envValue(env []string, name string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 func parseLevel(s string) slog.Level {
@@ -151,6 +203,9 @@ func (g *Gateway) onConfig(ch config.Change) {
 	c := ch.New.Config
 	g.level.Set(parseLevel(c.Log.Level))
 	g.api.ApplyConfig(c)
+	if err := g.auth.SetJWT(c.Auth.JWT); err != nil {
+		g.log.Error("JWT settings not applied; the previous ones stay in force", "error", err)
+	}
 	g.bus.Publish(events.Event{Type: events.ConfigReloaded, Data: map[string]any{
 		"source": ch.Source, "generation": ch.New.Generation, "changed": ch.Changed, "restart_required": ch.Restart,
 	}})
@@ -176,6 +231,9 @@ func (g *Gateway) Store() store.Store { return g.store }
 
 // Audit returns the audit trail.
 func (g *Gateway) Audit() *audit.Trail { return g.audit }
+
+// Auth returns the users and keys service.
+func (g *Gateway) Auth() *auth.Service { return g.auth }
 
 // Handler returns the gateway's HTTP handler, for tests and embedding.
 func (g *Gateway) Handler() http.Handler { return g.api }
@@ -213,6 +271,11 @@ func (g *Gateway) Start(ctx context.Context) error {
 	go func() { g.serveErr <- g.srv.Serve(ln) }()
 	g.every(bg, func(c *config.Config) time.Duration { return c.Storage.GCInterval.D() }, g.collectGarbage)
 	g.every(bg, func(c *config.Config) time.Duration { return c.Audit.SweepInterval.D() }, g.pruneAudit)
+	g.every(bg, func(*config.Config) time.Duration { return time.Minute }, g.flushKeyUse)
+	for _, l := range []*ratelimit.Limiter{g.limits, g.failures} {
+		g.bg.Add(1)
+		go func() { defer g.bg.Done(); l.Run(bg, time.Minute) }()
+	}
 	if err := os.WriteFile(filepath.Join(g.dataDir, AddrFile), []byte(ln.Addr().String()+"\n"), 0o600); err != nil {
 		g.log.Warn("cannot record the listen address in the data dir", "error", err)
 	}
@@ -247,6 +310,12 @@ func (g *Gateway) collectGarbage(context.Context) {
 		return
 	}
 	g.log.Debug("value log garbage collected", "files_rewritten", n)
+}
+
+func (g *Gateway) flushKeyUse(ctx context.Context) {
+	if err := g.auth.FlushLastUsed(ctx); err != nil {
+		g.log.Warn("recording key use failed", "error", err)
+	}
 }
 
 func (g *Gateway) pruneAudit(ctx context.Context) {
@@ -304,6 +373,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.bg.Wait()
 		os.Remove(filepath.Join(g.dataDir, AddrFile))
 	}
+	g.flushKeyUse(ctx)
 	if err := g.store.Close(); err != nil {
 		errs = append(errs, err)
 	}

@@ -16,17 +16,27 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/porticohq/portico/core"
+	"github.com/porticohq/portico/core/auth"
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
 	"github.com/porticohq/portico/core/store"
 )
 
 // small keeps each test gateway's Badger footprint low.
-const small = "[storage]\nmemtable_bytes = 1048576\ncache_bytes = 1048576\n"
+// and lifts the rate limits that polling loops would otherwise hit.
+const small = "[storage]\nmemtable_bytes = 1048576\ncache_bytes = 1048576\n" +
+	"[ratelimit.default]\nrate = 100000.0\nburst = 100000\n[ratelimit.config_write]\nrate = 100000.0\nburst = 100000\n"
 
 type gw struct {
 	*core.Gateway
 	url, dir, file string
+	key            string // the bootstrap admin key
+}
+
+// do sends a request with the admin key.
+func (g *gw) do(t *testing.T, method, url, body string, hdr ...string) response {
+	t.Helper()
+	return do(t, method, url, body, append([]string{"X-API-Key", g.key}, hdr...)...)
 }
 
 // start runs a gateway on a loopback port with a temp data dir and the given
@@ -38,8 +48,9 @@ func start(t *testing.T, body string) *gw {
 	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	key := auth.NewSecret()
 	g, err := core.New(core.Options{
-		Config:         config.Sources{File: file, Flags: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"}},
+		Config:         config.Sources{File: file, Env: []string{"PORTICO_ADMIN_KEY=" + key}, Flags: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"}},
 		LogOutput:      io.Discard,
 		ConfigDebounce: 20 * time.Millisecond,
 	})
@@ -50,7 +61,7 @@ func start(t *testing.T, body string) *gw {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { g.Shutdown(context.Background()) })
-	return &gw{Gateway: g, url: "http://" + g.Addr(), dir: dir, file: file}
+	return &gw{Gateway: g, url: "http://" + g.Addr(), dir: dir, file: file, key: key}
 }
 
 // client bounds every test request so a server bug fails the test instead
@@ -165,7 +176,7 @@ func TestProbesAndEnvelope(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := do(t, tt.method, g.url+tt.path, "")
+			r := g.do(t, tt.method, g.url+tt.path, "")
 			if r.status != tt.status {
 				t.Fatalf("status %d, want %d: %s", r.status, tt.status, r.body)
 			}
@@ -197,7 +208,7 @@ func TestLiveReloadOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	level := func() any { return get(do(t, "GET", g.url+"/api/v1/config", "").json(t), "config.log.level") }
+	level := func() any { return get(g.do(t, "GET", g.url+"/api/v1/config", "").json(t), "config.log.level") }
 
 	// A live key changed in the file shows up with no restart.
 	if err := os.WriteFile(g.file, []byte(small+"[log]\nlevel = \"debug\"\n[http.cors]\nallowed_origins = [\"https://app.example.com\"]\n"), 0o600); err != nil {
@@ -222,7 +233,7 @@ func TestLiveReloadOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the reload error in GET /api/v1/status", func() bool {
-		e, _ := get(do(t, "GET", g.url+"/api/v1/status", "").json(t), "config.last_error").(string)
+		e, _ := get(g.do(t, "GET", g.url+"/api/v1/status", "").json(t), "config.last_error").(string)
 		return strings.Contains(e, "log.level")
 	})
 	if ev := <-sub.Events(); ev.Type != events.ConfigRejected {
@@ -237,7 +248,7 @@ func TestLiveReloadOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "recovery", func() bool { return level() == "warn" })
-	if e := get(do(t, "GET", g.url+"/api/v1/status", "").json(t), "config.last_error"); e != nil {
+	if e := get(g.do(t, "GET", g.url+"/api/v1/status", "").json(t), "config.last_error"); e != nil {
 		t.Errorf("error still shown after recovery: %v", e)
 	}
 }
@@ -256,7 +267,7 @@ func TestPatchConfigOverHTTP(t *testing.T) {
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			r := do(t, "PATCH", g.url+"/api/v1/config", tt.body)
+			r := g.do(t, "PATCH", g.url+"/api/v1/config", tt.body)
 			if r.status != 400 || r.errCode(t) != "bad_request" {
 				t.Fatalf("status %d: %s", r.status, r.body)
 			}
@@ -270,7 +281,7 @@ func TestPatchConfigOverHTTP(t *testing.T) {
 		})
 	}
 	t.Run("not JSON", func(t *testing.T) {
-		if r := do(t, "PATCH", g.url+"/api/v1/config", `log.level=debug`); r.status != 400 || r.errCode(t) != "bad_request" {
+		if r := g.do(t, "PATCH", g.url+"/api/v1/config", `log.level=debug`); r.status != 400 || r.errCode(t) != "bad_request" {
 			t.Errorf("status %d: %s", r.status, r.body)
 		}
 	})
@@ -282,7 +293,7 @@ func TestPatchConfigOverHTTP(t *testing.T) {
 		t.Fatalf("rejected patches changed the config: generation %d", gen)
 	}
 
-	r := do(t, "PATCH", g.url+"/api/v1/config", `{"log.level":"debug","listen":"127.0.0.1:1"}`)
+	r := g.do(t, "PATCH", g.url+"/api/v1/config", `{"log.level":"debug","listen":"127.0.0.1:1"}`)
 	if r.status != 200 {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
@@ -294,7 +305,7 @@ func TestPatchConfigOverHTTP(t *testing.T) {
 	if get(m, "overridden.listen") != "flag" {
 		t.Errorf("overridden = %v", m["overridden"])
 	}
-	if l := get(do(t, "GET", g.url+"/api/v1/config", "").json(t), "config.log.level"); l != "debug" {
+	if l := get(g.do(t, "GET", g.url+"/api/v1/config", "").json(t), "config.log.level"); l != "debug" {
 		t.Errorf("level after PATCH = %v", l)
 	}
 	entries, total, err := g.Audit().List(context.Background(), audit_query("config.patch"))
@@ -303,11 +314,11 @@ func TestPatchConfigOverHTTP(t *testing.T) {
 	}
 
 	t.Run("body over the limit", func(t *testing.T) {
-		if r := do(t, "PATCH", g.url+"/api/v1/config", `{"http.max_body_bytes":64}`); r.status != 200 {
+		if r := g.do(t, "PATCH", g.url+"/api/v1/config", `{"http.max_body_bytes":64}`); r.status != 200 {
 			t.Fatalf("status %d: %s", r.status, r.body)
 		}
 		big := `{"log.level":"info","x":"` + strings.Repeat("a", 100) + `"}`
-		if r := do(t, "PATCH", g.url+"/api/v1/config", big); r.status != 413 || r.errCode(t) != "too_large" {
+		if r := g.do(t, "PATCH", g.url+"/api/v1/config", big); r.status != 413 || r.errCode(t) != "too_large" {
 			t.Errorf("status %d: %s", r.status, r.body)
 		}
 	})
@@ -365,7 +376,7 @@ func TestBackupOverHTTPRestores(t *testing.T) {
 		t.Errorf("LocalURL = %q, want %q", got, g.url)
 	}
 	var buf bytes.Buffer
-	n, err := core.FetchBackup(ctx, client, g.url, "", &buf)
+	n, err := core.FetchBackup(ctx, client, g.url, g.key, &buf)
 	if err != nil || n == 0 {
 		t.Fatalf("FetchBackup: %d bytes, %v", n, err)
 	}

@@ -96,6 +96,7 @@ func newRoot(stdout, stderr io.Writer, env []string) *cobra.Command {
 		},
 		configCmd(g, stdout),
 		backupCmd(g, stdout),
+		keysCmd(g, stdout),
 		restoreCmd(g, stdout),
 	)
 	return root
@@ -176,9 +177,6 @@ func backupCmd(g *globals, stdout io.Writer) *cobra.Command {
 			if url == "" {
 				url = g.envValue("PORTICO_URL")
 			}
-			if key == "" {
-				key = g.envValue("PORTICO_KEY")
-			}
 			ctx := cmd.Context()
 			how := ""
 			err = writeFileAtomic(args[0], func(w io.Writer) error {
@@ -193,7 +191,7 @@ func backupCmd(g *globals, stdout io.Writer) *cobra.Command {
 					}
 				}
 				how = "from the gateway at " + url
-				_, err := core.FetchBackup(ctx, http.DefaultClient, url, key, w)
+				_, err := core.FetchBackup(ctx, http.DefaultClient, url, g.apiKey(key, c), w)
 				return err
 			})
 			if err != nil {
@@ -204,7 +202,7 @@ func backupCmd(g *globals, stdout io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&url, "url", "", "base URL of a running gateway (default: PORTICO_URL, else the data dir, else the configured listen address)")
-	cmd.Flags().StringVar(&key, "key", "", "API key for the gateway (default: PORTICO_KEY)")
+	cmd.Flags().StringVar(&key, "key", "", "admin API key for the gateway (default: PORTICO_KEY, else <data-dir>/admin.key)")
 	return cmd
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/porticohq/portico/core"
+	"github.com/porticohq/portico/core/auth"
 	"github.com/porticohq/portico/core/store"
 )
 
@@ -188,6 +189,21 @@ func TestServeProcess(t *testing.T) {
 		t.Errorf("online backup: %v %s", err, out)
 	}
 
+	// Key management goes through the running gateway, with the bootstrap
+	// admin key from the data dir.
+	keys := exec.Command(bin, "--data-dir", dir, "keys", "create", "--name", "live", "--role", "user")
+	keys.Env = cmd.Env
+	if out, err := keys.CombinedOutput(); err != nil || !strings.Contains(string(out), "created key") {
+		t.Errorf("keys create online: %v %s", err, out)
+	}
+	resp, err = client.Get(url + "/api/v1/status")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("status without a key: %d, want 401", resp.StatusCode)
+		}
+	}
+
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-done:
@@ -202,5 +218,50 @@ func TestServeProcess(t *testing.T) {
 	}
 	if core.LocalURL(dir) != "" {
 		t.Error("address file left behind after shutdown")
+	}
+}
+
+func TestKeysOffline(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := run(t, nil, "--data-dir", dir, "keys", "create", "--name", "ci"); err == nil || !strings.Contains(err.Error(), "no admin user") {
+		t.Fatalf("create on an empty data dir: %v", err)
+	}
+	st, err := store.Open(dir, store.Options{MemTableBytes: 1 << 20, CacheBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := auth.Open(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Bootstrap(context.Background(), svc, dir, ""); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	out, err := run(t, nil, "--data-dir", dir, "keys", "create", "--name", "ci", "--role", "operator", "--expires-in", "24h", "--scopes", "echo,tldr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(out, "\n")
+	if len(lines) < 2 || auth.CheckSecret(lines[1]) != nil {
+		t.Fatalf("create output has no secret on line 2:\n%s", out)
+	}
+	id := strings.Fields(lines[0])[2]
+	out, err = run(t, nil, "--data-dir", dir, "keys", "list")
+	if err != nil || !strings.Contains(out, id) || !strings.Contains(out, "operator") || strings.Contains(out, lines[1]) {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	if _, err := run(t, nil, "--data-dir", dir, "keys", "create", "--name", "x", "--role", "root"); err == nil {
+		t.Error("bad role accepted")
+	}
+	if out, err := run(t, nil, "--data-dir", dir, "keys", "revoke", id); err != nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("revoke: %v %s", err, out)
+	}
+	if out, _ := run(t, nil, "--data-dir", dir, "keys", "list"); strings.Contains(out, id) {
+		t.Errorf("revoked key still listed:\n%s", out)
+	}
+	if _, err := run(t, nil, "--data-dir", dir, "keys", "revoke", id); err == nil {
+		t.Error("revoking twice succeeded")
 	}
 }

@@ -77,6 +77,10 @@ func Open(ctx context.Context, kv store.KV) (*Service, error) {
 	return s, nil
 }
 
+// SetClock replaces the clock used for expiry checks and timestamps, for
+// tests and simulations.
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
+
 // HasKeys reports whether any API key exists.
 func (s *Service) HasKeys() bool {
 	s.mu.RLock()

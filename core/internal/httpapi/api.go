@@ -4,7 +4,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,8 +16,10 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/porticohq/portico/core/audit"
+	"github.com/porticohq/portico/core/auth"
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
+	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/store"
 )
 
@@ -54,13 +55,16 @@ const BackupStatusTrailer = "X-Portico-Backup-Status"
 
 // Deps are the core services the API serves.
 type Deps struct {
-	Config  *config.Manager
-	Store   store.Store
-	Bus     *events.Bus
-	Audit   *audit.Trail
-	Logger  *slog.Logger
-	Version string
-	Started time.Time
+	Config   *config.Manager
+	Auth     *auth.Service
+	Limits   *ratelimit.Limiter // per principal and route group
+	Failures *ratelimit.Limiter // failed authentications per client IP
+	Store    store.Store
+	Bus      *events.Bus
+	Audit    *audit.Trail
+	Logger   *slog.Logger
+	Version  string
+	Started  time.Time
 }
 
 // API is the gateway's HTTP handler.
@@ -69,6 +73,7 @@ type API struct {
 	ready   atomic.Bool
 	cors    corsHandler
 	lim     limits
+	proxies proxies
 	handler http.Handler
 	extra   []route // added by tests
 }
@@ -89,8 +94,14 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.Serv
 func (a *API) SetReady(ready bool) { a.ready.Store(ready) }
 
 // ApplyConfig applies the live parts of a new config that are built once
-// per change rather than read per request (CORS).
-func (a *API) ApplyConfig(c *config.Config) { a.cors.SetConfig(c.HTTP.CORS) }
+// per change rather than read per request: CORS, trusted proxies, rates.
+func (a *API) ApplyConfig(c *config.Config) {
+	a.cors.SetConfig(c.HTTP.CORS)
+	a.proxies.set(c.HTTP.TrustedProxies)
+	if err := a.setRates(c); err != nil {
+		a.d.Logger.Error("rate limits not applied", "error", err) // validated config: a bug
+	}
+}
 
 // InFlight returns the number of requests being served.
 func (a *API) InFlight() int64 { return a.lim.inFlight.Load() }
@@ -115,6 +126,18 @@ func (a *API) routes() []route {
 		{"GET", "/api/v1/config", RoleAdmin, "default", a.getConfig},
 		{"PATCH", "/api/v1/config", RoleAdmin, "config_write", a.patchConfig},
 		{"POST", "/api/v1/admin/backup", RoleAdmin, "default", a.backup},
+		{"GET", "/api/v1/keys", RoleAdmin, "default", a.listKeys},
+		{"POST", "/api/v1/keys", RoleAdmin, "default", a.createKey},
+		{"DELETE", "/api/v1/keys/{id}", RoleAdmin, "default", a.revokeKey},
+		{"GET", "/api/v1/users", RoleAdmin, "default", a.listUsers},
+		{"POST", "/api/v1/users", RoleAdmin, "default", a.createUser},
+		{"GET", "/api/v1/users/{id}", RoleAdmin, "default", a.getUser},
+		{"PUT", "/api/v1/users/{id}", RoleAdmin, "default", a.updateUser},
+		{"DELETE", "/api/v1/users/{id}", RoleAdmin, "default", a.deleteUser},
+		{"GET", "/api/v1/users/{id}/keys", RoleAdmin, "default", a.listUserKeys},
+		{"POST", "/api/v1/users/{id}/keys", RoleAdmin, "default", a.createUserKey},
+		{"DELETE", "/api/v1/users/{id}/keys/{key_id}", RoleAdmin, "default", a.revokeUserKey},
+		{"GET", "/api/v1/audit", RoleAdmin, "default", a.listAudit},
 	}
 }
 
@@ -126,17 +149,19 @@ func (a *API) middleware() []func(http.Handler) http.Handler {
 func (a *API) router() http.Handler {
 	r := chi.NewRouter()
 	r.Use(a.middleware()...)
-	r.NotFound(a.adapt(func(w http.ResponseWriter, r *http.Request) error {
+	// Misses are limited like public routes, per client IP.
+	miss := route{role: RolePublic, group: "unauthenticated"}
+	r.NotFound(a.adapt(a.guard(miss, func(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusNotFound, CodeNotFound, "no route for %s %s", r.Method, r.URL.Path)
-	}))
-	r.MethodNotAllowed(a.adapt(func(w http.ResponseWriter, r *http.Request) error {
+	})))
+	r.MethodNotAllowed(a.adapt(a.guard(miss, func(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusMethodNotAllowed, CodeMethod, "method %s is not allowed on %s", r.Method, r.URL.Path)
-	}))
+	})))
 	for _, rt := range append(a.routes(), a.extra...) {
 		if rt.role == 0 {
 			panic(fmt.Sprintf("httpapi: route %s %s has no role", rt.method, rt.pattern))
 		}
-		r.Method(rt.method, rt.pattern, a.adapt(rt.h))
+		r.Method(rt.method, rt.pattern, a.adapt(a.guard(rt, rt.h)))
 	}
 	return r
 }
@@ -147,11 +172,6 @@ func (a *API) adapt(h handlerFunc) http.HandlerFunc {
 			WriteError(w, r, a.d.Logger, err)
 		}
 	}
-}
-
-// actor names the caller in the audit trail.
-func actor(r *http.Request) string {
-	return "anonymous@" + r.RemoteAddr
 }
 
 func (a *API) uptime() float64 { return time.Since(a.d.Started).Round(time.Millisecond).Seconds() }
@@ -223,7 +243,7 @@ func (a *API) patchConfig(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusBadRequest, CodeBadRequest, "%v", err)
 	}
 	res, err := a.d.Config.Patch(patch)
-	entry := audit.Entry{Actor: actor(r), Action: "config.patch", Target: "config", Outcome: audit.Success, RequestID: RequestID(r.Context())}
+	entry := audit.Entry{Actor: actor(r), Action: "config.patch", Target: "config", Outcome: audit.Success}
 	keys := make([]string, 0, len(patch))
 	for k := range patch {
 		keys = append(keys, k)
@@ -233,9 +253,7 @@ func (a *API) patchConfig(w http.ResponseWriter, r *http.Request) error {
 		entry.Outcome = audit.Failure
 		entry.Details["error"] = config.Message(err)
 	}
-	if aerr := a.d.Audit.Record(context.WithoutCancel(r.Context()), entry); aerr != nil {
-		a.d.Logger.ErrorContext(r.Context(), "audit record failed", "error", aerr)
-	}
+	a.record(r, entry)
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusOK, res)
@@ -260,7 +278,7 @@ func (a *API) backup(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusOK)
 	cw := &countWriter{w: w}
 	err := a.d.Store.Backup(r.Context(), cw)
-	entry := audit.Entry{Actor: actor(r), Action: "store.backup", Target: "store", Outcome: audit.Success, RequestID: RequestID(r.Context()),
+	entry := audit.Entry{Actor: actor(r), Action: "store.backup", Target: "store", Outcome: audit.Success,
 		Details: map[string]any{"bytes": cw.n}}
 	status := "ok"
 	if err != nil {
@@ -270,9 +288,7 @@ func (a *API) backup(w http.ResponseWriter, r *http.Request) error {
 		a.d.Logger.ErrorContext(r.Context(), "backup failed", "error", err, "request_id", RequestID(r.Context()))
 	}
 	h.Set(BackupStatusTrailer, status)
-	if aerr := a.d.Audit.Record(context.WithoutCancel(r.Context()), entry); aerr != nil {
-		a.d.Logger.ErrorContext(r.Context(), "audit record failed", "error", aerr)
-	}
+	a.record(r, entry)
 	return nil
 }
 

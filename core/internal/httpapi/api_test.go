@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -15,8 +16,10 @@ import (
 	"time"
 
 	"github.com/porticohq/portico/core/audit"
+	"github.com/porticohq/portico/core/auth"
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
+	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/store"
 )
 
@@ -36,7 +39,29 @@ func newAPI(t testing.TB, body string) *API {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return New(Deps{Config: m, Store: st, Bus: events.New(), Audit: audit.New(st), Logger: slog.New(slog.DiscardHandler), Version: "test", Started: time.Now()})
+	svc, err := auth.Open(context.Background(), st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, _ := ratelimit.New(ratelimit.Options{Rates: map[string]ratelimit.Rate{"default": {PerSecond: 1, Burst: 1}}})
+	fail, _ := ratelimit.New(ratelimit.Options{Rates: map[string]ratelimit.Rate{"default": {PerSecond: 1, Burst: 1}}})
+	return New(Deps{Config: m, Auth: svc, Limits: lim, Failures: fail, Store: st, Bus: events.New(), Audit: audit.New(st),
+		Logger: slog.New(slog.DiscardHandler), Version: "test", Started: time.Now()})
+}
+
+// adminKey creates an admin user and key and returns the key's secret.
+func adminKey(t testing.TB, a *API) string {
+	t.Helper()
+	ctx := context.Background()
+	u, err := a.d.Auth.CreateUser(ctx, auth.UserInput{Email: "admin@example.com", Name: "admin", Role: auth.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, secret, err := a.d.Auth.CreateKey(ctx, auth.KeyInput{Name: "admin", Role: auth.RoleAdmin, UserID: u.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret
 }
 
 // chained wraps h in the API's core middleware, as the router does.
@@ -252,9 +277,12 @@ func TestRequestIDValidation(t *testing.T) {
 
 func TestBackupTrailer(t *testing.T) {
 	a := newAPI(t, "")
+	key := adminKey(t, a)
 	srv := httptest.NewServer(a)
 	defer srv.Close()
-	resp, err := http.Post(srv.URL+"/api/v1/admin/backup", "", nil)
+	req, _ := http.NewRequest("POST", srv.URL+"/api/v1/admin/backup", nil)
+	req.Header.Set("X-API-Key", key)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
