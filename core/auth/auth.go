@@ -101,6 +101,13 @@ const KeyPrefix = "pk_"
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
+var isBase62 = func() (t [256]bool) {
+	for i := 0; i < len(base62); i++ {
+		t[base62[i]] = true
+	}
+	return t
+}()
+
 // keyBodyLen is the length of 32 random bytes written in base62.
 const keyBodyLen = 43
 
@@ -126,7 +133,7 @@ func CheckSecret(s string) error {
 		return fmt.Errorf("%w: an API key is %q followed by %d base62 characters", ErrMalformed, KeyPrefix, keyBodyLen)
 	}
 	for i := 0; i < len(body); i++ {
-		if strings.IndexByte(base62, body[i]) < 0 {
+		if !isBase62[body[i]] {
 			return fmt.Errorf("%w: an API key has only base62 characters after %q", ErrMalformed, KeyPrefix)
 		}
 	}

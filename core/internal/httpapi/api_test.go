@@ -303,3 +303,5 @@ func BenchmarkChain(b *testing.B) {
 		h.ServeHTTP(httptest.NewRecorder(), r)
 	}
 }
+
+func auditQuery() audit.Query { return audit.Query{Limit: 1000} }

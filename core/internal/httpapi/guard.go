@@ -157,10 +157,11 @@ func (a *API) authFailed(w http.ResponseWriter, r *http.Request, ip string, err 
 // rate-limit headers; it returns 429 rate_limited when the bucket is empty.
 func (a *API) limit(w http.ResponseWriter, group, principal string) error {
 	d := a.d.Limits.Allow(group, principal)
+	// Canonical keys written directly skip re-canonicalizing on every request.
 	h := w.Header()
-	h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
-	h.Set("X-RateLimit-Reset", strconv.Itoa(ceilSeconds(d.Reset)))
+	h["X-Ratelimit-Limit"] = []string{strconv.Itoa(d.Limit)}
+	h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(d.Remaining)}
+	h["X-Ratelimit-Reset"] = []string{strconv.Itoa(ceilSeconds(d.Reset))}
 	if !d.Allowed {
 		secs := max(1, ceilSeconds(d.RetryAfter))
 		h.Set("Retry-After", strconv.Itoa(secs))
