@@ -88,9 +88,14 @@ func (g *globals) apiKey(flag string, c *config.Config) string {
 	return strings.TrimSpace(string(b))
 }
 
-// target opens the data dir for offline work, or, when a gateway holds it
-// (or --url/PORTICO_URL names one), returns the remote to talk to.
-func (g *globals) target(c *config.Config, url, key string) (*store.Badger, *remote, error) {
+// target loads the config and opens the data dir for offline work, or,
+// when a gateway holds it (or --url/PORTICO_URL names one), returns the
+// remote to talk to.
+func (g *globals) target(url, key string) (*store.Badger, *remote, error) {
+	c, err := config.Load(g.sources())
+	if err != nil {
+		return nil, nil, err
+	}
 	if url == "" {
 		url = g.envValue("PORTICO_URL")
 	}
@@ -137,10 +142,6 @@ func keysCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "Create a key; its secret is printed once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := config.Load(g.sources())
-			if err != nil {
-				return err
-			}
 			role, err := auth.ParseRole(in.role)
 			if err != nil {
 				return err
@@ -154,7 +155,7 @@ func keysCmd(g *globals, stdout io.Writer) *cobra.Command {
 				t := time.Now().Add(d).UTC()
 				expires = &t
 			}
-			st, rem, err := g.target(c, url, key)
+			st, rem, err := g.target(url, key)
 			if err != nil {
 				return err
 			}
@@ -208,11 +209,7 @@ func keysCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "List keys (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := config.Load(g.sources())
-			if err != nil {
-				return err
-			}
-			st, rem, err := g.target(c, url, key)
+			st, rem, err := g.target(url, key)
 			if err != nil {
 				return err
 			}
@@ -246,11 +243,7 @@ func keysCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "Revoke a key; it stops working at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := config.Load(g.sources())
-			if err != nil {
-				return err
-			}
-			st, rem, err := g.target(c, url, key)
+			st, rem, err := g.target(url, key)
 			if err != nil {
 				return err
 			}

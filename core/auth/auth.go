@@ -17,15 +17,19 @@ import (
 // Role is what a principal may do; each role includes the ones before it.
 type Role int
 
-// Roles, weakest first. The zero Role is no role.
+// Roles, weakest first. The zero Role is no role. RolePublic is what a
+// route open to anyone requires; no key or token has it.
 const (
-	RoleUser Role = iota + 1
+	RolePublic Role = iota + 1
+	RoleUser
 	RoleOperator
 	RoleAdmin
 )
 
 func (r Role) String() string {
 	switch r {
+	case RolePublic:
+		return "public"
 	case RoleUser:
 		return "user"
 	case RoleOperator:

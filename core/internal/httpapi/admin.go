@@ -209,24 +209,15 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) createUser(w http.ResponseWriter, r *http.Request) error {
-	var req userRequest
-	if err := decodeJSON(r, &req); err != nil {
-		return err
-	}
-	in, err := req.input()
-	if err != nil {
-		return err
-	}
-	u, err := a.d.Auth.CreateUser(r.Context(), in)
-	a.recordUser(r, "user.create", u.ID, req, err)
-	if err != nil {
-		return authError(err)
-	}
-	writeJSON(w, http.StatusCreated, u)
-	return nil
+	return a.saveUser(w, r, "")
 }
 
 func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
+	return a.saveUser(w, r, chi.URLParam(r, "id"))
+}
+
+// saveUser creates a user (id "") or replaces one's fields.
+func (a *API) saveUser(w http.ResponseWriter, r *http.Request, id string) error {
 	var req userRequest
 	if err := decodeJSON(r, &req); err != nil {
 		return err
@@ -235,13 +226,20 @@ func (a *API) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id := chi.URLParam(r, "id")
-	u, err := a.d.Auth.UpdateUser(r.Context(), id, in)
-	a.recordUser(r, "user.update", id, req, err)
+	action, status := "user.update", http.StatusOK
+	var u auth.User
+	if id == "" {
+		action, status = "user.create", http.StatusCreated
+		u, err = a.d.Auth.CreateUser(r.Context(), in)
+		id = u.ID
+	} else {
+		u, err = a.d.Auth.UpdateUser(r.Context(), id, in)
+	}
+	a.recordUser(r, action, id, req, err)
 	if err != nil {
 		return authError(err)
 	}
-	writeJSON(w, http.StatusOK, u)
+	writeJSON(w, status, u)
 	return nil
 }
 

@@ -23,30 +23,13 @@ import (
 	"github.com/porticohq/portico/core/store"
 )
 
-// Role is who may call a route; each role includes the ones before it.
-type Role int
-
-// Roles, weakest first.
+// Route roles, from the auth package: public < user < operator < admin.
 const (
-	RolePublic Role = iota + 1
-	RoleUser
-	RoleOperator
-	RoleAdmin
+	RolePublic   = auth.RolePublic
+	RoleUser     = auth.RoleUser
+	RoleOperator = auth.RoleOperator
+	RoleAdmin    = auth.RoleAdmin
 )
-
-func (r Role) String() string {
-	switch r {
-	case RolePublic:
-		return "public"
-	case RoleUser:
-		return "user"
-	case RoleOperator:
-		return "operator"
-	case RoleAdmin:
-		return "admin"
-	}
-	return fmt.Sprintf("Role(%d)", int(r))
-}
 
 // BackupStatusTrailer is the HTTP trailer a backup response ends with: "ok",
 // or "error: ..." when the stream broke off, so a client never keeps a
@@ -112,7 +95,7 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 // one makes the router panic at start, so no route can be forgotten.
 type route struct {
 	method, pattern string
-	role            Role
+	role            auth.Role
 	group           string // rate-limit group; "" for probes, which are never limited
 	h               handlerFunc
 }

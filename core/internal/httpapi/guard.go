@@ -27,17 +27,6 @@ func PrincipalFrom(ctx context.Context) *auth.Principal {
 	return p
 }
 
-// authRole is the auth role a non-public route requires.
-func (r Role) authRole() auth.Role {
-	switch r {
-	case RoleUser:
-		return auth.RoleUser
-	case RoleOperator:
-		return auth.RoleOperator
-	}
-	return auth.RoleAdmin
-}
-
 // failureGroup is the one group of the failed-authentication limiter.
 const failureGroup = "default"
 
@@ -114,7 +103,7 @@ func (a *API) guard(rt route, next handlerFunc) handlerFunc {
 			return next(w, r)
 		}
 	}
-	need := rt.role.authRole()
+	need := rt.role
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ip := a.proxies.clientIP(r)
 		if a.d.Failures.Exhausted(failureGroup, ip) {
