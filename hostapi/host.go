@@ -1,0 +1,187 @@
+package hostapi
+
+import (
+	"context"
+	"errors"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Results of host functions that return an i32: a length (>= 0) or one of
+// these.
+const (
+	ResNotFound = -1
+	ResDenied   = -2
+	ResError    = -3
+	ResTooLarge = -4
+)
+
+type callKey struct{}
+
+// call is the state of one guest call, reached by host functions through
+// the call's context.
+type call struct {
+	p       *Plugin
+	input   []byte
+	out     []byte
+	failMsg string
+	err     error
+}
+
+func callOf(ctx context.Context) *call {
+	c, _ := ctx.Value(callKey{}).(*call)
+	if c == nil {
+		// A host function called outside a call (from a start function):
+		// ABI misuse, so trap.
+		panic(errors.New("portico host function called outside a plugin call"))
+	}
+	return c
+}
+
+// read returns guest memory or traps: a pointer out of range is misuse.
+func read(m api.Module, ptr, size uint32) []byte {
+	b, ok := m.Memory().Read(ptr, size)
+	if !ok {
+		panic(errors.New("portico: guest pointer out of range"))
+	}
+	return b
+}
+
+func write(m api.Module, ptr uint32, b []byte) {
+	if !m.Memory().Write(ptr, b) {
+		panic(errors.New("portico: guest pointer out of range"))
+	}
+}
+
+// copyOut writes up to limit bytes of v at ptr and returns v's full length,
+// so a guest whose buffer was too small can retry with a larger one.
+func copyOut(m api.Module, ptr, limit uint32, v []byte) uint64 {
+	n := min(uint32(len(v)), limit)
+	if n > 0 {
+		write(m, ptr, v[:n])
+	}
+	return uint64(uint32(len(v)))
+}
+
+const maxMessage = 4096
+
+const i32 = api.ValueTypeI32
+
+// hostFunctions is ABI v1's host module: name, signature, implementation.
+var hostFunctions = []struct {
+	name    string
+	params  []api.ValueType
+	results []api.ValueType
+	fn      api.GoModuleFunc
+}{
+	{"input", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+		c := callOf(ctx)
+		s[0] = copyOut(m, uint32(s[0]), uint32(s[1]), c.input)
+	}},
+	{"output", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+		c := callOf(ctx)
+		b := read(m, uint32(s[0]), uint32(s[1]))
+		if len(c.out)+len(b) > c.p.opts.MaxOutputBytes {
+			c.err = ErrOutputLimit
+			s[0] = 1
+			return
+		}
+		c.out = append(c.out, b...)
+		s[0] = 0
+	}},
+	{"fail", []api.ValueType{i32, i32}, nil, func(ctx context.Context, m api.Module, s []uint64) {
+		c := callOf(ctx)
+		b := read(m, uint32(s[0]), min(uint32(s[1]), maxMessage))
+		c.failMsg = string(b)
+	}},
+	{"log", []api.ValueType{i32, i32, i32}, nil, func(ctx context.Context, m api.Module, s []uint64) {
+		c := callOf(ctx)
+		b := read(m, uint32(s[1]), min(uint32(s[2]), maxMessage))
+		c.p.opts.Host.Log(ctx, int32(s[0]), string(b))
+	}},
+	{"config_get", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+		c := callOf(ctx)
+		v, ok := c.p.opts.Host.Config(string(read(m, uint32(s[0]), uint32(s[1]))))
+		if !ok {
+			s[0] = api.EncodeI32(ResNotFound)
+			return
+		}
+		s[0] = copyOut(m, uint32(s[2]), uint32(s[3]), []byte(v))
+	}},
+	{"kv_get", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+		c := callOf(ctx)
+		if !c.p.granted(ctx, CapKV) {
+			s[0] = api.EncodeI32(ResDenied)
+			return
+		}
+		v, ok, err := c.p.opts.Host.KVGet(ctx, read(m, uint32(s[0]), uint32(s[1])))
+		switch {
+		case err != nil:
+			s[0] = api.EncodeI32(ResError)
+		case !ok:
+			s[0] = api.EncodeI32(ResNotFound)
+		default:
+			s[0] = copyOut(m, uint32(s[2]), uint32(s[3]), v)
+		}
+	}},
+	{"kv_set", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+		c := callOf(ctx)
+		if !c.p.granted(ctx, CapKV) {
+			s[0] = api.EncodeI32(ResDenied)
+			return
+		}
+		err := c.p.opts.Host.KVSet(ctx, read(m, uint32(s[0]), uint32(s[1])), read(m, uint32(s[2]), uint32(s[3])))
+		s[0] = api.EncodeI32(resultOf(err))
+	}},
+	{"kv_delete", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+		c := callOf(ctx)
+		if !c.p.granted(ctx, CapKV) {
+			s[0] = api.EncodeI32(ResDenied)
+			return
+		}
+		s[0] = api.EncodeI32(resultOf(c.p.opts.Host.KVDelete(ctx, read(m, uint32(s[0]), uint32(s[1])))))
+	}},
+	{"emit", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+		c := callOf(ctx)
+		if !c.p.granted(ctx, CapEvents) {
+			s[0] = api.EncodeI32(ResDenied)
+			return
+		}
+		err := c.p.opts.Host.Emit(ctx, string(read(m, uint32(s[0]), uint32(s[1]))), read(m, uint32(s[2]), uint32(s[3])))
+		s[0] = api.EncodeI32(resultOf(err))
+	}},
+}
+
+// ErrQuota is what a Host returns when a write would pass the plugin's quota.
+var ErrQuota = errors.New("quota exceeded")
+
+func resultOf(err error) int32 {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, ErrQuota):
+		return ResTooLarge
+	}
+	return ResError
+}
+
+func instantiateHost(ctx context.Context, rt wazero.Runtime) error {
+	b := rt.NewHostModuleBuilder(HostModule)
+	for _, f := range hostFunctions {
+		b.NewFunctionBuilder().WithGoModuleFunction(f.fn, f.params, f.results).Export(f.name)
+	}
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+// hostSignature returns a host function's signature, for checking a
+// module's imports at load.
+func hostSignature(name string) (params, results []api.ValueType, ok bool) {
+	for _, f := range hostFunctions {
+		if f.name == name {
+			return f.params, f.results, true
+		}
+	}
+	return nil, nil, false
+}

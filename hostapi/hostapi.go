@@ -1,0 +1,89 @@
+// Package hostapi is the host side of Portico's plugin ABI: it compiles
+// WebAssembly modules with wazero (through one on-disk compilation cache),
+// checks them against ABI v1 before anything runs, keeps a capped pool of
+// warm instances per plugin, pins one instance to one call, and runs every
+// call under a deadline, a memory ceiling and an output ceiling. It knows
+// nothing of HTTP routes, sessions or storage: the core hands each plugin a
+// Host with what it may use.
+//
+// The contract guests write against is docs/abi.md.
+package hostapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// ABI version this host speaks. A guest must have the same major and a
+// minor no newer than ABIMinor.
+const (
+	ABIMajor = 1
+	ABIMinor = 0
+)
+
+// Guest exports and host module names of ABI v1.
+const (
+	ExportABIVersion = "portico_abi_version"
+	ExportSkill      = "portico_skill"
+	HostModule       = "portico"
+)
+
+// Errors a call or a load can end in, for errors.Is. The HTTP API maps
+// them to its codes: ErrBusy 503 plugin_busy, ErrTimeout 504
+// plugin_timeout, ErrGuest and ErrTrap 502 plugin_error, ErrBadInput 400.
+var (
+	ErrNotWasm     = errors.New("not a WebAssembly module")
+	ErrABI         = errors.New("ABI mismatch")
+	ErrBusy        = errors.New("no free plugin instance")
+	ErrTimeout     = errors.New("plugin call timed out")
+	ErrTrap        = errors.New("plugin trapped")
+	ErrGuest       = errors.New("plugin reported an error")
+	ErrBadInput    = errors.New("plugin refused its input")
+	ErrOutputLimit = errors.New("plugin output exceeds the limit")
+	ErrClosed      = errors.New("plugin is closed")
+	ErrDenied      = errors.New("capability not granted")
+)
+
+// Status codes a guest's portico_skill returns.
+const (
+	StatusOK       = 0
+	StatusError    = 1 // the skill failed; its message was set with fail
+	StatusBadInput = 2 // the input is not what the skill takes
+)
+
+// CallError is a failed call, naming the plugin.
+type CallError struct {
+	Plugin string
+	Kind   error  // one of the Err* values
+	Msg    string // the guest's message or the runtime's reason
+}
+
+func (e *CallError) Error() string {
+	return fmt.Sprintf("plugin %q: %v: %s", e.Plugin, e.Kind, e.Msg)
+}
+
+func (e *CallError) Unwrap() error { return e.Kind }
+
+// Capabilities a plugin may be granted. log and its own config are always
+// available.
+const (
+	CapKV     = "kv"
+	CapEvents = "events"
+	CapHTTP   = "http"
+	CapSkills = "skills"
+	CapLLM    = "llm"
+)
+
+// Host is what the core gives one plugin: its log, its key-value namespace,
+// the event bus and its config, behind the capabilities it was granted.
+type Host interface {
+	Log(ctx context.Context, level int32, msg string)
+	Config(key string) (string, bool)
+	KVGet(ctx context.Context, key []byte) ([]byte, bool, error)
+	KVSet(ctx context.Context, key, value []byte) error
+	KVDelete(ctx context.Context, key []byte) error
+	Emit(ctx context.Context, typ string, data []byte) error
+	// Denied is told of every refused capability call, for the audit trail.
+	Denied(ctx context.Context, capability string)
+}

@@ -1,0 +1,449 @@
+package hostapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
+)
+
+// Options configure one plugin. Zero limits take the defaults shown.
+type Options struct {
+	Name             string
+	Host             Host
+	Grants           []string      // capabilities granted by the operator
+	MemoryLimitBytes uint64        // per instance; default 64 MiB
+	CallTimeout      time.Duration // default 5s
+	StartTimeout     time.Duration // for a new instance's start function; default 10s
+	MaxInputBytes    int           // default 1 MiB
+	MaxOutputBytes   int           // default 1 MiB
+	MinInstances     int           // kept warm; default 1
+	MaxInstances     int           // default 4
+	AcquireTimeout   time.Duration // wait for a free instance; default 1s
+	FailureThreshold int           // consecutive traps/timeouts before the plugin is failed; default 5
+	// OnFailed is called once when the breaker trips.
+	OnFailed func(err error)
+}
+
+func (o *Options) defaults() {
+	if o.MemoryLimitBytes == 0 {
+		o.MemoryLimitBytes = 64 << 20
+	}
+	if o.CallTimeout == 0 {
+		o.CallTimeout = 5 * time.Second
+	}
+	if o.StartTimeout == 0 {
+		o.StartTimeout = 10 * time.Second
+	}
+	if o.MaxInputBytes == 0 {
+		o.MaxInputBytes = 1 << 20
+	}
+	if o.MaxOutputBytes == 0 {
+		o.MaxOutputBytes = 1 << 20
+	}
+	if o.MinInstances == 0 {
+		o.MinInstances = 1
+	}
+	if o.MaxInstances == 0 {
+		o.MaxInstances = 4
+	}
+	o.MinInstances = min(o.MinInstances, o.MaxInstances)
+	if o.AcquireTimeout == 0 {
+		o.AcquireTimeout = time.Second
+	}
+	if o.FailureThreshold == 0 {
+		o.FailureThreshold = 5
+	}
+}
+
+// Plugin is one loaded module with its pool of instances.
+type Plugin struct {
+	opts     Options
+	compiled wazero.CompiledModule
+	rt       wazero.Runtime
+	start    string
+	out      *logWriter
+	grants   map[string]bool
+
+	idle   chan *instance // warm instances
+	slots  chan struct{}  // one token per live instance, cap MaxInstances
+	mu     sync.Mutex     // guards closed against release
+	closed bool
+	freed  sync.Once
+
+	live        atomic.Int64
+	calls       atomic.Uint64
+	errors      atomic.Uint64
+	consecutive atomic.Int64
+	failed      atomic.Pointer[error]
+}
+
+type instance struct {
+	mod   api.Module
+	skill api.Function
+	stack [1]uint64
+}
+
+// Load compiles wasm, checks it against ABI v1 with a precise error for
+// each problem, instantiates one instance to fail fast, and warms the pool.
+func (r *Runtime) Load(ctx context.Context, wasm []byte, opts Options) (*Plugin, error) {
+	opts.defaults()
+	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
+		return nil, fmt.Errorf("plugin %q: %w (no \\0asm header)", opts.Name, ErrNotWasm)
+	}
+	pages := uint32((opts.MemoryLimitBytes + 65535) / 65536)
+	rt, err := r.tier(ctx, pages)
+	if err != nil {
+		return nil, err
+	}
+	compiled, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %q: %w: %v", opts.Name, ErrNotWasm, err)
+	}
+	p := &Plugin{
+		opts: opts, compiled: compiled, rt: rt, out: &logWriter{host: opts.Host},
+		idle: make(chan *instance, opts.MaxInstances), slots: make(chan struct{}, opts.MaxInstances),
+		grants: map[string]bool{},
+	}
+	for _, g := range opts.Grants {
+		p.grants[g] = true
+	}
+	if err := p.check(); err != nil {
+		compiled.Close(ctx)
+		return nil, err
+	}
+	// One instance now, so a broken plugin fails at load; then the rest of
+	// the warm minimum.
+	for range opts.MinInstances {
+		p.slots <- struct{}{}
+		inst, err := p.instantiate()
+		if err != nil {
+			<-p.slots
+			p.Close(ctx)
+			return nil, err
+		}
+		if p.live.Load() == 1 {
+			if err := p.checkVersion(inst); err != nil {
+				p.discard(inst)
+				p.Close(ctx)
+				return nil, err
+			}
+		}
+		p.idle <- inst
+	}
+	return p, nil
+}
+
+// check validates exports, imports and the start function before anything
+// runs.
+func (p *Plugin) check() error {
+	name := p.opts.Name
+	exp := p.compiled.ExportedFunctions()
+	sig := func(fn string, params, results []api.ValueType) error {
+		d, ok := exp[fn]
+		if !ok {
+			return fmt.Errorf("plugin %q: %w: missing export %s; is this a Portico plugin built for ABI v%d?", name, ErrABI, fn, ABIMajor)
+		}
+		if !slices.Equal(d.ParamTypes(), params) || !slices.Equal(d.ResultTypes(), results) {
+			return fmt.Errorf("plugin %q: %w: export %s has signature %v -> %v, want %v -> %v", name, ErrABI, fn, d.ParamTypes(), d.ResultTypes(), params, results)
+		}
+		return nil
+	}
+	if err := sig(ExportABIVersion, nil, []api.ValueType{i32}); err != nil {
+		return err
+	}
+	if err := sig(ExportSkill, []api.ValueType{i32}, []api.ValueType{i32}); err != nil {
+		return err
+	}
+	for _, imp := range p.compiled.ImportedFunctions() {
+		mod, fn, _ := imp.Import()
+		if mod != HostModule {
+			continue
+		}
+		params, results, ok := hostSignature(fn)
+		if !ok {
+			return fmt.Errorf("plugin %q: %w: imports %s.%s, which this host (ABI v%d.%d) does not provide", name, ErrABI, mod, fn, ABIMajor, ABIMinor)
+		}
+		if !slices.Equal(imp.ParamTypes(), params) || !slices.Equal(imp.ResultTypes(), results) {
+			return fmt.Errorf("plugin %q: %w: import %s.%s has signature %v -> %v, want %v -> %v", name, ErrABI, mod, fn, imp.ParamTypes(), imp.ResultTypes(), params, results)
+		}
+	}
+	_, hasInit := exp["_initialize"]
+	_, hasStart := exp["_start"]
+	goBuilt := false
+	for _, cs := range p.compiled.CustomSections() {
+		if cs.Name() == "go:buildid" {
+			goBuilt = true
+		}
+	}
+	switch {
+	case hasInit:
+		p.start = "_initialize"
+	case goBuilt && hasStart:
+		return fmt.Errorf("plugin %q: %w: a Go command-mode module; rebuild with -buildmode=c-shared", name, ErrABI)
+	case hasStart:
+		p.start = "_start"
+	}
+	return nil
+}
+
+func (p *Plugin) checkVersion(inst *instance) error {
+	f := inst.mod.ExportedFunction(ExportABIVersion)
+	ctx, cancel := context.WithTimeout(context.Background(), p.opts.CallTimeout)
+	defer cancel()
+	res, err := f.Call(ctx)
+	if err != nil {
+		return fmt.Errorf("plugin %q: %w: %s failed: %v", p.opts.Name, ErrABI, ExportABIVersion, err)
+	}
+	v := uint32(res[0])
+	major, minor := int(v>>16), int(v&0xffff)
+	switch {
+	case major != ABIMajor:
+		return fmt.Errorf("plugin %q: %w: built for ABI v%d.%d; this host speaks v%d.%d", p.opts.Name, ErrABI, major, minor, ABIMajor, ABIMinor)
+	case minor > ABIMinor:
+		return fmt.Errorf("plugin %q: %w: needs ABI v%d.%d; this host has v%d.%d: upgrade Portico", p.opts.Name, ErrABI, major, minor, ABIMajor, ABIMinor)
+	}
+	return nil
+}
+
+// instantiate starts a new instance; the caller holds a slot.
+func (p *Plugin) instantiate() (*instance, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), p.opts.StartTimeout)
+	defer cancel()
+	mod, err := p.rt.InstantiateModule(ctx, p.compiled, moduleConfig(p.start, p.out))
+	if err != nil {
+		return nil, fmt.Errorf("plugin %q: start: %w: %v", p.opts.Name, ErrTrap, err)
+	}
+	p.live.Add(1)
+	return &instance{mod: mod, skill: mod.ExportedFunction(ExportSkill)}, nil
+}
+
+// discard closes an instance and frees its slot.
+func (p *Plugin) discard(inst *instance) {
+	inst.mod.Close(context.Background())
+	p.live.Add(-1)
+	<-p.slots
+	p.maybeFree()
+}
+
+// acquire pins an instance to the caller: a warm one, a new one while the
+// pool is under its cap, or the first to come free within AcquireTimeout.
+func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
+	select {
+	case inst := <-p.idle:
+		return inst, nil
+	default:
+	}
+	var timer *time.Timer
+	for {
+		select {
+		case inst := <-p.idle:
+			return inst, nil
+		case p.slots <- struct{}{}:
+			inst, err := p.instantiate()
+			if err != nil {
+				<-p.slots
+				p.trip(err)
+				return nil, err
+			}
+			return inst, nil
+		default:
+		}
+		if timer == nil {
+			timer = time.NewTimer(p.opts.AcquireTimeout)
+			defer timer.Stop()
+		}
+		select {
+		case inst := <-p.idle:
+			return inst, nil
+		case p.slots <- struct{}{}:
+			<-p.slots // a slot came free: loop to take it the normal way
+		case <-timer.C:
+			return nil, &CallError{Plugin: p.opts.Name, Kind: ErrBusy, Msg: fmt.Sprintf("all %d instances busy for %s", p.opts.MaxInstances, p.opts.AcquireTimeout)}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// release returns a healthy instance to the pool; anything else, or any
+// instance of a closed plugin, is discarded.
+func (p *Plugin) release(inst *instance, healthy bool) {
+	p.mu.Lock()
+	if healthy && !p.closed {
+		p.idle <- inst // never blocks: idle holds at most MaxInstances
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	p.discard(inst)
+}
+
+// granted reports whether the plugin holds a capability; a refusal is
+// reported to the host for the audit trail.
+func (p *Plugin) granted(ctx context.Context, cap string) bool {
+	if p.grants[cap] {
+		return true
+	}
+	p.opts.Host.Denied(ctx, cap)
+	return false
+}
+
+// Call invokes the plugin's skill export with input (the ABI's call
+// envelope) and returns what the guest wrote with output.
+func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
+	if perr := p.failed.Load(); perr != nil {
+		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrClosed, Msg: "failed: " + (*perr).Error()}
+	}
+	if len(input) > p.opts.MaxInputBytes {
+		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrBadInput, Msg: fmt.Sprintf("input of %d bytes is over the limit of %d", len(input), p.opts.MaxInputBytes)}
+	}
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrClosed, Msg: "closed"}
+	}
+	inst, err := p.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.calls.Add(1)
+	c := &call{p: p, input: input}
+	cctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, c), p.opts.CallTimeout)
+	inst.stack[0] = uint64(len(input))
+	err = inst.skill.CallWithStack(cctx, inst.stack[:])
+	cancel()
+	if err != nil {
+		p.release(inst, false) // a trapped or timed-out instance is never reused
+		p.errors.Add(1)
+		cerr := p.classify(ctx, err)
+		if errors.Is(cerr, ErrTrap) || errors.Is(cerr, ErrTimeout) {
+			p.trip(cerr)
+		}
+		return nil, cerr
+	}
+	status := uint32(inst.stack[0]) // read before another caller gets the instance
+	p.release(inst, true)
+	p.consecutive.Store(0)
+	switch {
+	case c.err != nil:
+		p.errors.Add(1)
+		return nil, &CallError{Plugin: p.opts.Name, Kind: c.err, Msg: fmt.Sprintf("limit %d bytes", p.opts.MaxOutputBytes)}
+	case status == StatusOK:
+		return c.out, nil
+	case status == StatusBadInput:
+		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrBadInput, Msg: c.failMsg}
+	case status == StatusError:
+		p.errors.Add(1)
+		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrGuest, Msg: c.failMsg}
+	default:
+		p.errors.Add(1)
+		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrABI, Msg: fmt.Sprintf("unknown status %d from %s", status, ExportSkill)}
+	}
+}
+
+func (p *Plugin) classify(ctx context.Context, err error) error {
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		switch exit.ExitCode() {
+		case sys.ExitCodeDeadlineExceeded:
+			if ctx.Err() == nil {
+				return &CallError{Plugin: p.opts.Name, Kind: ErrTimeout, Msg: fmt.Sprintf("no answer within %s", p.opts.CallTimeout)}
+			}
+			return ctx.Err()
+		case sys.ExitCodeContextCanceled:
+			return ctx.Err()
+		}
+		return &CallError{Plugin: p.opts.Name, Kind: ErrTrap, Msg: fmt.Sprintf("exited with code %d", exit.ExitCode())}
+	}
+	msg := err.Error()
+	if i := bytes.IndexByte([]byte(msg), '\n'); i > 0 {
+		msg = msg[:i] // the first line; the wasm stack trace follows
+	}
+	return &CallError{Plugin: p.opts.Name, Kind: ErrTrap, Msg: msg}
+}
+
+// trip counts a trap or timeout; past the threshold the plugin is failed.
+func (p *Plugin) trip(err error) {
+	if p.consecutive.Add(1) < int64(p.opts.FailureThreshold) {
+		return
+	}
+	if p.failed.CompareAndSwap(nil, &err) && p.opts.OnFailed != nil {
+		p.opts.OnFailed(err)
+	}
+}
+
+// Stats is a plugin's counters.
+type Stats struct {
+	Instances        int64  `json:"instances"`
+	Calls            uint64 `json:"calls"`
+	Errors           uint64 `json:"errors"`
+	MemoryUsageBytes uint64 `json:"memory_usage_bytes"` // linear memory of warm instances
+	Failed           string `json:"failed,omitempty"`
+}
+
+// Stats returns the plugin's counters.
+func (p *Plugin) Stats() Stats {
+	s := Stats{Instances: p.live.Load(), Calls: p.calls.Load(), Errors: p.errors.Load()}
+	if f := p.failed.Load(); f != nil {
+		s.Failed = (*f).Error()
+	}
+	// Memory of idle instances: look, then put back.
+	n := len(p.idle)
+	for range n {
+		select {
+		case inst := <-p.idle:
+			s.MemoryUsageBytes += uint64(inst.mod.Memory().Size())
+			p.release(inst, true)
+		default:
+		}
+	}
+	return s
+}
+
+// Close stops new calls, closes idle instances now and in-flight ones as
+// they finish, then frees the compiled module.
+func (p *Plugin) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	for {
+		select {
+		case inst := <-p.idle:
+			p.discard(inst)
+			continue
+		default:
+		}
+		break
+	}
+	p.maybeFree()
+	return nil
+}
+
+// maybeFree closes the compiled module once the plugin is closed and its
+// last instance is gone (in-flight calls release into a closed plugin,
+// which discards their instances).
+func (p *Plugin) maybeFree() {
+	p.mu.Lock()
+	done := p.closed && p.live.Load() == 0
+	p.mu.Unlock()
+	if done {
+		p.freed.Do(func() { p.compiled.Close(context.Background()) })
+	}
+}
+
+// Live returns the number of instances alive (idle and in use).
+func (p *Plugin) Live() int64 { return p.live.Load() }

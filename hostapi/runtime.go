@@ -1,0 +1,130 @@
+package hostapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sync"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// Runtime compiles and runs plugins. Modules are compiled once per memory
+// tier into a shared on-disk cache, so restarts and reloads are fast.
+type Runtime struct {
+	cache wazero.CompilationCache
+
+	mu     sync.Mutex
+	tiers  map[uint32]wazero.Runtime // by memory limit in pages
+	closed bool
+}
+
+// NewRuntime returns a runtime whose compilation cache lives in cacheDir
+// ("" keeps it in memory only).
+func NewRuntime(cacheDir string) (*Runtime, error) {
+	var cache wazero.CompilationCache
+	if cacheDir == "" {
+		cache = wazero.NewCompilationCache()
+	} else {
+		c, err := wazero.NewCompilationCacheWithDir(cacheDir)
+		if err != nil {
+			return nil, fmt.Errorf("compilation cache %s: %w", cacheDir, err)
+		}
+		cache = c
+	}
+	return &Runtime{cache: cache, tiers: map[uint32]wazero.Runtime{}}, nil
+}
+
+// tier returns the wazero runtime for a memory ceiling. wazero's page limit
+// and close-on-context-done are runtime-wide, so each ceiling gets its own
+// runtime; all share the compilation cache.
+func (r *Runtime) tier(ctx context.Context, pages uint32) (wazero.Runtime, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if rt, ok := r.tiers[pages]; ok {
+		return rt, nil
+	}
+	cfg := wazero.NewRuntimeConfig().
+		WithCompilationCache(r.cache).
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(pages).
+		WithCustomSections(true)
+	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, fmt.Errorf("instantiate WASI: %w", err)
+	}
+	if err := instantiateHost(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	r.tiers[pages] = rt
+	return rt, nil
+}
+
+// Close closes every runtime; plugins loaded from it stop working.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	for _, rt := range r.tiers {
+		rt.Close(ctx)
+	}
+	r.tiers = nil
+	return r.cache.Close(ctx)
+}
+
+// moduleConfig is the guest environment: real clocks and crypto/rand, no
+// files, no environment variables, stdout and stderr into the plugin's log.
+func moduleConfig(start string, out *logWriter) wazero.ModuleConfig {
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader).
+		WithStdout(out).
+		WithStderr(out)
+	if start == "" {
+		return mc.WithStartFunctions()
+	}
+	return mc.WithStartFunctions(start)
+}
+
+// logWriter sends a guest's stdout and stderr to its plugin's log, a line
+// at a time.
+type logWriter struct {
+	host Host
+	mu   sync.Mutex
+	buf  []byte
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			if len(w.buf) > 4096 {
+				w.host.Log(context.Background(), LogInfo, string(w.buf))
+				w.buf = w.buf[:0]
+			}
+			return len(p), nil
+		}
+		w.host.Log(context.Background(), LogInfo, string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+}
+
+// Log levels of the log host function.
+const (
+	LogDebug int32 = iota
+	LogInfo
+	LogWarn
+	LogError
+)

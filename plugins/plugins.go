@@ -1,0 +1,11 @@
+// Package plugins carries Portico's first-party plugins, built, inside the
+// binary: each folder holds a plugin's source and its module. The modules
+// are checked byte for byte against a fresh build by this package's tests.
+package plugins
+
+import "embed"
+
+// FS holds the built first-party modules, as <name>/<name>.wasm.
+//
+//go:embed echo/echo.wasm
+var FS embed.FS

@@ -1,0 +1,6 @@
+;; Its start function traps.
+(module
+  (memory (export "memory") 1)
+  (func (export "_start") unreachable)
+  (func (export "portico_abi_version") (result i32) (i32.const 65536))
+  (func (export "portico_skill") (param i32) (result i32) (i32.const 0)))
