@@ -55,16 +55,9 @@ func (h *fakeHost) Denied(ctx context.Context, capability string) {
 	h.denied = append(h.denied, capability)
 }
 
-// testCacheDir is one compilation cache shared by every test run and
-// package, keyed by wazero's version: a Go guest takes ~15 s to compile
-// under -race, and milliseconds from the cache.
 func testCacheDir(t testing.TB) string {
-	dir, err := os.UserCacheDir()
+	dir, err := TestCacheDir()
 	if err != nil {
-		dir = os.TempDir()
-	}
-	dir = filepath.Join(dir, "portico-test", "wazero-v1.12.0")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	return dir

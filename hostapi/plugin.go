@@ -214,15 +214,26 @@ func (p *Plugin) checkVersion(inst *instance) error {
 	return nil
 }
 
-// instantiate starts a new instance; the caller holds a slot.
+// instantiate starts a new instance. The caller holds a slot; instantiate
+// counts the instance as live before it exists, under the lock that Close
+// takes, so a closing plugin never frees its compiled module under a new
+// instance.
 func (p *Plugin) instantiate() (*instance, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrClosed, Msg: "closed"}
+	}
+	p.live.Add(1)
+	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), p.opts.StartTimeout)
 	defer cancel()
 	mod, err := p.rt.InstantiateModule(ctx, p.compiled, moduleConfig(p.start, p.out))
 	if err != nil {
+		p.live.Add(-1)
+		p.maybeFree()
 		return nil, fmt.Errorf("plugin %q: start: %w: %v", p.opts.Name, ErrTrap, err)
 	}
-	p.live.Add(1)
 	return &instance{mod: mod, skill: mod.ExportedFunction(ExportSkill)}, nil
 }
 
@@ -251,7 +262,9 @@ func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
 			inst, err := p.instantiate()
 			if err != nil {
 				<-p.slots
-				p.trip(err)
+				if !errors.Is(err, ErrClosed) {
+					p.trip(err)
+				}
 				return nil, err
 			}
 			return inst, nil

@@ -5,7 +5,10 @@ package plugins
 
 import "embed"
 
-// FS holds the built first-party modules, as <name>/<name>.wasm.
+// FS holds the built first-party plugins: <name>/plugin.toml and its module.
 //
-//go:embed echo/echo.wasm
+//go:embed echo/echo.wasm echo/plugin.toml
 var FS embed.FS
+
+// Names lists the first-party plugins in FS.
+var Names = []string{"echo"}

@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,15 +28,44 @@ import (
 // "restart" marks keys that need a process restart, and secret "true" marks
 // values that every read redacts.
 type Config struct {
-	Listen    string    `koanf:"listen" reload:"restart" doc:"HOST:PORT the HTTP server listens on."`
-	DataDir   string    `koanf:"data_dir" reload:"restart" doc:"Directory for the embedded database, the lock file and the default config file."`
-	Log       Log       `koanf:"log"`
-	HTTP      HTTP      `koanf:"http"`
-	Storage   Storage   `koanf:"storage"`
-	Audit     Audit     `koanf:"audit"`
-	Events    Events    `koanf:"events"`
-	Auth      Auth      `koanf:"auth"`
-	RateLimit RateLimit `koanf:"ratelimit"`
+	Listen    string        `koanf:"listen" reload:"restart" doc:"HOST:PORT the HTTP server listens on."`
+	DataDir   string        `koanf:"data_dir" reload:"restart" doc:"Directory for the embedded database, the lock file and the default config file."`
+	Log       Log           `koanf:"log"`
+	HTTP      HTTP          `koanf:"http"`
+	Storage   Storage       `koanf:"storage"`
+	Audit     Audit         `koanf:"audit"`
+	Events    Events        `koanf:"events"`
+	Auth      Auth          `koanf:"auth"`
+	RateLimit RateLimit     `koanf:"ratelimit"`
+	Plugin    Plugin        `koanf:"plugin"`
+	Plugins   []PluginEntry `koanf:"plugins" doc:"The plugins to load, one [[plugins]] table each (file only; see docs/plugins.md)."`
+}
+
+// Plugin configures the plugin runtime and the defaults of every plugin.
+type Plugin struct {
+	CacheDir         string   `koanf:"cache_dir" reload:"restart" doc:"Directory of the on-disk compilation cache; empty means <data_dir>/wasm-cache."`
+	Embedded         bool     `koanf:"embedded" doc:"Load the first-party plugins built into the binary (echo)."`
+	CallTimeout      Duration `koanf:"call_timeout" doc:"Deadline of one plugin call."`
+	AcquireTimeout   Duration `koanf:"acquire_timeout" doc:"How long a call waits for a free instance before 503 plugin_busy."`
+	MinInstances     int64    `koanf:"min_instances" doc:"Instances kept warm per plugin."`
+	MaxInstances     int64    `koanf:"max_instances" doc:"Most instances per plugin (calls served at once)."`
+	MemoryBytes      int64    `koanf:"memory_bytes" doc:"Memory ceiling of one instance, in bytes (rounded up to 64 KiB pages)."`
+	MaxOutputBytes   int64    `koanf:"max_output_bytes" doc:"Largest reply a call may write."`
+	KVQuotaBytes     int64    `koanf:"kv_quota_bytes" doc:"Most bytes of key-value data one plugin may hold."`
+	FailureThreshold int64    `koanf:"failure_threshold" doc:"Consecutive traps or timeouts after which a plugin is marked failed."`
+}
+
+// PluginEntry is one [[plugins]] table: where a plugin is and what the
+// operator grants it. Zero limits take the plugin.* defaults.
+type PluginEntry struct {
+	Name         string            `koanf:"name" json:"name"`
+	Path         string            `koanf:"path" json:"path"`
+	Grants       []string          `koanf:"grants" json:"grants"`
+	Config       map[string]string `koanf:"config" json:"config"`
+	MinInstances int64             `koanf:"min_instances" json:"min_instances"`
+	MaxInstances int64             `koanf:"max_instances" json:"max_instances"`
+	MemoryBytes  int64             `koanf:"memory_bytes" json:"memory_bytes"`
+	CallTimeout  Duration          `koanf:"call_timeout" json:"call_timeout"`
 }
 
 // Auth configures authentication.
@@ -130,6 +160,11 @@ type Events struct {
 	Buffer int64 `koanf:"buffer" doc:"Events buffered per subscriber before new ones are dropped (and counted); applies to new subscribers."`
 }
 
+// Capabilities are what the operator may grant a plugin.
+var Capabilities = []string{"kv", "events", "http", "skills", "llm"}
+
+var pluginName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
 // Default returns the built-in defaults: a gateway that starts with no
 // config file at all.
 func Default() *Config {
@@ -166,6 +201,18 @@ func Default() *Config {
 			FailuresPerMinute: 10,
 			JWT:               JWT{RoleClaim: "portico_role", Leeway: Duration(30 * time.Second)},
 		},
+		Plugin: Plugin{
+			Embedded:         true,
+			CallTimeout:      Duration(5 * time.Second),
+			AcquireTimeout:   Duration(time.Second),
+			MinInstances:     1,
+			MaxInstances:     4,
+			MemoryBytes:      64 << 20,
+			MaxOutputBytes:   1 << 20,
+			KVQuotaBytes:     10 << 20,
+			FailureThreshold: 5,
+		},
+		Plugins: []PluginEntry{},
 		RateLimit: RateLimit{
 			Default:         Bucket{Rate: 30, Burst: 30},
 			SessionsRead:    Bucket{Rate: 50, Burst: 50},
@@ -333,6 +380,49 @@ func (c *Config) Validate() error {
 	}
 	if c.RateLimit.MaxEntries < 1000 {
 		bad("ratelimit.max_entries", "must be at least 1000 (got %d)", c.RateLimit.MaxEntries)
+	}
+	for k, d := range map[string]Duration{"plugin.call_timeout": c.Plugin.CallTimeout, "plugin.acquire_timeout": c.Plugin.AcquireTimeout} {
+		if d <= 0 {
+			bad(k, "must be a positive duration (got %s)", d.D())
+		}
+	}
+	if c.Plugin.MinInstances < 0 || c.Plugin.MaxInstances < 1 || c.Plugin.MinInstances > c.Plugin.MaxInstances {
+		bad("plugin.max_instances", "need 0 <= min_instances <= max_instances and max_instances >= 1 (got %d, %d)", c.Plugin.MinInstances, c.Plugin.MaxInstances)
+	}
+	if c.Plugin.MemoryBytes < 1<<20 {
+		bad("plugin.memory_bytes", "must be at least 1048576 (got %d)", c.Plugin.MemoryBytes)
+	}
+	for k, v := range map[string]int64{"plugin.max_output_bytes": c.Plugin.MaxOutputBytes, "plugin.kv_quota_bytes": c.Plugin.KVQuotaBytes, "plugin.failure_threshold": c.Plugin.FailureThreshold} {
+		if v < 1 {
+			bad(k, "must be at least 1 (got %d)", v)
+		}
+	}
+	seen := map[string]bool{}
+	for i, p := range c.Plugins {
+		key := fmt.Sprintf("plugins[%d]", i)
+		if !pluginName.MatchString(p.Name) {
+			bad(key+".name", "%q must be 1 to 64 lower-case letters, digits, _ or -, starting with a letter or digit", p.Name)
+		} else if seen[p.Name] {
+			bad(key+".name", "plugin %q is listed twice", p.Name)
+		}
+		seen[p.Name] = true
+		if strings.TrimSpace(p.Path) == "" {
+			bad(key+".path", "must name the plugin's directory (with plugin.toml and its module)")
+		}
+		for _, g := range p.Grants {
+			if !slices.Contains(Capabilities, g) {
+				bad(key+".grants", "unknown capability %q; known: %s", g, strings.Join(Capabilities, ", "))
+			}
+		}
+		if p.MinInstances < 0 || p.MaxInstances < 0 || (p.MaxInstances > 0 && p.MinInstances > p.MaxInstances) {
+			bad(key+".max_instances", "need 0 <= min_instances <= max_instances")
+		}
+		if p.MemoryBytes != 0 && p.MemoryBytes < 1<<20 {
+			bad(key+".memory_bytes", "must be 0 (the default) or at least 1048576")
+		}
+		if p.CallTimeout < 0 {
+			bad(key+".call_timeout", "must not be negative")
+		}
 	}
 	if c.Events.Buffer < 1 || c.Events.Buffer > 1<<20 {
 		bad("events.buffer", "must be between 1 and 1048576 (got %d)", c.Events.Buffer)

@@ -86,6 +86,23 @@ func TestLoadLayers(t *testing.T) {
 			},
 		},
 		{
+			name: "plugin tables",
+			file: "p.toml",
+			body: "[[plugins]]\nname = \"notes\"\npath = \"/srv/notes\"\ngrants = [\"kv\", \"events\"]\ncall_timeout = \"2s\"\n[plugins.config]\ncity = \"Oslo\"\n",
+			check: func(t *testing.T, c *Config) {
+				if len(c.Plugins) != 1 {
+					t.Fatalf("plugins = %+v", c.Plugins)
+				}
+				p := c.Plugins[0]
+				if p.Name != "notes" || p.Path != "/srv/notes" || !slices.Equal(p.Grants, []string{"kv", "events"}) || p.CallTimeout.D() != 2*time.Second || p.Config["city"] != "Oslo" {
+					t.Errorf("plugin = %+v", p)
+				}
+				if flat := c.Flat(false); len(flat["plugins"].([]any)) != 1 {
+					t.Errorf("Flat plugins = %v", flat["plugins"])
+				}
+			},
+		},
+		{
 			name: "env types and short forms",
 			env: []string{
 				"PORTICO_DATA_DIR=/tmp/pd",
@@ -169,6 +186,11 @@ func TestLoadErrors(t *testing.T) {
 		{name: "env bad integer", env: []string{"PORTICO_HTTP__MAX_BODY_BYTES=lots"}, keys: []string{"http.max_body_bytes"}, contains: "PORTICO_HTTP__MAX_BODY_BYTES", invalid: true},
 		{name: "env invalid value names the variable", env: []string{"PORTICO_LOG__LEVEL=loud"}, keys: []string{"log.level"}, contains: "env PORTICO_LOG__LEVEL", invalid: true},
 		{name: "flag bad value", flags: map[string]string{"listen": "x"}, keys: []string{"listen"}, contains: "flag", invalid: true},
+		{name: "plugin table with unknown key", file: "c.toml", body: "[[plugins]]\nname = \"echo\"\npath = \"p\"\ngrant = [\"kv\"]\n", keys: []string{"plugins"}, contains: "grant", invalid: true},
+		{name: "plugin with unknown capability", file: "c.toml", body: "[[plugins]]\nname = \"echo\"\npath = \"p\"\ngrants = [\"root\"]\n", keys: []string{"plugins[0].grants"}, contains: "root", invalid: true},
+		{name: "plugin listed twice", file: "c.toml", body: "[[plugins]]\nname = \"a\"\npath = \"p\"\n[[plugins]]\nname = \"a\"\npath = \"q\"\n", keys: []string{"plugins[1].name"}, invalid: true},
+		{name: "plugin bad name", file: "c.toml", body: "[[plugins]]\nname = \"A B\"\npath = \"p\"\n", keys: []string{"plugins[0].name"}, invalid: true},
+		{name: "plugins from env", env: []string{"PORTICO_PLUGINS=x"}, keys: []string{"plugins"}, contains: "config file only", invalid: true},
 		{name: "missing explicit file", file: "missing.toml", contains: "does not exist"},
 		{name: "unknown format", file: "c.ini", body: "x=1", contains: "unknown format"},
 	}

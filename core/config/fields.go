@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/go-viper/mapstructure/v2"
 	"math"
 	"reflect"
 	"sort"
@@ -99,6 +100,8 @@ func kindOf(t reflect.Type) string {
 		return "number"
 	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
 		return "list of strings"
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+		return "list of tables"
 	}
 	panic(fmt.Sprintf("config: unsupported field type %s", t))
 }
@@ -133,6 +136,8 @@ func (f Field) coerce(v any) (any, error) {
 			return time.Duration(d).String(), nil
 		}
 		return nil, fmt.Errorf("want a duration string such as \"30s\" or \"5m\", got %s", describe(v))
+	case "list of tables":
+		return coerceTables(f, v)
 	case "list of strings":
 		switch l := v.(type) {
 		case []string:
@@ -174,6 +179,8 @@ func (f Field) parse(s string) (any, error) {
 			return nil, fmt.Errorf("want a number, got %q", s)
 		}
 		return x, nil
+	case "list of tables":
+		return nil, fmt.Errorf("a list of tables is set in the config file only")
 	case "list of strings":
 		out := []string{}
 		for _, p := range strings.Split(s, ",") {
@@ -268,6 +275,8 @@ func flatOf(v reflect.Value, fs []Field, redact bool) map[string]any {
 			x = fv.Interface().(Duration).D().String()
 		case "list of strings":
 			x = append([]string{}, fv.Interface().([]string)...)
+		case "list of tables":
+			x = tablesOf(fv)
 		default:
 			x = fv.Interface()
 		}
@@ -304,6 +313,50 @@ func nest(flat map[string]any) map[string]any {
 			m = sub
 		}
 		m[parts[len(parts)-1]] = flat[k]
+	}
+	return out
+}
+
+// coerceTables checks a list of tables against the element struct
+// strictly (unknown keys and wrong types are errors naming the item) and
+// returns it as a list of maps the decoder accepts.
+func coerceTables(f Field, v any) (any, error) {
+	list, ok := v.([]any)
+	if !ok {
+		if m, isMaps := v.([]map[string]any); isMaps {
+			for _, x := range m {
+				list = append(list, x)
+			}
+		} else {
+			return nil, fmt.Errorf("want a list of tables ([[%s]] in TOML), got %s", f.Key, describe(v))
+		}
+	}
+	out := make([]any, 0, len(list))
+	for i, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("item %d: want a table, got %s", i, describe(item))
+		}
+		dst := reflect.New(f.typ.Elem()).Interface()
+		dec, _ := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+			DecodeHook: mapstructure.TextUnmarshallerHookFunc(), ErrorUnused: true, TagName: "koanf", Result: dst,
+		})
+		if err := dec.Decode(m); err != nil {
+			return nil, fmt.Errorf("item %d: %v", i, strings.ReplaceAll(err.Error(), "\n", " "))
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// tablesOf turns a slice of structs back into maps keyed like the file.
+func tablesOf(v reflect.Value) []any {
+	out := make([]any, 0, v.Len())
+	for i := range v.Len() {
+		b, _ := json.Marshal(v.Index(i).Interface())
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		out = append(out, m)
 	}
 	return out
 }

@@ -1,0 +1,151 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/porticohq/portico/core/audit"
+	"github.com/porticohq/portico/core/events"
+	"github.com/porticohq/portico/core/store"
+	"github.com/porticohq/portico/hostapi"
+)
+
+// pluginHost is what one plugin reaches through the host API: its own log,
+// config, key-value namespace (with a quota) and the event bus.
+type pluginHost struct {
+	name   string
+	log    *slog.Logger
+	config map[string]string
+	kv     store.KV
+	quota  int64
+	used   atomic.Int64 // bytes of keys and values held
+	bus    *events.Bus
+	audit  *audit.Trail
+
+	mu     sync.Mutex
+	denied map[string]time.Time // last audit of a refused capability
+}
+
+var _ hostapi.Host = (*pluginHost)(nil)
+
+// kvPrefix is where a plugin's data lives in the store.
+func kvPrefix(name string) string { return "plugin/" + name + "/" }
+
+func newHost(ctx context.Context, name string, st store.KV, quota int64, cfg map[string]string, bus *events.Bus, tr *audit.Trail, log *slog.Logger) (*pluginHost, error) {
+	h := &pluginHost{name: name, log: log.With("plugin", name), config: cfg, kv: store.Prefix(st, kvPrefix(name)), quota: quota, bus: bus, audit: tr, denied: map[string]time.Time{}}
+	var used int64
+	err := h.kv.Scan(ctx, nil, store.ScanOptions{}, func(k, v []byte) error {
+		used += int64(len(k) + len(v))
+		return nil
+	})
+	h.used.Store(used)
+	return h, err
+}
+
+func (h *pluginHost) Log(ctx context.Context, level int32, msg string) {
+	l := slog.LevelInfo
+	switch level {
+	case hostapi.LogDebug:
+		l = slog.LevelDebug
+	case hostapi.LogWarn:
+		l = slog.LevelWarn
+	case hostapi.LogError:
+		l = slog.LevelError
+	}
+	h.log.Log(ctx, l, msg)
+}
+
+func (h *pluginHost) Config(key string) (string, bool) {
+	v, ok := h.config[key]
+	return v, ok
+}
+
+func (h *pluginHost) KVGet(ctx context.Context, key []byte) ([]byte, bool, error) {
+	v, err := h.kv.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	return v, err == nil, err
+}
+
+// KVSet writes within the plugin's quota: the bytes of its keys and values.
+func (h *pluginHost) KVSet(ctx context.Context, key, value []byte) error {
+	if len(key) == 0 {
+		return errors.New("empty key")
+	}
+	var delta int64
+	err := h.kv.Update(ctx, func(tx store.Txn) error {
+		old, err := tx.Get(key)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			delta = int64(len(key) + len(value))
+		case err != nil:
+			return err
+		default:
+			delta = int64(len(value) - len(old))
+		}
+		if h.used.Load()+delta > h.quota {
+			return hostapi.ErrQuota
+		}
+		return tx.Set(key, value)
+	})
+	if err == nil {
+		h.used.Add(delta)
+	}
+	return err
+}
+
+func (h *pluginHost) KVDelete(ctx context.Context, key []byte) error {
+	var freed int64
+	err := h.kv.Update(ctx, func(tx store.Txn) error {
+		old, err := tx.Get(key)
+		if errors.Is(err, store.ErrNotFound) {
+			freed = 0
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		freed = int64(len(key) + len(old))
+		return tx.Delete(key)
+	})
+	if err == nil {
+		h.used.Add(-freed)
+	}
+	return err
+}
+
+// Emit publishes plugin.<name>.<type>; JSON data stays JSON.
+func (h *pluginHost) Emit(ctx context.Context, typ string, data []byte) error {
+	ev := events.Event{Type: "plugin." + h.name + "." + typ}
+	if json.Valid(data) {
+		ev.Data = json.RawMessage(append([]byte{}, data...))
+	} else {
+		ev.Data = string(data)
+	}
+	h.bus.Publish(ev)
+	return nil
+}
+
+// Denied audits a refused capability call, at most once a minute per
+// capability so a looping plugin cannot flood the trail.
+func (h *pluginHost) Denied(ctx context.Context, capability string) {
+	h.mu.Lock()
+	last := h.denied[capability]
+	now := time.Now()
+	if now.Sub(last) < time.Minute {
+		h.mu.Unlock()
+		return
+	}
+	h.denied[capability] = now
+	h.mu.Unlock()
+	h.log.Warn("capability not granted; add it to the plugin's grants to allow it", "capability", capability)
+	if err := h.audit.Record(context.WithoutCancel(ctx), audit.Entry{Actor: "plugin:" + h.name, Action: "capability.denied", Target: capability, Outcome: audit.Denied}); err != nil {
+		h.log.Error("audit record failed", "error", err)
+	}
+}

@@ -1,0 +1,94 @@
+package plugin
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/porticohq/portico/hostapi"
+)
+
+// Info describes a plugin for the API.
+type Info struct {
+	Name         string        `json:"name"`
+	Version      string        `json:"version"`
+	Description  string        `json:"description"`
+	Kinds        []string      `json:"kinds"`
+	Status       State         `json:"status"`
+	Source       string        `json:"source"`
+	Skills       []string      `json:"skills"`
+	Requested    Capabilities  `json:"capabilities_requested"`
+	Granted      []string      `json:"capabilities_granted"`
+	Stats        hostapi.Stats `json:"stats"`
+	LastError    string        `json:"last_error,omitempty"`
+	LoadedAt     time.Time     `json:"loaded_at"`
+	ModuleSHA256 string        `json:"module_sha256"`
+	ModuleBytes  int           `json:"module_bytes"`
+}
+
+func (e *entry) info() Info {
+	i := Info{Name: e.name, Status: e.state, Source: e.src.desc, LastError: e.lastErr, LoadedAt: e.loadedAt.UTC(),
+		ModuleSHA256: e.sha, ModuleBytes: e.size, Granted: append([]string{}, e.granted...), Skills: []string{}, Kinds: []string{}}
+	if m := e.manifest; m != nil {
+		i.Version, i.Description, i.Kinds, i.Requested = m.Version, m.Description, m.Kinds, m.Capabilities
+		for _, s := range m.Skills {
+			i.Skills = append(i.Skills, s.Name)
+		}
+	}
+	if e.plugin != nil {
+		i.Stats = e.plugin.Stats()
+	}
+	return i
+}
+
+// List returns every plugin, by name.
+func (m *Manager) List() []Info {
+	reg := m.reg.Load()
+	out := make([]Info, 0, len(reg.plugins))
+	for _, e := range reg.plugins {
+		out = append(out, e.info())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Get returns one plugin.
+func (m *Manager) Get(name string) (Info, error) {
+	e, ok := m.reg.Load().plugins[name]
+	if !ok {
+		return Info{}, fmt.Errorf("%w: plugin %q", ErrNotFound, name)
+	}
+	return e.info(), nil
+}
+
+// SkillInfo describes a skill for the API.
+type SkillInfo struct {
+	Skill
+	Plugin string `json:"plugin"`
+	Status State  `json:"status"`
+}
+
+// Skills returns every skill of every plugin that declares one, by name.
+func (m *Manager) Skills() []SkillInfo {
+	reg := m.reg.Load()
+	out := []SkillInfo{}
+	for name, e := range reg.skills {
+		for _, s := range e.manifest.Skills {
+			if s.Name == name {
+				out = append(out, SkillInfo{Skill: s, Plugin: e.name, Status: e.state})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Loaded reports whether no plugin is still loading.
+func (m *Manager) Loaded() bool {
+	for _, e := range m.reg.Load().plugins {
+		if e.state == Loading {
+			return false
+		}
+	}
+	return true
+}
