@@ -23,7 +23,10 @@ import (
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
 	"github.com/porticohq/portico/core/internal/httpapi"
+	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/ratelimit"
+	"github.com/porticohq/portico/hostapi"
+	"github.com/porticohq/portico/plugins"
 	"github.com/porticohq/portico/core/store"
 )
 
@@ -81,6 +84,8 @@ type Gateway struct {
 	auth     *auth.Service
 	limits   *ratelimit.Limiter
 	failures *ratelimit.Limiter
+	runtime  *hostapi.Runtime
+	plugins  *plugin.Manager
 
 	debounce time.Duration
 	started  time.Time
@@ -134,8 +139,20 @@ func New(opts Options) (*Gateway, error) {
 		st.Close()
 		return nil, err
 	}
+	cacheDir := c.Plugin.CacheDir
+	if cacheDir == "" {
+		cacheDir = filepath.Join(c.DataDir, "wasm-cache")
+	}
+	if g.runtime, err = hostapi.NewRuntime(cacheDir); err != nil {
+		st.Close()
+		return nil, err
+	}
+	g.plugins = plugin.NewManager(plugin.Deps{
+		Runtime: g.runtime, Store: st, Bus: g.bus, Audit: g.audit, Logger: log,
+		Embedded: plugins.FS, Names: plugins.Names,
+	})
 	g.api = httpapi.New(httpapi.Deps{
-		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures,
+		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures, Plugins: g.plugins,
 		Store: st, Bus: g.bus, Audit: g.audit, Logger: log,
 		Version: VersionString(), Started: g.started,
 	})
@@ -206,6 +223,12 @@ func (g *Gateway) onConfig(ch config.Change) {
 	if err := g.auth.SetJWT(c.Auth.JWT); err != nil {
 		g.log.Error("JWT settings not applied; the previous ones stay in force", "error", err)
 	}
+	g.mu.Lock()
+	serving := g.srv != nil && !g.stopped
+	g.mu.Unlock()
+	if serving {
+		g.plugins.ApplyConfig(ctx, c)
+	}
 	g.bus.Publish(events.Event{Type: events.ConfigReloaded, Data: map[string]any{
 		"source": ch.Source, "generation": ch.New.Generation, "changed": ch.Changed, "restart_required": ch.Restart,
 	}})
@@ -231,6 +254,9 @@ func (g *Gateway) Store() store.Store { return g.store }
 
 // Audit returns the audit trail.
 func (g *Gateway) Audit() *audit.Trail { return g.audit }
+
+// Plugins returns the plugin manager.
+func (g *Gateway) Plugins() *plugin.Manager { return g.plugins }
 
 // Auth returns the users and keys service.
 func (g *Gateway) Auth() *auth.Service { return g.auth }
@@ -276,6 +302,10 @@ func (g *Gateway) Start(ctx context.Context) error {
 		g.bg.Add(1)
 		go func() { defer g.bg.Done(); l.Run(bg, time.Minute) }()
 	}
+	// Readiness stays 503 until the plugins are loaded.
+	start := time.Now()
+	g.plugins.LoadAll(ctx, c)
+	g.log.Info("plugins loaded", "count", len(g.plugins.List()), "took", time.Since(start).Round(time.Millisecond))
 	if err := os.WriteFile(filepath.Join(g.dataDir, AddrFile), []byte(ln.Addr().String()+"\n"), 0o600); err != nil {
 		g.log.Warn("cannot record the listen address in the data dir", "error", err)
 	}
@@ -373,6 +403,8 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.bg.Wait()
 		os.Remove(filepath.Join(g.dataDir, AddrFile))
 	}
+	g.plugins.Close(ctx)
+	g.runtime.Close(ctx)
 	g.flushKeyUse(ctx)
 	if err := g.store.Close(); err != nil {
 		errs = append(errs, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
 	"github.com/porticohq/portico/core/store"
+	"github.com/porticohq/portico/hostapi"
 )
 
 // small keeps each test gateway's Badger footprint low.
@@ -50,7 +51,7 @@ func start(t *testing.T, body string) *gw {
 	}
 	key := auth.NewSecret()
 	g, err := core.New(core.Options{
-		Config:         config.Sources{File: file, Env: []string{"PORTICO_ADMIN_KEY=" + key}, Flags: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"}},
+		Config:         config.Sources{File: file, Env: []string{"PORTICO_ADMIN_KEY=" + key, "PORTICO_PLUGIN__CACHE_DIR=" + sharedCache(t)}, Flags: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"}},
 		LogOutput:      io.Discard,
 		ConfigDebounce: 20 * time.Millisecond,
 	})
@@ -67,6 +68,16 @@ func start(t *testing.T, body string) *gw {
 // client bounds every test request so a server bug fails the test instead
 // of hanging it.
 var client = &http.Client{Timeout: 20 * time.Second}
+
+// sharedCache is the compilation cache every test shares, so the Go echo
+// plugin is compiled once per machine, not once per test.
+func sharedCache(t *testing.T) string {
+	dir, err := hostapi.TestCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
 
 type response struct {
 	status int

@@ -93,6 +93,8 @@ func (m *Manifest) validate() error {
 	if m.Module == "" {
 		m.Module = m.Name + ".wasm"
 	}
+	m.Capabilities.Required = nonNil(m.Capabilities.Required)
+	m.Capabilities.Optional = nonNil(m.Capabilities.Optional)
 	if strings.ContainsAny(m.Module, `/\`) || strings.HasPrefix(m.Module, ".") || !strings.HasSuffix(m.Module, ".wasm") {
 		bad("module %q must be a .wasm file name in the plugin's directory", m.Module)
 	}
@@ -116,6 +118,7 @@ func (m *Manifest) validate() error {
 			bad("skill %q is declared twice", s.Name)
 		}
 		seen[s.Name] = true
+		s.Triggers = nonNil(s.Triggers)
 		if strings.TrimSpace(s.Description) == "" {
 			bad("skill %q needs a description", s.Name)
 		}
@@ -137,4 +140,11 @@ func (m *Manifest) validate() error {
 		return fmt.Errorf("%w %q: %s", ErrManifest, m.Name, strings.Join(errs, "; "))
 	}
 	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

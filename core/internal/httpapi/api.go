@@ -19,6 +19,7 @@ import (
 	"github.com/porticohq/portico/core/auth"
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
+	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/store"
 )
@@ -42,6 +43,7 @@ type Deps struct {
 	Auth     *auth.Service
 	Limits   *ratelimit.Limiter // per principal and route group
 	Failures *ratelimit.Limiter // failed authentications per client IP
+	Plugins  *plugin.Manager
 	Store    store.Store
 	Bus      *events.Bus
 	Audit    *audit.Trail
@@ -121,6 +123,13 @@ func (a *API) routes() []route {
 		{"POST", "/api/v1/users/{id}/keys", RoleAdmin, "default", a.createUserKey},
 		{"DELETE", "/api/v1/users/{id}/keys/{key_id}", RoleAdmin, "default", a.revokeUserKey},
 		{"GET", "/api/v1/audit", RoleAdmin, "default", a.listAudit},
+		{"GET", "/api/v1/plugins", RoleOperator, "default", a.listPlugins},
+		{"GET", "/api/v1/plugins/{name}", RoleOperator, "default", a.getPlugin},
+		{"POST", "/api/v1/plugins/{name}/reload", RoleOperator, "default", a.pluginAction("reload", (*plugin.Manager).Reload)},
+		{"POST", "/api/v1/plugins/{name}/disable", RoleOperator, "default", a.pluginAction("disable", (*plugin.Manager).Disable)},
+		{"POST", "/api/v1/plugins/{name}/enable", RoleOperator, "default", a.pluginAction("enable", (*plugin.Manager).Enable)},
+		{"GET", "/api/v1/skills", RoleUser, "default", a.listSkills},
+		{"POST", "/api/v1/skills/{name}/invoke", RoleUser, "default", a.invokeSkill},
 	}
 }
 
@@ -192,6 +201,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) error {
 		"config":         a.d.Config.Status(),
 		"storage":        a.d.Store.Size(),
 		"events":         a.d.Bus.Stats(),
+		"plugins":        a.pluginCounts(),
 		"http":           map[string]any{"in_flight": a.InFlight()},
 		"runtime":        map[string]any{"goroutines": runtime.NumGoroutine(), "heap_alloc_bytes": ms.HeapAlloc},
 	})
@@ -284,4 +294,13 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+func (a *API) pluginCounts() map[string]int {
+	out := map[string]int{"total": 0}
+	for _, p := range a.d.Plugins.List() {
+		out["total"]++
+		out[string(p.Status)]++
+	}
+	return out
 }

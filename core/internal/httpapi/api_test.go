@@ -19,6 +19,7 @@ import (
 	"github.com/porticohq/portico/core/auth"
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
+	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/store"
 )
@@ -45,7 +46,9 @@ func newAPI(t testing.TB, body string) *API {
 	}
 	lim, _ := ratelimit.New(ratelimit.Options{Rates: map[string]ratelimit.Rate{"default": {PerSecond: 1, Burst: 1}}})
 	fail, _ := ratelimit.New(ratelimit.Options{Rates: map[string]ratelimit.Rate{"default": {PerSecond: 1, Burst: 1}}})
-	return New(Deps{Config: m, Auth: svc, Limits: lim, Failures: fail, Store: st, Bus: events.New(), Audit: audit.New(st),
+	bus := events.New()
+	plugins := plugin.NewManager(plugin.Deps{Store: st, Bus: bus, Audit: audit.New(st), Logger: slog.New(slog.DiscardHandler)})
+	return New(Deps{Config: m, Auth: svc, Limits: lim, Failures: fail, Plugins: plugins, Store: st, Bus: bus, Audit: audit.New(st),
 		Logger: slog.New(slog.DiscardHandler), Version: "test", Started: time.Now()})
 }
 

@@ -64,6 +64,13 @@ var spec = map[string]auth.Role{
 	"POST /api/v1/users/{id}/keys":            RoleAdmin,
 	"DELETE /api/v1/users/{id}/keys/{key_id}": RoleAdmin,
 	"GET /api/v1/audit":                       RoleAdmin,
+	"GET /api/v1/plugins":                     RoleOperator,
+	"GET /api/v1/plugins/{name}":              RoleOperator,
+	"POST /api/v1/plugins/{name}/reload":      RoleOperator,
+	"POST /api/v1/plugins/{name}/disable":     RoleOperator,
+	"POST /api/v1/plugins/{name}/enable":      RoleOperator,
+	"GET /api/v1/skills":                      RoleUser,
+	"POST /api/v1/skills/{name}/invoke":       RoleUser,
 }
 
 // TestPermissionMatrix sends every route every kind of credential and
@@ -114,7 +121,7 @@ func TestPermissionMatrix(t *testing.T) {
 		if want, ok := spec[rt.method+" "+rt.pattern]; !ok || want != rt.role {
 			t.Errorf("%s %s: role %v, the permission table says %v (ok=%v)", rt.method, rt.pattern, rt.role, want, ok)
 		}
-		path := strings.NewReplacer("{id}", "x", "{key_id}", "y").Replace(rt.pattern)
+		path := strings.NewReplacer("{id}", "x", "{key_id}", "y", "{name}", "z").Replace(rt.pattern)
 		for _, c := range creds {
 			t.Run(rt.method+" "+rt.pattern+"/"+c.name, func(t *testing.T) {
 				r := httptest.NewRequest(rt.method, path, strings.NewReader("{}"))

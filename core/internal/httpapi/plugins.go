@@ -1,0 +1,129 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/porticohq/portico/core/audit"
+	"github.com/porticohq/portico/core/plugin"
+	"github.com/porticohq/portico/hostapi"
+)
+
+// Plugin error codes.
+const (
+	CodePluginDisabled = "plugin_disabled" // 409
+	CodePluginError    = "plugin_error"    // 502
+	CodePluginBusy     = "plugin_busy"     // 503
+	CodePluginTimeout  = "plugin_timeout"  // 504
+)
+
+// pluginError maps the plugin manager's and runtime's errors to API errors.
+func pluginError(err error) error {
+	switch {
+	case errors.Is(err, plugin.ErrNotFound):
+		return Errorf(http.StatusNotFound, CodeNotFound, "%v", err)
+	case errors.Is(err, plugin.ErrDisabled):
+		return Errorf(http.StatusConflict, CodePluginDisabled, "%v", err)
+	case errors.Is(err, hostapi.ErrBusy):
+		return Errorf(http.StatusServiceUnavailable, CodePluginBusy, "%v", err)
+	case errors.Is(err, hostapi.ErrTimeout):
+		return Errorf(http.StatusGatewayTimeout, CodePluginTimeout, "%v", err)
+	case errors.Is(err, hostapi.ErrBadInput):
+		return Errorf(http.StatusBadRequest, CodeBadRequest, "%v", err)
+	case errors.Is(err, plugin.ErrFailed), errors.Is(err, hostapi.ErrTrap), errors.Is(err, hostapi.ErrGuest),
+		errors.Is(err, hostapi.ErrOutputLimit), errors.Is(err, hostapi.ErrABI), errors.Is(err, hostapi.ErrClosed):
+		return Errorf(http.StatusBadGateway, CodePluginError, "%v", err)
+	}
+	return err
+}
+
+func (a *API) listPlugins(w http.ResponseWriter, r *http.Request) error {
+	list := a.d.Plugins.List()
+	writeJSON(w, http.StatusOK, map[string]any{"plugins": list, "total": len(list)})
+	return nil
+}
+
+func (a *API) getPlugin(w http.ResponseWriter, r *http.Request) error {
+	info, err := a.d.Plugins.Get(chi.URLParam(r, "name"))
+	if err != nil {
+		return pluginError(err)
+	}
+	writeJSON(w, http.StatusOK, info)
+	return nil
+}
+
+// pluginAction runs reload, disable or enable, audits it and answers the
+// plugin's state afterwards.
+func (a *API) pluginAction(action string, fn func(*plugin.Manager, context.Context, string) error) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		name := chi.URLParam(r, "name")
+		err := fn(a.d.Plugins, r.Context(), name)
+		if errors.Is(err, plugin.ErrNotFound) {
+			return pluginError(err)
+		}
+		e := audit.Entry{Actor: actor(r), Action: "plugin." + action, Target: name, Outcome: audit.Success}
+		if err != nil {
+			e.Outcome, e.Details = audit.Failure, map[string]any{"error": err.Error()}
+		}
+		a.record(r, e)
+		if err != nil {
+			return Errorf(http.StatusBadGateway, CodePluginError, "%v", err)
+		}
+		info, err := a.d.Plugins.Get(name)
+		if err != nil {
+			return pluginError(err)
+		}
+		writeJSON(w, http.StatusOK, info)
+		return nil
+	}
+}
+
+func (a *API) listSkills(w http.ResponseWriter, r *http.Request) error {
+	p := PrincipalFrom(r.Context())
+	out := []plugin.SkillInfo{}
+	for _, s := range a.d.Plugins.Skills() {
+		if p == nil || p.Allows(s.Name) {
+			out = append(out, s)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"skills": out, "total": len(out)})
+	return nil
+}
+
+type invokeRequest struct {
+	Input json.RawMessage `json:"input"`
+}
+
+func (a *API) invokeSkill(w http.ResponseWriter, r *http.Request) error {
+	name := chi.URLParam(r, "name")
+	if p := PrincipalFrom(r.Context()); p != nil && !p.Allows(name) {
+		return Errorf(http.StatusForbidden, CodeForbidden, "this key may not invoke skill %q (its scopes: %v)", name, p.Scopes)
+	}
+	var req invokeRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if len(req.Input) == 0 {
+		req.Input = json.RawMessage("null")
+	}
+	start := time.Now()
+	out, plug, err := a.d.Plugins.Invoke(r.Context(), name, req.Input)
+	if err != nil {
+		return pluginError(err)
+	}
+	var output any = json.RawMessage(out)
+	if !json.Valid(out) {
+		output = string(out)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"skill": name, "plugin": plug, "output": output,
+		"duration_ms": fmt.Sprintf("%.3f", float64(time.Since(start).Microseconds())/1000),
+	})
+	return nil
+}

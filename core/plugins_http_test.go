@@ -1,0 +1,82 @@
+package core_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestSkillsOverHTTP(t *testing.T) {
+	t.Parallel()
+	// A hostile plugin (an endless loop) beside the embedded echo.
+	dir := t.TempDir()
+	loop := filepath.Join(dir, "looper")
+	os.MkdirAll(loop, 0o700)
+	os.WriteFile(filepath.Join(loop, "plugin.toml"), []byte("name = \"looper\"\nversion = \"1.0.0\"\nkinds = [\"skill\"]\n[[skills]]\nname = \"spin\"\ndescription = \"never answers\"\n"), 0o600)
+	wasm, err := os.ReadFile(filepath.Join("..", "testdata", "wasm", "loop.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(loop, "looper.wasm"), wasm, 0o600)
+	g := start(t, small+"[[plugins]]\nname = \"looper\"\npath = \""+loop+"\"\ncall_timeout = \"100ms\"\n")
+
+	list := g.do(t, "GET", g.url+"/api/v1/skills", "").json(t)
+	if list["total"] != 2.0 {
+		t.Fatalf("skills: %v", list)
+	}
+	r := g.do(t, "POST", g.url+"/api/v1/skills/echo/invoke", `{"input":{"text":"hello"}}`)
+	if r.status != 200 || get(r.json(t), "output.text") != "hello" || r.json(t)["plugin"] != "echo" {
+		t.Fatalf("invoke echo: %d %s", r.status, r.body)
+	}
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/spin/invoke", `{"input":1}`); r.status != 504 || r.errCode(t) != "plugin_timeout" || !strings.Contains(string(r.body), "looper") {
+		t.Errorf("looping skill: %d %s", r.status, r.body)
+	}
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/echo/invoke", `{"input":"still fine"}`); r.status != 200 {
+		t.Errorf("echo after the loop: %d %s", r.status, r.body)
+	}
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/nope/invoke", `{}`); r.status != 404 {
+		t.Errorf("unknown skill: %d", r.status)
+	}
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/echo/invoke", `{"inputs":1}`); r.status != 400 {
+		t.Errorf("unknown field: %d", r.status)
+	}
+
+	// A key scoped to another skill is refused, naming the skill.
+	r = g.do(t, "POST", g.url+"/api/v1/keys", `{"name":"scoped","role":"user","scopes":["spin"]}`)
+	scoped := r.json(t)["secret"].(string)
+	if r := do(t, "POST", g.url+"/api/v1/skills/echo/invoke", `{"input":1}`, "X-API-Key", scoped); r.status != 403 || !strings.Contains(string(r.body), `\"echo\"`) {
+		t.Errorf("scoped key on another skill: %d %s", r.status, r.body)
+	}
+	if l := do(t, "GET", g.url+"/api/v1/skills", "", "X-API-Key", scoped).json(t); l["total"] != 1.0 {
+		t.Errorf("scoped key sees %v skills", l["total"])
+	}
+
+	// Disable, enable, reload over the API.
+	if r := g.do(t, "POST", g.url+"/api/v1/plugins/echo/disable", ""); r.status != 200 || r.json(t)["status"] != "disabled" {
+		t.Fatalf("disable: %d %s", r.status, r.body)
+	}
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/echo/invoke", `{"input":1}`); r.status != 409 || r.errCode(t) != "plugin_disabled" {
+		t.Errorf("disabled: %d %s", r.status, r.body)
+	}
+	if r := g.do(t, "POST", g.url+"/api/v1/plugins/echo/enable", ""); r.status != 200 || r.json(t)["status"] != "active" {
+		t.Fatalf("enable: %d %s", r.status, r.body)
+	}
+	if r := g.do(t, "POST", g.url+"/api/v1/plugins/echo/reload", ""); r.status != 200 {
+		t.Fatalf("reload: %d %s", r.status, r.body)
+	}
+	if r := g.do(t, "POST", g.url+"/api/v1/plugins/ghost/reload", ""); r.status != 404 {
+		t.Errorf("reload unknown: %d", r.status)
+	}
+	info := g.do(t, "GET", g.url+"/api/v1/plugins/echo", "").json(t)
+	if info["status"] != "active" || info["module_sha256"] == "" || get(info, "stats.calls") == nil {
+		t.Errorf("plugin info: %v", info)
+	}
+	st := g.do(t, "GET", g.url+"/api/v1/status", "").json(t)
+	if get(st, "plugins.total") != 2.0 || get(st, "plugins.active") != 2.0 {
+		t.Errorf("status plugins: %v", st["plugins"])
+	}
+	if n := g.do(t, "GET", g.url+"/api/v1/audit?action=plugin.disable", "").json(t)["total"]; n != 1.0 {
+		t.Errorf("plugin.disable audited %v times", n)
+	}
+}
