@@ -25,9 +25,9 @@ import (
 	"github.com/porticohq/portico/core/internal/httpapi"
 	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/ratelimit"
+	"github.com/porticohq/portico/core/store"
 	"github.com/porticohq/portico/hostapi"
 	"github.com/porticohq/portico/plugins"
-	"github.com/porticohq/portico/core/store"
 )
 
 // Version is the gateway's version, set at build time with
