@@ -13,7 +13,7 @@ func TestSkillsOverHTTP(t *testing.T) {
 	dir := t.TempDir()
 	loop := filepath.Join(dir, "looper")
 	os.MkdirAll(loop, 0o700)
-	os.WriteFile(filepath.Join(loop, "plugin.toml"), []byte("name = \"looper\"\nversion = \"1.0.0\"\nkinds = [\"skill\"]\n[[skills]]\nname = \"spin\"\ndescription = \"never answers\"\n"), 0o600)
+	os.WriteFile(filepath.Join(loop, "plugin.toml"), []byte("name = \"looper\"\nversion = \"1.0.0\"\nkinds = [\"skill\"]\n[[skills]]\nname = \"spin\"\ndescription = \"never answers\"\ninput_schema = '{\"type\":\"integer\"}'\n"), 0o600)
 	wasm, err := os.ReadFile(filepath.Join("..", "testdata", "wasm", "loop.wasm"))
 	if err != nil {
 		t.Fatal(err)
@@ -31,6 +31,9 @@ func TestSkillsOverHTTP(t *testing.T) {
 	}
 	if r := g.do(t, "POST", g.url+"/api/v1/skills/spin/invoke", `{"input":1}`); r.status != 504 || r.errCode(t) != "plugin_timeout" || !strings.Contains(string(r.body), "looper") {
 		t.Errorf("looping skill: %d %s", r.status, r.body)
+	}
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/spin/invoke", `{"input":"one"}`); r.status != 400 || !strings.Contains(string(r.body), "schema") {
+		t.Errorf("input against the schema: %d %s", r.status, r.body)
 	}
 	if r := g.do(t, "POST", g.url+"/api/v1/skills/echo/invoke", `{"input":"still fine"}`); r.status != 200 {
 		t.Errorf("echo after the loop: %d %s", r.status, r.body)

@@ -40,6 +40,7 @@ var (
 	ErrDisabled      = errors.New("plugin is disabled")
 	ErrFailed        = errors.New("plugin has failed")
 	ErrSkillConflict = errors.New("skill name already taken")
+	ErrInput         = errors.New("invalid skill input")
 )
 
 // Event types the manager publishes.
@@ -521,6 +522,15 @@ func (m *Manager) Invoke(ctx context.Context, skill string, input []byte) ([]byt
 		e, ok := m.reg.Load().skills[skill]
 		if !ok {
 			return nil, "", fmt.Errorf("%w: no skill %q", ErrNotFound, skill)
+		}
+		if attempt == 0 {
+			for i := range e.manifest.Skills {
+				if s := &e.manifest.Skills[i]; s.Name == skill {
+					if err := s.CheckInput(input); err != nil {
+						return nil, e.name, fmt.Errorf("%w: %v", ErrInput, err)
+					}
+				}
+			}
 		}
 		switch e.state {
 		case Disabled:

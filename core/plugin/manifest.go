@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/porticohq/portico/core/config"
@@ -39,6 +40,24 @@ type Skill struct {
 	Triggers    []string        `toml:"triggers" json:"triggers"`
 	InputSchema string          `toml:"input_schema" json:"-"` // JSON Schema, as JSON text
 	Schema      json.RawMessage `toml:"-" json:"input_schema,omitempty"`
+
+	resolved *jsonschema.Resolved // compiled InputSchema
+}
+
+// CheckInput validates a skill's input (JSON text) against its schema; a
+// skill without a schema takes any JSON.
+func (s *Skill) CheckInput(input []byte) error {
+	if s.resolved == nil {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(input, &v); err != nil {
+		return fmt.Errorf("input is not JSON: %v", err)
+	}
+	if err := s.resolved.Validate(v); err != nil {
+		return fmt.Errorf("input does not match the schema of skill %q: %v", s.Name, err)
+	}
+	return nil
 }
 
 // Capabilities a plugin asks for: without a required one it does not
@@ -123,11 +142,13 @@ func (m *Manifest) validate() error {
 			bad("skill %q needs a description", s.Name)
 		}
 		if s.InputSchema != "" {
-			var v map[string]any
-			if err := json.Unmarshal([]byte(s.InputSchema), &v); err != nil {
-				bad("skill %q: input_schema is not a JSON object: %v", s.Name, err)
+			var js jsonschema.Schema
+			if err := json.Unmarshal([]byte(s.InputSchema), &js); err != nil {
+				bad("skill %q: input_schema is not a JSON Schema object: %v", s.Name, err)
+			} else if r, err := js.Resolve(nil); err != nil {
+				bad("skill %q: input_schema: %v", s.Name, err)
 			} else {
-				s.Schema = json.RawMessage(s.InputSchema)
+				s.Schema, s.resolved = json.RawMessage(s.InputSchema), r
 			}
 		}
 	}

@@ -84,3 +84,31 @@ func FuzzParseManifest(f *testing.F) {
 		}
 	})
 }
+
+func TestSkillInputSchema(t *testing.T) {
+	m, err := ParseManifest([]byte(goodManifest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &m.Skills[0]
+	tests := []struct {
+		input string
+		ok    bool
+		path  string
+	}{
+		{`{"city":"Oslo"}`, true, ""},
+		{`{}`, true, ""},
+		{`{"city":42}`, false, "city"},
+		{`"Oslo"`, false, "object"},
+		{`{nope`, false, "JSON"},
+	}
+	for _, tt := range tests {
+		err := s.CheckInput([]byte(tt.input))
+		if (err == nil) != tt.ok || (err != nil && !strings.Contains(err.Error(), tt.path)) {
+			t.Errorf("CheckInput(%s) = %v, want ok=%v mentioning %q", tt.input, err, tt.ok, tt.path)
+		}
+	}
+	if _, err := ParseManifest([]byte(strings.Replace(goodManifest, `"type":"object"`, `"type":7`, 1))); err == nil {
+		t.Error("a schema with a bad type was accepted")
+	}
+}

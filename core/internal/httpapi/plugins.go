@@ -34,7 +34,7 @@ func pluginError(err error) error {
 		return Errorf(http.StatusServiceUnavailable, CodePluginBusy, "%v", err)
 	case errors.Is(err, hostapi.ErrTimeout):
 		return Errorf(http.StatusGatewayTimeout, CodePluginTimeout, "%v", err)
-	case errors.Is(err, hostapi.ErrBadInput):
+	case errors.Is(err, hostapi.ErrBadInput), errors.Is(err, plugin.ErrInput):
 		return Errorf(http.StatusBadRequest, CodeBadRequest, "%v", err)
 	case errors.Is(err, plugin.ErrFailed), errors.Is(err, hostapi.ErrTrap), errors.Is(err, hostapi.ErrGuest),
 		errors.Is(err, hostapi.ErrOutputLimit), errors.Is(err, hostapi.ErrABI), errors.Is(err, hostapi.ErrClosed):
