@@ -149,7 +149,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.plugins = plugin.NewManager(plugin.Deps{
 		Runtime: g.runtime, Store: st, Bus: g.bus, Audit: g.audit, Logger: log,
-		Embedded: plugins.FS, Names: plugins.Names,
+		Embedded: plugins.FS, Names: plugins.Names, InstallDir: filepath.Join(c.DataDir, "plugins"),
 	})
 	g.api = httpapi.New(httpapi.Deps{
 		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures, Plugins: g.plugins,

@@ -1,6 +1,8 @@
 package core_test
 
 import (
+	"bytes"
+	"mime/multipart"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,5 +83,53 @@ func TestSkillsOverHTTP(t *testing.T) {
 	}
 	if n := g.do(t, "GET", g.url+"/api/v1/audit?action=plugin.disable", "").json(t)["total"]; n != 1.0 {
 		t.Errorf("plugin.disable audited %v times", n)
+	}
+}
+
+func TestInstallOverHTTP(t *testing.T) {
+	t.Parallel()
+	g := start(t, small)
+	wasm, err := os.ReadFile(filepath.Join("..", "testdata", "wasm", "ok.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload := func(manifest string, module []byte) response {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		fw, _ := mw.CreateFormFile("manifest", "plugin.toml")
+		fw.Write([]byte(manifest))
+		fw, _ = mw.CreateFormFile("module", "notes.wasm")
+		fw.Write(module)
+		mw.Close()
+		return g.do(t, "POST", g.url+"/api/v1/plugins", body.String(), "Content-Type", mw.FormDataContentType())
+	}
+	manifest := "name = \"notes\"\nversion = \"1.0.0\"\nkinds = [\"skill\"]\n[[skills]]\nname = \"notes\"\ndescription = \"n\"\n"
+	if r := upload(manifest, []byte("garbage")); r.status != 400 || !strings.Contains(string(r.body), "WebAssembly") {
+		t.Errorf("bad module: %d %s", r.status, r.body)
+	}
+	if r := upload(manifest, wasm); r.status != 201 || r.json(t)["status"] != "active" {
+		t.Fatalf("install: %d %s", r.status, r.body)
+	}
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/notes/invoke", `{"input":"x"}`); r.status != 200 {
+		t.Errorf("invoke installed: %d %s", r.status, r.body)
+	}
+	if r := g.do(t, "POST", g.url+"/api/v1/plugins", "{}", "Content-Type", "application/json"); r.status != 400 {
+		t.Errorf("not multipart: %d", r.status)
+	}
+	if r := g.do(t, "DELETE", g.url+"/api/v1/plugins/echo", ""); r.status != 409 {
+		t.Errorf("uninstall embedded: %d", r.status)
+	}
+	if r := g.do(t, "DELETE", g.url+"/api/v1/plugins/notes?purge=true", ""); r.status != 204 {
+		t.Errorf("uninstall: %d %s", r.status, r.body)
+	}
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/notes/invoke", `{}`); r.status != 404 {
+		t.Errorf("uninstalled skill: %d", r.status)
+	}
+	g.do(t, "PATCH", g.url+"/api/v1/config", `{"plugin.max_upload_bytes":100}`)
+	if r := upload(manifest, wasm); r.status != 413 || r.errCode(t) != "too_large" {
+		t.Errorf("over the upload limit: %d %s", r.status, r.body)
+	}
+	if n := g.do(t, "GET", g.url+"/api/v1/audit?action=plugin.install", "").json(t)["total"]; n != 2.0 {
+		t.Errorf("installs audited: %v", n)
 	}
 }

@@ -53,13 +53,14 @@ type Plugin struct {
 	MaxOutputBytes   int64    `koanf:"max_output_bytes" doc:"Largest reply a call may write."`
 	KVQuotaBytes     int64    `koanf:"kv_quota_bytes" doc:"Most bytes of key-value data one plugin may hold."`
 	FailureThreshold int64    `koanf:"failure_threshold" doc:"Consecutive traps or timeouts after which a plugin is marked failed."`
+	MaxUploadBytes   int64    `koanf:"max_upload_bytes" doc:"Largest body of POST /api/v1/plugins (manifest and module), in bytes."`
 }
 
 // PluginEntry is one [[plugins]] table: where a plugin is and what the
 // operator grants it. Zero limits take the plugin.* defaults.
 type PluginEntry struct {
 	Name         string            `koanf:"name" json:"name"`
-	Path         string            `koanf:"path" json:"path"`
+	Path         string            `koanf:"path" json:"path"` // empty: the plugin installed over the API under this name
 	Grants       []string          `koanf:"grants" json:"grants"`
 	Config       map[string]string `koanf:"config" json:"config"`
 	MinInstances int64             `koanf:"min_instances" json:"min_instances"`
@@ -211,6 +212,7 @@ func Default() *Config {
 			MaxOutputBytes:   1 << 20,
 			KVQuotaBytes:     10 << 20,
 			FailureThreshold: 5,
+			MaxUploadBytes:   32 << 20,
 		},
 		Plugins: []PluginEntry{},
 		RateLimit: RateLimit{
@@ -392,7 +394,7 @@ func (c *Config) Validate() error {
 	if c.Plugin.MemoryBytes < 1<<20 {
 		bad("plugin.memory_bytes", "must be at least 1048576 (got %d)", c.Plugin.MemoryBytes)
 	}
-	for k, v := range map[string]int64{"plugin.max_output_bytes": c.Plugin.MaxOutputBytes, "plugin.kv_quota_bytes": c.Plugin.KVQuotaBytes, "plugin.failure_threshold": c.Plugin.FailureThreshold} {
+	for k, v := range map[string]int64{"plugin.max_output_bytes": c.Plugin.MaxOutputBytes, "plugin.kv_quota_bytes": c.Plugin.KVQuotaBytes, "plugin.failure_threshold": c.Plugin.FailureThreshold, "plugin.max_upload_bytes": c.Plugin.MaxUploadBytes} {
 		if v < 1 {
 			bad(k, "must be at least 1 (got %d)", v)
 		}
@@ -406,9 +408,6 @@ func (c *Config) Validate() error {
 			bad(key+".name", "plugin %q is listed twice", p.Name)
 		}
 		seen[p.Name] = true
-		if strings.TrimSpace(p.Path) == "" {
-			bad(key+".path", "must name the plugin's directory (with plugin.toml and its module)")
-		}
 		for _, g := range p.Grants {
 			if !slices.Contains(Capabilities, g) {
 				bad(key+".grants", "unknown capability %q; known: %s", g, strings.Join(Capabilities, ", "))

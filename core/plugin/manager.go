@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -127,6 +128,9 @@ type Deps struct {
 	// per plugin name.
 	Embedded fs.FS
 	Names    []string
+	// InstallDir holds plugins installed over the API, a directory each;
+	// empty turns installing off.
+	InstallDir string
 }
 
 // Manager owns the plugins. All changes are serialized; reads (calls,
@@ -140,7 +144,7 @@ type Manager struct {
 
 // NewManager returns a manager with no plugins; LoadAll loads them.
 func NewManager(d Deps) *Manager {
-	m := &Manager{d: d}
+	m := &Manager{d: d, cfg: config.Default()}
 	m.reg.Store(&registry{plugins: map[string]*entry{}, skills: map[string]*entry{}})
 	return m
 }
@@ -169,11 +173,32 @@ func (m *Manager) wanted(c *config.Config) map[string]struct {
 			}
 		}
 	}
+	if m.d.InstallDir != "" {
+		dirs, _ := os.ReadDir(m.d.InstallDir)
+		for _, d := range dirs {
+			if !d.IsDir() || !PluginName.MatchString(d.Name()) {
+				continue
+			}
+			path := filepath.Join(m.d.InstallDir, d.Name())
+			if _, err := os.Stat(filepath.Join(path, ManifestFile)); err == nil {
+				out[d.Name()] = struct {
+					src source
+					cfg config.PluginEntry
+				}{source{os.DirFS(path), path}, config.PluginEntry{Name: d.Name()}}
+			}
+		}
+	}
 	for _, p := range c.Plugins {
+		path := p.Path
+		if path == "" {
+			// A table without a path grants and configures the installed
+			// plugin of that name.
+			path = filepath.Join(m.d.InstallDir, p.Name)
+		}
 		out[p.Name] = struct {
 			src source
 			cfg config.PluginEntry
-		}{source{os.DirFS(p.Path), p.Path}, p}
+		}{source{os.DirFS(path), path}, p}
 	}
 	return out
 }

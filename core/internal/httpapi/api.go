@@ -125,6 +125,8 @@ func (a *API) routes() []route {
 		{"GET", "/api/v1/audit", RoleAdmin, "default", a.listAudit},
 		{"GET", "/api/v1/plugins", RoleOperator, "default", a.listPlugins},
 		{"GET", "/api/v1/plugins/{name}", RoleOperator, "default", a.getPlugin},
+		{"POST", "/api/v1/plugins", RoleOperator, "default", a.installPlugin},
+		{"DELETE", "/api/v1/plugins/{name}", RoleOperator, "default", a.uninstallPlugin},
 		{"POST", "/api/v1/plugins/{name}/reload", RoleOperator, "default", a.pluginAction("reload", (*plugin.Manager).Reload)},
 		{"POST", "/api/v1/plugins/{name}/disable", RoleOperator, "default", a.pluginAction("disable", (*plugin.Manager).Disable)},
 		{"POST", "/api/v1/plugins/{name}/enable", RoleOperator, "default", a.pluginAction("enable", (*plugin.Manager).Enable)},

@@ -65,6 +65,8 @@ var spec = map[string]auth.Role{
 	"DELETE /api/v1/users/{id}/keys/{key_id}": RoleAdmin,
 	"GET /api/v1/audit":                       RoleAdmin,
 	"GET /api/v1/plugins":                     RoleOperator,
+	"POST /api/v1/plugins":                    RoleOperator,
+	"DELETE /api/v1/plugins/{name}":           RoleOperator,
 	"GET /api/v1/plugins/{name}":              RoleOperator,
 	"POST /api/v1/plugins/{name}/reload":      RoleOperator,
 	"POST /api/v1/plugins/{name}/disable":     RoleOperator,

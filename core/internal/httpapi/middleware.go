@@ -167,9 +167,13 @@ func (l *limits) wrap(next http.Handler) http.Handler {
 				return
 			}
 		}
-		if max := c.HTTP.MaxBodyBytes; r.ContentLength > max {
+		max := c.HTTP.MaxBodyBytes
+		if r.Method == http.MethodPost && r.URL.Path == "/api/v1/plugins" {
+			max = c.Plugin.MaxUploadBytes // uploads carry a module
+		}
+		if r.ContentLength > max {
 			WriteError(w, r, l.log, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,
-				"request body of %d bytes is larger than the limit of %d bytes (http.max_body_bytes)", r.ContentLength, max))
+				"request body of %d bytes is larger than the limit of %d bytes", r.ContentLength, max))
 			return
 		} else if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, max)

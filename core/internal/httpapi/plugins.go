@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"time"
 
@@ -82,6 +83,86 @@ func (a *API) pluginAction(action string, fn func(*plugin.Manager, context.Conte
 		writeJSON(w, http.StatusOK, info)
 		return nil
 	}
+}
+
+// installPlugin takes a multipart upload with the parts "manifest"
+// (plugin.toml) and "module" (the .wasm).
+func (a *API) installPlugin(w http.ResponseWriter, r *http.Request) error {
+	mr, err := r.MultipartReader()
+	if err != nil {
+		return Errorf(http.StatusBadRequest, CodeBadRequest, "send multipart/form-data with the parts \"manifest\" (plugin.toml) and \"module\" (.wasm): %v", err)
+	}
+	parts := map[string][]byte{}
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return badBody(err)
+		}
+		name := part.FormName()
+		if name != "manifest" && name != "module" {
+			return Errorf(http.StatusBadRequest, CodeBadRequest, "unknown part %q; send \"manifest\" and \"module\"", name)
+		}
+		b, err := io.ReadAll(part)
+		if err != nil {
+			return badBody(err)
+		}
+		parts[name] = b
+	}
+	if parts["manifest"] == nil || parts["module"] == nil {
+		return Errorf(http.StatusBadRequest, CodeBadRequest, "both parts \"manifest\" and \"module\" are required")
+	}
+	info, err := a.d.Plugins.Install(r.Context(), parts["manifest"], parts["module"])
+	e := audit.Entry{Actor: actor(r), Action: "plugin.install", Target: info.Name, Outcome: audit.Success,
+		Details: map[string]any{"module_sha256": info.ModuleSHA256, "version": info.Version}}
+	if err != nil {
+		e.Outcome, e.Details = audit.Failure, map[string]any{"error": err.Error()}
+	}
+	a.record(r, e)
+	switch {
+	case errors.Is(err, plugin.ErrInvalid):
+		return Errorf(http.StatusBadRequest, CodeBadRequest, "%v", err)
+	case errors.Is(err, plugin.ErrConflict):
+		return Errorf(http.StatusConflict, CodeConflict, "%v", err)
+	case err != nil:
+		return err
+	}
+	writeJSON(w, http.StatusCreated, info)
+	return nil
+}
+
+// badBody keeps a body-size error as it is (413) and calls anything else
+// a bad request.
+func badBody(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	return Errorf(http.StatusBadRequest, CodeBadRequest, "reading the upload: %v", err)
+}
+
+func (a *API) uninstallPlugin(w http.ResponseWriter, r *http.Request) error {
+	name := chi.URLParam(r, "name")
+	purge := r.URL.Query().Get("purge") == "true"
+	err := a.d.Plugins.Uninstall(r.Context(), name, purge)
+	if errors.Is(err, plugin.ErrNotFound) {
+		return pluginError(err)
+	}
+	e := audit.Entry{Actor: actor(r), Action: "plugin.uninstall", Target: name, Outcome: audit.Success, Details: map[string]any{"purge": purge}}
+	if err != nil {
+		e.Outcome, e.Details["error"] = audit.Failure, err.Error()
+	}
+	a.record(r, e)
+	if errors.Is(err, plugin.ErrConflict) {
+		return Errorf(http.StatusConflict, CodeConflict, "%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func (a *API) listSkills(w http.ResponseWriter, r *http.Request) error {
