@@ -15,6 +15,7 @@ const (
 	ResDenied   = -2
 	ResError    = -3
 	ResTooLarge = -4
+	ResDepth    = -5
 )
 
 type callKey struct{}
@@ -27,6 +28,7 @@ type call struct {
 	out     []byte
 	failMsg string
 	err     error
+	result  []byte // the last call_skill's reply, for skill_result
 }
 
 func callOf(ctx context.Context) *call {
@@ -150,6 +152,32 @@ var hostFunctions = []struct {
 		}
 		err := c.p.opts.Host.Emit(ctx, string(read(m, uint32(s[0]), uint32(s[1]))), read(m, uint32(s[2]), uint32(s[3])))
 		s[0] = api.EncodeI32(resultOf(err))
+	}},
+	{"call_skill", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+		c := callOf(ctx)
+		if !c.p.granted(ctx, CapSkills) {
+			s[0] = api.EncodeI32(ResDenied)
+			return
+		}
+		name := string(read(m, uint32(s[0]), uint32(s[1])))
+		in := append([]byte{}, read(m, uint32(s[2]), uint32(s[3]))...)
+		out, err := c.p.opts.Host.CallSkill(ctx, name, in)
+		switch {
+		case errors.Is(err, ErrNoSkill):
+			s[0] = api.EncodeI32(ResNotFound)
+		case errors.Is(err, ErrDepth):
+			s[0] = api.EncodeI32(ResDepth)
+		case err != nil:
+			c.result = []byte(err.Error())
+			s[0] = api.EncodeI32(ResError)
+		default:
+			c.result = out
+			s[0] = uint64(uint32(len(out)))
+		}
+	}},
+	{"skill_result", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+		c := callOf(ctx)
+		s[0] = copyOut(m, uint32(s[0]), uint32(s[1]), c.result)
 	}},
 }
 

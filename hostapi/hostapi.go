@@ -43,6 +43,10 @@ var (
 	ErrOutputLimit = errors.New("plugin output exceeds the limit")
 	ErrClosed      = errors.New("plugin is closed")
 	ErrDenied      = errors.New("capability not granted")
+	// ErrNoSkill is what Host.CallSkill returns for an unknown skill.
+	ErrNoSkill = errors.New("no such skill")
+	// ErrDepth is what Host.CallSkill returns past the call-depth limit.
+	ErrDepth = errors.New("skill call depth exceeded")
 )
 
 // Status codes a guest's portico_skill returns.
@@ -84,6 +88,9 @@ type Host interface {
 	KVSet(ctx context.Context, key, value []byte) error
 	KVDelete(ctx context.Context, key []byte) error
 	Emit(ctx context.Context, typ string, data []byte) error
+	// CallSkill invokes another skill; ErrNotFound-like failures are the
+	// host's to classify with SkillNotFound.
+	CallSkill(ctx context.Context, skill string, input []byte) ([]byte, error)
 	// Denied is told of every refused capability call, for the audit trail.
 	Denied(ctx context.Context, capability string)
 }

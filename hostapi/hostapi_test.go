@@ -49,6 +49,12 @@ func (h *fakeHost) KVDelete(ctx context.Context, key []byte) error { return nil 
 func (h *fakeHost) Emit(ctx context.Context, typ string, data []byte) error {
 	return nil
 }
+func (h *fakeHost) CallSkill(ctx context.Context, skill string, input []byte) ([]byte, error) {
+	if skill == "upper" {
+		return []byte(strings.ToUpper(string(input))), nil
+	}
+	return nil, ErrNoSkill
+}
 func (h *fakeHost) Denied(ctx context.Context, capability string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -54,6 +54,7 @@ type Plugin struct {
 	KVQuotaBytes     int64    `koanf:"kv_quota_bytes" doc:"Most bytes of key-value data one plugin may hold."`
 	FailureThreshold int64    `koanf:"failure_threshold" doc:"Consecutive traps or timeouts after which a plugin is marked failed."`
 	MaxUploadBytes   int64    `koanf:"max_upload_bytes" doc:"Largest body of POST /api/v1/plugins (manifest and module), in bytes."`
+	MaxCallDepth     int64    `koanf:"max_call_depth" doc:"How deep skills may call skills (A -> B -> C is 2)."`
 }
 
 // PluginEntry is one [[plugins]] table: where a plugin is and what the
@@ -213,6 +214,7 @@ func Default() *Config {
 			KVQuotaBytes:     10 << 20,
 			FailureThreshold: 5,
 			MaxUploadBytes:   32 << 20,
+			MaxCallDepth:     4,
 		},
 		Plugins: []PluginEntry{},
 		RateLimit: RateLimit{
@@ -394,7 +396,7 @@ func (c *Config) Validate() error {
 	if c.Plugin.MemoryBytes < 1<<20 {
 		bad("plugin.memory_bytes", "must be at least 1048576 (got %d)", c.Plugin.MemoryBytes)
 	}
-	for k, v := range map[string]int64{"plugin.max_output_bytes": c.Plugin.MaxOutputBytes, "plugin.kv_quota_bytes": c.Plugin.KVQuotaBytes, "plugin.failure_threshold": c.Plugin.FailureThreshold, "plugin.max_upload_bytes": c.Plugin.MaxUploadBytes} {
+	for k, v := range map[string]int64{"plugin.max_output_bytes": c.Plugin.MaxOutputBytes, "plugin.kv_quota_bytes": c.Plugin.KVQuotaBytes, "plugin.failure_threshold": c.Plugin.FailureThreshold, "plugin.max_upload_bytes": c.Plugin.MaxUploadBytes, "plugin.max_call_depth": c.Plugin.MaxCallDepth} {
 		if v < 1 {
 			bad(k, "must be at least 1 (got %d)", v)
 		}

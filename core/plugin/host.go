@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,31 @@ type pluginHost struct {
 
 	mu     sync.Mutex
 	denied map[string]time.Time // last audit of a refused capability
+
+	invoke   func(ctx context.Context, skill string, input []byte) ([]byte, string, error)
+	maxDepth int
+}
+
+type depthKey struct{}
+
+// depthOf is how many skill calls deep ctx is.
+func depthOf(ctx context.Context) int {
+	d, _ := ctx.Value(depthKey{}).(int)
+	return d
+}
+
+// CallSkill invokes another skill one level deeper, refusing past the
+// depth limit so A -> B -> A cannot recurse until the pools are exhausted.
+func (h *pluginHost) CallSkill(ctx context.Context, skill string, input []byte) ([]byte, error) {
+	d := depthOf(ctx) + 1
+	if d > h.maxDepth {
+		return nil, fmt.Errorf("%w: %d levels (plugin.max_call_depth)", hostapi.ErrDepth, h.maxDepth)
+	}
+	out, _, err := h.invoke(context.WithValue(ctx, depthKey{}, d), skill, input)
+	if errors.Is(err, ErrNotFound) {
+		return nil, hostapi.ErrNoSkill
+	}
+	return out, err
 }
 
 var _ hostapi.Host = (*pluginHost)(nil)

@@ -289,6 +289,7 @@ func (m *Manager) start(ctx context.Context, e *entry, wasm []byte) error {
 	if err != nil {
 		return err
 	}
+	host.invoke, host.maxDepth = m.Invoke, int(c.MaxCallDepth)
 	opts := hostapi.Options{
 		Name: e.name, Host: host, Grants: e.granted,
 		MemoryLimitBytes: uint64(or(pc.MemoryBytes, c.MemoryBytes)),

@@ -270,3 +270,48 @@ func TestApplyConfigAddsAndRemoves(t *testing.T) {
 		t.Error("an unchanged plugin was reloaded")
 	}
 }
+
+func TestSkillCallsSkill(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	code := func(out []byte) int32 {
+		if len(out) != 4 {
+			return 0
+		}
+		return int32(out[0]) | int32(out[1])<<8 | int32(out[2])<<16 | int32(out[3])<<24
+	}
+	// "caller" calls the skill "target", provided by echo-like "tgt".
+	c := cfg(
+		config.PluginEntry{Name: "caller", Path: pluginDir(t, "caller", "caller.wasm", "[capabilities]\noptional = [\"skills\"]\n"), Grants: []string{"skills"}},
+		config.PluginEntry{Name: "tgt", Path: pluginDir(t, "tgt", "ok.wasm", "[[skills]]\nname = \"target\"\ndescription = \"t\"\n")},
+	)
+	f.m.LoadAll(ctx, c)
+	out, _, err := f.m.Invoke(ctx, "caller", []byte("hello"))
+	if err != nil || !strings.HasSuffix(string(out), "hello") || !strings.Contains(string(out), "target") {
+		t.Fatalf("caller -> target: %q %v", out, err)
+	}
+	// Without the grant the call is refused.
+	f2 := newFixture(t, nil)
+	c.Plugins[0].Grants = nil
+	f2.m.LoadAll(ctx, c)
+	if out, _, _ := f2.m.Invoke(ctx, "caller", []byte("x")); code(out) != hostapi.ResDenied {
+		t.Errorf("ungranted call_skill: %v", out)
+	}
+	// A skill that calls itself stops at the depth limit instead of
+	// exhausting its pool.
+	f3 := newFixture(t, nil)
+	self := cfg(config.PluginEntry{Name: "loopy", Path: pluginDir(t, "loopy", "caller.wasm", "[[skills]]\nname = \"target\"\ndescription = \"t\"\n[capabilities]\noptional = [\"skills\"]\n"), Grants: []string{"skills"}, MaxInstances: 8})
+	f3.m.LoadAll(ctx, self)
+	out, _, err = f3.m.Invoke(ctx, "target", []byte("x"))
+	if err != nil || code(out) != hostapi.ResDepth {
+		t.Errorf("self-recursion: %v %v (code %d)", out, err, code(out))
+	}
+	// An unknown target is -1.
+	f4 := newFixture(t, nil)
+	alone := c.Plugins[0]
+	alone.Grants = []string{"skills"}
+	f4.m.LoadAll(ctx, cfg(alone))
+	if out, _, _ := f4.m.Invoke(ctx, "caller", []byte("x")); code(out) != hostapi.ResNotFound {
+		t.Errorf("missing target: %v", out)
+	}
+}
