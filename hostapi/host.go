@@ -1,8 +1,12 @@
 package hostapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
+	"strings"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -28,7 +32,36 @@ type call struct {
 	out     []byte
 	failMsg string
 	err     error
-	result  []byte // the last call_skill's reply, for skill_result
+	result  []byte // the last call_skill's reply, for result
+	http    int    // outbound requests made in this call
+}
+
+// MaxHTTPRequests bounds outbound requests per call unless Options say.
+const defaultMaxHTTP = 10
+
+// parseHTTPRequest reads the guest's HTTP/1-style request text.
+func parseHTTPRequest(ctx context.Context, b []byte) (*http.Request, error) {
+	head, body, _ := bytes.Cut(b, []byte("\n\n"))
+	lines := strings.Split(strings.TrimRight(string(head), "\r\n"), "\n")
+	method, url, ok := strings.Cut(strings.TrimSpace(lines[0]), " ")
+	if !ok || method == "" || url == "" {
+		return nil, errors.New("the first line must be \"METHOD URL\"")
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSpace(url), bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	if req.URL.Scheme != "http" && req.URL.Scheme != "https" {
+		return nil, fmt.Errorf("scheme %q is not allowed; use http or https", req.URL.Scheme)
+	}
+	for _, l := range lines[1:] {
+		k, v, ok := strings.Cut(strings.TrimRight(l, "\r"), ":")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("bad header line %q", l)
+		}
+		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	return req, nil
 }
 
 func callOf(ctx context.Context) *call {
@@ -175,7 +208,44 @@ var hostFunctions = []struct {
 			s[0] = uint64(uint32(len(out)))
 		}
 	}},
-	{"skill_result", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+	{"http_request", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+		c := callOf(ctx)
+		if !c.p.granted(ctx, CapHTTP) {
+			s[0] = api.EncodeI32(ResDenied)
+			return
+		}
+		max := c.p.opts.MaxHTTPRequests
+		if max == 0 {
+			max = defaultMaxHTTP
+		}
+		if c.http++; c.http > max {
+			c.result = []byte(fmt.Sprintf("more than %d HTTP requests in one call", max))
+			s[0] = api.EncodeI32(ResTooLarge)
+			return
+		}
+		req, err := parseHTTPRequest(ctx, read(m, uint32(s[0]), uint32(s[1])))
+		if err != nil {
+			c.result = []byte("bad request: " + err.Error())
+			s[0] = api.EncodeI32(ResError)
+			return
+		}
+		status, body, err := c.p.opts.Host.HTTP(ctx, req)
+		switch {
+		case errors.Is(err, ErrDenied):
+			c.result = []byte(err.Error())
+			s[0] = api.EncodeI32(ResDenied)
+		case errors.Is(err, ErrQuota):
+			c.result = []byte(err.Error())
+			s[0] = api.EncodeI32(ResTooLarge)
+		case err != nil:
+			c.result = []byte(err.Error())
+			s[0] = api.EncodeI32(ResError)
+		default:
+			c.result = body
+			s[0] = uint64(uint32(status))
+		}
+	}},
+	{"result", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		s[0] = copyOut(m, uint32(s[0]), uint32(s[1]), c.result)
 	}},

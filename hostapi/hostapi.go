@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // ABI version this host speaks. A guest must have the same major and a
@@ -91,6 +92,11 @@ type Host interface {
 	// CallSkill invokes another skill; ErrNotFound-like failures are the
 	// host's to classify with SkillNotFound.
 	CallSkill(ctx context.Context, skill string, input []byte) ([]byte, error)
+	// HTTP makes an outbound request the plugin asked for (already parsed
+	// and granted); the host enforces its allow-list, address rules and
+	// limits, returning ErrDenied for a host that is not allowed and
+	// ErrQuota for a response over the limit.
+	HTTP(ctx context.Context, req *http.Request) (status int, body []byte, err error)
 	// Denied is told of every refused capability call, for the audit trail.
 	Denied(ctx context.Context, capability string)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -54,6 +55,9 @@ func (h *fakeHost) CallSkill(ctx context.Context, skill string, input []byte) ([
 		return []byte(strings.ToUpper(string(input))), nil
 	}
 	return nil, ErrNoSkill
+}
+func (h *fakeHost) HTTP(ctx context.Context, req *http.Request) (int, []byte, error) {
+	return 0, nil, ErrDenied
 }
 func (h *fakeHost) Denied(ctx context.Context, capability string) {
 	h.mu.Lock()

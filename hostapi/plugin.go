@@ -29,6 +29,7 @@ type Options struct {
 	MaxInstances     int           // default 4
 	AcquireTimeout   time.Duration // wait for a free instance; default 1s
 	FailureThreshold int           // consecutive traps/timeouts before the plugin is failed; default 5
+	MaxHTTPRequests  int           // outbound requests per call; default 10
 	// OnFailed is called once when the breaker trips.
 	OnFailed func(err error)
 }

@@ -55,6 +55,9 @@ type Plugin struct {
 	FailureThreshold int64    `koanf:"failure_threshold" doc:"Consecutive traps or timeouts after which a plugin is marked failed."`
 	MaxUploadBytes   int64    `koanf:"max_upload_bytes" doc:"Largest body of POST /api/v1/plugins (manifest and module), in bytes."`
 	MaxCallDepth     int64    `koanf:"max_call_depth" doc:"How deep skills may call skills (A -> B -> C is 2)."`
+	HTTPTimeout      Duration `koanf:"http_timeout" doc:"Deadline of one outbound HTTP request of a plugin."`
+	HTTPMaxResponse  int64    `koanf:"http_max_response_bytes" doc:"Largest response body a plugin's HTTP request may read."`
+	HTTPMaxRequests  int64    `koanf:"http_max_requests" doc:"Most outbound HTTP requests in one plugin call."`
 }
 
 // PluginEntry is one [[plugins]] table: where a plugin is and what the
@@ -68,6 +71,8 @@ type PluginEntry struct {
 	MaxInstances int64             `koanf:"max_instances" json:"max_instances"`
 	MemoryBytes  int64             `koanf:"memory_bytes" json:"memory_bytes"`
 	CallTimeout  Duration          `koanf:"call_timeout" json:"call_timeout"`
+	HTTPAllow    []string          `koanf:"http_allow" json:"http_allow"`     // hosts the http capability may reach; "*.example.com" allows subdomains
+	HTTPPrivate  bool              `koanf:"http_private" json:"http_private"` // also loopback, private and link-local addresses
 }
 
 // Auth configures authentication.
@@ -215,6 +220,9 @@ func Default() *Config {
 			FailureThreshold: 5,
 			MaxUploadBytes:   32 << 20,
 			MaxCallDepth:     4,
+			HTTPTimeout:      Duration(5 * time.Second),
+			HTTPMaxResponse:  1 << 20,
+			HTTPMaxRequests:  10,
 		},
 		Plugins: []PluginEntry{},
 		RateLimit: RateLimit{
@@ -385,7 +393,7 @@ func (c *Config) Validate() error {
 	if c.RateLimit.MaxEntries < 1000 {
 		bad("ratelimit.max_entries", "must be at least 1000 (got %d)", c.RateLimit.MaxEntries)
 	}
-	for k, d := range map[string]Duration{"plugin.call_timeout": c.Plugin.CallTimeout, "plugin.acquire_timeout": c.Plugin.AcquireTimeout} {
+	for k, d := range map[string]Duration{"plugin.call_timeout": c.Plugin.CallTimeout, "plugin.acquire_timeout": c.Plugin.AcquireTimeout, "plugin.http_timeout": c.Plugin.HTTPTimeout} {
 		if d <= 0 {
 			bad(k, "must be a positive duration (got %s)", d.D())
 		}
@@ -396,7 +404,8 @@ func (c *Config) Validate() error {
 	if c.Plugin.MemoryBytes < 1<<20 {
 		bad("plugin.memory_bytes", "must be at least 1048576 (got %d)", c.Plugin.MemoryBytes)
 	}
-	for k, v := range map[string]int64{"plugin.max_output_bytes": c.Plugin.MaxOutputBytes, "plugin.kv_quota_bytes": c.Plugin.KVQuotaBytes, "plugin.failure_threshold": c.Plugin.FailureThreshold, "plugin.max_upload_bytes": c.Plugin.MaxUploadBytes, "plugin.max_call_depth": c.Plugin.MaxCallDepth} {
+	for k, v := range map[string]int64{"plugin.max_output_bytes": c.Plugin.MaxOutputBytes, "plugin.kv_quota_bytes": c.Plugin.KVQuotaBytes, "plugin.failure_threshold": c.Plugin.FailureThreshold, "plugin.max_upload_bytes": c.Plugin.MaxUploadBytes, "plugin.max_call_depth": c.Plugin.MaxCallDepth,
+		"plugin.http_max_response_bytes": c.Plugin.HTTPMaxResponse, "plugin.http_max_requests": c.Plugin.HTTPMaxRequests} {
 		if v < 1 {
 			bad(k, "must be at least 1 (got %d)", v)
 		}

@@ -33,6 +33,7 @@ type pluginHost struct {
 
 	invoke   func(ctx context.Context, skill string, input []byte) ([]byte, string, error)
 	maxDepth int
+	http     *httpPolicy
 }
 
 type depthKey struct{}

@@ -290,6 +290,7 @@ func (m *Manager) start(ctx context.Context, e *entry, wasm []byte) error {
 		return err
 	}
 	host.invoke, host.maxDepth = m.Invoke, int(c.MaxCallDepth)
+	host.http = newHTTPPolicy(pc.HTTPAllow, pc.HTTPPrivate, c.HTTPTimeout.D(), c.HTTPMaxResponse)
 	opts := hostapi.Options{
 		Name: e.name, Host: host, Grants: e.granted,
 		MemoryLimitBytes: uint64(or(pc.MemoryBytes, c.MemoryBytes)),
@@ -299,6 +300,7 @@ func (m *Manager) start(ctx context.Context, e *entry, wasm []byte) error {
 		MaxInstances:     int(or(pc.MaxInstances, c.MaxInstances)),
 		AcquireTimeout:   c.AcquireTimeout.D(),
 		FailureThreshold: int(c.FailureThreshold),
+		MaxHTTPRequests:  int(c.HTTPMaxRequests),
 		OnFailed:         func(err error) { m.markFailed(e.name, err) },
 	}
 	if opts.MinInstances == 0 {
@@ -485,6 +487,7 @@ func (m *Manager) ApplyConfig(ctx context.Context, c *config.Config) {
 
 func equalEntry(a, b config.PluginEntry) bool {
 	return a.Name == b.Name && a.Path == b.Path && slices.Equal(a.Grants, b.Grants) && a.MinInstances == b.MinInstances &&
+		slices.Equal(a.HTTPAllow, b.HTTPAllow) && a.HTTPPrivate == b.HTTPPrivate &&
 		a.MaxInstances == b.MaxInstances && a.MemoryBytes == b.MemoryBytes && a.CallTimeout == b.CallTimeout && mapsEqual(a.Config, b.Config)
 }
 

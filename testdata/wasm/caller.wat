@@ -4,7 +4,7 @@
   (import "portico" "input" (func $input (param i32 i32) (result i32)))
   (import "portico" "output" (func $output (param i32 i32) (result i32)))
   (import "portico" "call_skill" (func $call_skill (param i32 i32 i32 i32) (result i32)))
-  (import "portico" "skill_result" (func $skill_result (param i32 i32) (result i32)))
+  (import "portico" "result" (func $skill_result (param i32 i32) (result i32)))
   (memory (export "memory") 2)
   (data (i32.const 0) "target")
   (func (export "portico_abi_version") (result i32) (i32.const 65536))
