@@ -27,8 +27,17 @@ const (
 const (
 	ExportABIVersion = "portico_abi_version"
 	ExportSkill      = "portico_skill"
+	ExportHook       = "portico_hook"
 	HostModule       = "portico"
 )
+
+// Plugin kinds and the export each requires.
+const (
+	KindSkill = "skill"
+	KindHook  = "hook"
+)
+
+var kindExports = map[string]string{KindSkill: ExportSkill, KindHook: ExportHook}
 
 // Errors a call or a load can end in, for errors.Is. The HTTP API maps
 // them to its codes: ErrBusy 503 plugin_busy, ErrTimeout 504

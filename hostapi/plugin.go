@@ -30,6 +30,7 @@ type Options struct {
 	AcquireTimeout   time.Duration // wait for a free instance; default 1s
 	FailureThreshold int           // consecutive traps/timeouts before the plugin is failed; default 5
 	MaxHTTPRequests  int           // outbound requests per call; default 10
+	Kinds            []string      // what the module provides (KindSkill, KindHook); default skill
 	// OnFailed is called once when the breaker trips.
 	OnFailed func(err error)
 }
@@ -89,7 +90,8 @@ type Plugin struct {
 
 type instance struct {
 	mod   api.Module
-	skill api.Function
+	skill api.Function // nil unless the plugin provides skills
+	hook  api.Function // nil unless it provides hooks
 	stack [1]uint64
 }
 
@@ -161,8 +163,18 @@ func (p *Plugin) check() error {
 	if err := sig(ExportABIVersion, nil, []api.ValueType{i32}); err != nil {
 		return err
 	}
-	if err := sig(ExportSkill, []api.ValueType{i32}, []api.ValueType{i32}); err != nil {
-		return err
+	kinds := p.opts.Kinds
+	if len(kinds) == 0 {
+		kinds = []string{KindSkill}
+	}
+	for _, k := range kinds {
+		export, ok := kindExports[k]
+		if !ok {
+			return fmt.Errorf("plugin %q: %w: kind %q is not supported by this host", name, ErrABI, k)
+		}
+		if err := sig(export, []api.ValueType{i32}, []api.ValueType{i32}); err != nil {
+			return err
+		}
 	}
 	for _, imp := range p.compiled.ImportedFunctions() {
 		mod, fn, _ := imp.Import()
@@ -235,7 +247,7 @@ func (p *Plugin) instantiate() (*instance, error) {
 		p.maybeFree()
 		return nil, fmt.Errorf("plugin %q: start: %w: %v", p.opts.Name, ErrTrap, err)
 	}
-	return &instance{mod: mod, skill: mod.ExportedFunction(ExportSkill)}, nil
+	return &instance{mod: mod, skill: mod.ExportedFunction(ExportSkill), hook: mod.ExportedFunction(ExportHook)}, nil
 }
 
 // discard closes an instance and frees its slot.
@@ -314,6 +326,17 @@ func (p *Plugin) granted(ctx context.Context, cap string) bool {
 // Call invokes the plugin's skill export with input (the ABI's call
 // envelope) and returns what the guest wrote with output.
 func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
+	return p.call(ctx, ExportSkill, input)
+}
+
+// CallHook delivers one event (the envelope with the event type as the
+// name and its JSON data as the payload) to the plugin's hook export.
+func (p *Plugin) CallHook(ctx context.Context, input []byte) error {
+	_, err := p.call(ctx, ExportHook, input)
+	return err
+}
+
+func (p *Plugin) call(ctx context.Context, export string, input []byte) ([]byte, error) {
 	if perr := p.failed.Load(); perr != nil {
 		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrClosed, Msg: "failed: " + (*perr).Error()}
 	}
@@ -330,11 +353,19 @@ func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	fn := inst.skill
+	if export == ExportHook {
+		fn = inst.hook
+	}
+	if fn == nil {
+		p.release(inst, true)
+		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrABI, Msg: "the module does not export " + export}
+	}
 	p.calls.Add(1)
 	c := &call{p: p, input: input}
 	cctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, c), p.opts.CallTimeout)
 	inst.stack[0] = uint64(len(input))
-	err = inst.skill.CallWithStack(cctx, inst.stack[:])
+	err = fn.CallWithStack(cctx, inst.stack[:])
 	cancel()
 	if err != nil {
 		p.release(inst, false) // a trapped or timed-out instance is never reused
@@ -361,7 +392,7 @@ func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
 		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrGuest, Msg: c.failMsg}
 	default:
 		p.errors.Add(1)
-		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrABI, Msg: fmt.Sprintf("unknown status %d from %s", status, ExportSkill)}
+		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrABI, Msg: fmt.Sprintf("unknown status %d from %s", status, export)}
 	}
 }
 

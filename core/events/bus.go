@@ -89,14 +89,27 @@ var ErrPattern = errors.New("bad event pattern")
 // more: "plugin.*" matches "plugin.reloaded" and "plugin.kv.full"; "*"
 // matches everything; "message.sent" matches only itself.
 func (b *Bus) Subscribe(pattern string, buffer int) (*Subscription, error) {
-	segs, err := parsePattern(pattern)
-	if err != nil {
-		return nil, err
+	return b.SubscribeAny([]string{pattern}, buffer)
+}
+
+// SubscribeAny is Subscribe for several patterns at once: an event that
+// matches any of them is delivered once, in publish order.
+func (b *Bus) SubscribeAny(patterns []string, buffer int) (*Subscription, error) {
+	if len(patterns) == 0 {
+		return nil, fmt.Errorf("%w: no pattern", ErrPattern)
+	}
+	var segs [][]string
+	for _, p := range patterns {
+		s, err := parsePattern(p)
+		if err != nil {
+			return nil, err
+		}
+		segs = append(segs, s)
 	}
 	if buffer < 1 {
-		return nil, fmt.Errorf("subscribe %q: buffer must be at least 1, got %d", pattern, buffer)
+		return nil, fmt.Errorf("subscribe %q: buffer must be at least 1, got %d", patterns, buffer)
 	}
-	s := &Subscription{bus: b, pattern: pattern, segs: segs, ch: make(chan Event, buffer)}
+	s := &Subscription{bus: b, pattern: strings.Join(patterns, ","), segs: segs, ch: make(chan Event, buffer)}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old := *b.subs.Load()
@@ -127,7 +140,7 @@ func parsePattern(p string) ([]string, error) {
 type Subscription struct {
 	bus     *Bus
 	pattern string
-	segs    []string
+	segs    [][]string // any of these patterns
 	ch      chan Event
 	dropped atomic.Uint64
 
@@ -174,7 +187,20 @@ func Match(pattern, typ string) bool {
 	return err == nil && matchSegs(segs, typ)
 }
 
-func (s *Subscription) match(typ string) bool { return matchSegs(s.segs, typ) }
+func (s *Subscription) match(typ string) bool {
+	for _, segs := range s.segs {
+		if matchSegs(segs, typ) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckPattern reports whether p is a well-formed pattern (see Subscribe).
+func CheckPattern(p string) error {
+	_, err := parsePattern(p)
+	return err
+}
 
 func matchSegs(segs []string, typ string) bool {
 	for i, p := range segs {

@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"errors"
+	"slices"
 	"fmt"
 	"reflect"
 	"sync"
@@ -824,5 +825,33 @@ func BenchmarkMatch(b *testing.B) {
 				events.Match(c.pattern, c.typ)
 			}
 		})
+	}
+}
+
+func TestSubscribeAny(t *testing.T) {
+	b := events.New()
+	s, err := b.SubscribeAny([]string{"message.*", "session.created"}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"message.sent", "config.reloaded", "session.created", "message.received.x"} {
+		b.Publish(events.Event{Type: typ})
+	}
+	s.Close()
+	var got []string
+	for ev := range s.Events() {
+		got = append(got, ev.Type)
+	}
+	if want := []string{"message.sent", "session.created", "message.received.x"}; !slices.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	if _, err := b.SubscribeAny(nil, 1); !errors.Is(err, events.ErrPattern) {
+		t.Errorf("no patterns: %v", err)
+	}
+	if _, err := b.SubscribeAny([]string{"ok", "bad..x"}, 1); !errors.Is(err, events.ErrPattern) {
+		t.Errorf("one bad pattern: %v", err)
+	}
+	if err := events.CheckPattern("plugin.*"); err != nil {
+		t.Error(err)
 	}
 }

@@ -20,6 +20,7 @@ type Info struct {
 	Requested    Capabilities  `json:"capabilities_requested"`
 	Granted      []string      `json:"capabilities_granted"`
 	Stats        hostapi.Stats `json:"stats"`
+	Hooks        *HookStats    `json:"hooks,omitempty"`
 	LastError    string        `json:"last_error,omitempty"`
 	LoadedAt     time.Time     `json:"loaded_at"`
 	ModuleSHA256 string        `json:"module_sha256"`
@@ -37,6 +38,9 @@ func (e *entry) info() Info {
 	}
 	if e.plugin != nil {
 		i.Stats = e.plugin.Stats()
+	}
+	if e.hook != nil {
+		i.Hooks = e.hook.stats(e.manifest.Hooks.Events)
 	}
 	return i
 }

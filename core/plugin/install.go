@@ -78,19 +78,17 @@ func (m *Manager) Install(ctx context.Context, manifest, module []byte) (Info, e
 	// The new version works: put its files in place. Modules are read at
 	// load, so the running version does not need the old files.
 	if err := os.RemoveAll(final); err != nil {
-		e.plugin.Close(ctx)
+		e.close(ctx)
 		return Info{}, err
 	}
 	if err := os.Rename(tmp, final); err != nil {
-		if e.plugin != nil {
-			e.plugin.Close(ctx)
-		}
+		e.close(ctx)
 		return Info{}, err
 	}
 	e.src = source{os.DirFS(final), final}
 	m.reg.Store(reg.with(e))
-	if exists && old.plugin != nil {
-		old.plugin.Close(ctx)
+	if exists {
+		old.close(ctx)
 	}
 	m.announce(EventInstalled, e)
 	return e.info(), nil
@@ -123,9 +121,7 @@ func (m *Manager) Uninstall(ctx context.Context, name string, purge bool) error 
 		return fmt.Errorf("%w: plugin %q comes from %s, not an install; remove it there", ErrConflict, name, e.src.desc)
 	}
 	m.reg.Store(reg.without(name))
-	if e.plugin != nil {
-		e.plugin.Close(ctx)
-	}
+	e.close(ctx)
 	if err := os.RemoveAll(e.src.desc); err != nil {
 		return err
 	}

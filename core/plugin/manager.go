@@ -70,6 +70,7 @@ type entry struct {
 	manifest *Manifest
 	plugin   *hostapi.Plugin // nil unless active
 	host     *pluginHost
+	hook     *hookRunner // set for an active hook plugin
 	state    State
 	lastErr  string
 	loadedAt time.Time
@@ -301,6 +302,7 @@ func (m *Manager) start(ctx context.Context, e *entry, wasm []byte) error {
 		AcquireTimeout:   c.AcquireTimeout.D(),
 		FailureThreshold: int(c.FailureThreshold),
 		MaxHTTPRequests:  int(c.HTTPMaxRequests),
+		Kinds:            e.manifest.Kinds,
 		OnFailed:         func(err error) { m.markFailed(e.name, err) },
 	}
 	if opts.MinInstances == 0 {
@@ -311,6 +313,12 @@ func (m *Manager) start(ctx context.Context, e *entry, wasm []byte) error {
 		return err
 	}
 	e.plugin, e.host, e.state, e.lastErr = p, host, Active, ""
+	if slices.Contains(e.manifest.Kinds, hostapi.KindHook) {
+		if err := m.startHooks(e, int(m.cfg.Events.Buffer)); err != nil {
+			p.Close(ctx)
+			return err
+		}
+	}
 	return nil
 }
 
@@ -329,11 +337,9 @@ func (m *Manager) admit(reg *registry, e *entry) *entry {
 	}
 	for _, s := range e.manifest.Skills {
 		if other, ok := reg.skills[s.Name]; ok && other.name != e.name {
-			if e.plugin != nil {
-				e.plugin.Close(context.Background())
-			}
+			e.close(context.Background())
 			f := *e
-			f.plugin, f.state = nil, Failed
+			f.plugin, f.hook, f.state = nil, nil, Failed
 			f.lastErr = fmt.Sprintf("%v: skill %q is already provided by plugin %q", ErrSkillConflict, s.Name, other.name)
 			f.manifest = &Manifest{Name: e.manifest.Name, Version: e.manifest.Version, Description: e.manifest.Description, Kinds: e.manifest.Kinds}
 			m.d.Logger.Error("plugin not loaded", "plugin", e.name, "error", f.lastErr)
@@ -366,6 +372,9 @@ func (m *Manager) markFailed(name string, err error) {
 	f := *e
 	f.state, f.lastErr = Failed, err.Error()
 	m.reg.Store(reg.with(&f))
+	if e.hook != nil {
+		go e.hook.stop() // called from a call's goroutine, maybe the hook's own
+	}
 	m.d.Logger.Error("plugin failed: too many traps or timeouts in a row", "plugin", name, "error", err)
 	m.announce(EventFailed, &f)
 }
@@ -395,9 +404,7 @@ func (m *Manager) Reload(ctx context.Context, name string) error {
 	}
 	e = m.admit(reg.without(name), e)
 	m.reg.Store(reg.with(e))
-	if old.plugin != nil {
-		old.plugin.Close(ctx)
-	}
+	old.close(ctx)
 	m.announce(EventReloaded, e)
 	if e.state == Failed {
 		return fmt.Errorf("reload %s: %s", name, e.lastErr)
@@ -419,11 +426,9 @@ func (m *Manager) Disable(ctx context.Context, name string) error {
 		return err
 	}
 	e := *old
-	e.plugin, e.state = nil, Disabled
+	e.plugin, e.hook, e.state = nil, nil, Disabled
 	m.reg.Store(reg.with(&e))
-	if old.plugin != nil {
-		old.plugin.Close(ctx)
-	}
+	old.close(ctx)
 	m.announce(EventDisabled, &e)
 	return nil
 }
@@ -518,9 +523,7 @@ func (m *Manager) remove(ctx context.Context, name string) {
 	reg := m.reg.Load()
 	if e, ok := reg.plugins[name]; ok {
 		m.reg.Store(reg.without(name))
-		if e.plugin != nil {
-			e.plugin.Close(ctx)
-		}
+		e.close(ctx)
 	}
 }
 
@@ -529,9 +532,7 @@ func (m *Manager) Close(ctx context.Context) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, e := range m.reg.Load().plugins {
-		if e.plugin != nil {
-			e.plugin.Close(ctx)
-		}
+		e.close(ctx)
 	}
 	m.reg.Store(&registry{plugins: map[string]*entry{}, skills: map[string]*entry{}})
 }

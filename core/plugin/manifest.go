@@ -17,6 +17,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/porticohq/portico/core/config"
+	"github.com/porticohq/portico/core/events"
 )
 
 // ManifestFile is the manifest's name in a plugin's directory.
@@ -30,7 +31,14 @@ type Manifest struct {
 	Module       string       `toml:"module" json:"module"` // file name of the module; default <name>.wasm
 	Kinds        []string     `toml:"kinds" json:"kinds"`
 	Skills       []Skill      `toml:"skills" json:"skills"`
+	Hooks        Hooks        `toml:"hooks" json:"hooks"`
 	Capabilities Capabilities `toml:"capabilities" json:"capabilities"`
+}
+
+// Hooks are a hook plugin's subscriptions: event patterns such as
+// "message.*" (see the events package).
+type Hooks struct {
+	Events []string `toml:"events" json:"events"`
 }
 
 // Skill is one skill a plugin provides.
@@ -79,7 +87,7 @@ var (
 )
 
 // Kinds a manifest may declare; this host runs skills today.
-var supportedKinds = []string{"skill"}
+var supportedKinds = []string{"skill", "hook"}
 
 // ParseManifest decodes and validates a plugin.toml strictly: unknown keys
 // are errors, and every problem is named.
@@ -128,6 +136,15 @@ func (m *Manifest) validate() error {
 	if slices.Contains(m.Kinds, "skill") && len(m.Skills) == 0 {
 		bad("a skill plugin must declare at least one [[skills]]")
 	}
+	if slices.Contains(m.Kinds, "hook") && len(m.Hooks.Events) == 0 {
+		bad("a hook plugin must subscribe to events: [hooks] events = [\"message.*\"]")
+	}
+	for _, p := range m.Hooks.Events {
+		if err := events.CheckPattern(p); err != nil {
+			bad("hooks.events: %v", err)
+		}
+	}
+	m.Hooks.Events = nonNil(m.Hooks.Events)
 	seen := map[string]bool{}
 	for i := range m.Skills {
 		s := &m.Skills[i]
