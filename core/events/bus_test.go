@@ -2,9 +2,9 @@ package events_test
 
 import (
 	"errors"
-	"slices"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
