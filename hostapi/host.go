@@ -245,6 +245,21 @@ var hostFunctions = []struct {
 			s[0] = uint64(uint32(status))
 		}
 	}},
+	{"llm_complete", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+		c := callOf(ctx)
+		if !c.p.granted(ctx, CapLLM) {
+			s[0] = api.EncodeI32(ResDenied)
+			return
+		}
+		out, err := c.p.opts.Host.LLM(ctx, append([]byte{}, read(m, uint32(s[0]), uint32(s[1]))...))
+		if err != nil {
+			c.result = []byte(err.Error())
+			s[0] = api.EncodeI32(ResError)
+			return
+		}
+		c.result = out
+		s[0] = uint64(uint32(len(out)))
+	}},
 	{"result", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		s[0] = copyOut(m, uint32(s[0]), uint32(s[1]), c.result)

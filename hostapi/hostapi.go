@@ -106,6 +106,9 @@ type Host interface {
 	// limits, returning ErrDenied for a host that is not allowed and
 	// ErrQuota for a response over the limit.
 	HTTP(ctx context.Context, req *http.Request) (status int, body []byte, err error)
+	// LLM completes a prompt through the gateway's configured providers
+	// (the plugin never sees a provider key); request and reply are JSON.
+	LLM(ctx context.Context, request []byte) ([]byte, error)
 	// Denied is told of every refused capability call, for the audit trail.
 	Denied(ctx context.Context, capability string)
 }

@@ -59,6 +59,9 @@ func (h *fakeHost) CallSkill(ctx context.Context, skill string, input []byte) ([
 func (h *fakeHost) HTTP(ctx context.Context, req *http.Request) (int, []byte, error) {
 	return 0, nil, ErrDenied
 }
+func (h *fakeHost) LLM(ctx context.Context, req []byte) ([]byte, error) {
+	return nil, errors.New("no provider")
+}
 func (h *fakeHost) Denied(ctx context.Context, capability string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -34,6 +34,7 @@ type pluginHost struct {
 	invoke   func(ctx context.Context, skill string, input []byte) ([]byte, string, error)
 	maxDepth int
 	http     *httpPolicy
+	llm      func(ctx context.Context, request []byte) ([]byte, error) // nil: no provider
 }
 
 type depthKey struct{}
@@ -175,4 +176,17 @@ func (h *pluginHost) Denied(ctx context.Context, capability string) {
 	if err := h.audit.Record(context.WithoutCancel(ctx), audit.Entry{Actor: "plugin:" + h.name, Action: "capability.denied", Target: capability, Outcome: audit.Denied}); err != nil {
 		h.log.Error("audit record failed", "error", err)
 	}
+}
+
+// ErrNoProvider is what llm_complete answers while no LLM provider is
+// configured in the gateway.
+var ErrNoProvider = errors.New("no LLM provider is configured in the gateway")
+
+// LLM implements hostapi.Host. The permission check is the runtime's; the
+// providers themselves (OpenAI-compatible, Anthropic) plug in here.
+func (h *pluginHost) LLM(ctx context.Context, request []byte) ([]byte, error) {
+	if h.llm == nil {
+		return nil, ErrNoProvider
+	}
+	return h.llm(ctx, request)
 }

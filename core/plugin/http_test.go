@@ -107,3 +107,30 @@ func TestHTTPAllowList(t *testing.T) {
 		}
 	}
 }
+
+func TestLLMCapability(t *testing.T) {
+	ctx := context.Background()
+	dir := pluginDir(t, "asker", "llm.wasm", "[capabilities]\noptional = [\"llm\"]\n")
+	run := func(grants []string, llm func(context.Context, []byte) ([]byte, error)) (int32, string) {
+		f := newFixture(t, nil)
+		f.m.d.LLM = llm
+		f.m.LoadAll(ctx, cfg(config.PluginEntry{Name: "asker", Path: dir, Grants: grants}))
+		out, _, err := f.m.Invoke(ctx, "asker", []byte(`{"prompt":"hi"}`))
+		if err != nil || len(out) < 4 {
+			t.Fatalf("invoke: %v %v", out, err)
+		}
+		return int32(binary.LittleEndian.Uint32(out)), string(out[4:])
+	}
+	if code, _ := run(nil, nil); code != hostapi.ResDenied {
+		t.Errorf("ungranted: %d", code)
+	}
+	if code, msg := run([]string{"llm"}, nil); code != hostapi.ResError || !strings.Contains(msg, "no LLM provider") {
+		t.Errorf("no provider: %d %q", code, msg)
+	}
+	code, msg := run([]string{"llm"}, func(_ context.Context, req []byte) ([]byte, error) {
+		return []byte(`{"text":"echo ` + string(req) + `"}`), nil
+	})
+	if code <= 0 || !strings.Contains(msg, `"prompt":"hi"`) {
+		t.Errorf("with a provider: %d %q", code, msg)
+	}
+}

@@ -129,6 +129,8 @@ type Deps struct {
 	// per plugin name.
 	Embedded fs.FS
 	Names    []string
+	// LLM serves llm_complete; nil answers "no LLM provider is configured".
+	LLM func(ctx context.Context, request []byte) ([]byte, error)
 	// InstallDir holds plugins installed over the API, a directory each;
 	// empty turns installing off.
 	InstallDir string
@@ -290,7 +292,7 @@ func (m *Manager) start(ctx context.Context, e *entry, wasm []byte) error {
 	if err != nil {
 		return err
 	}
-	host.invoke, host.maxDepth = m.Invoke, int(c.MaxCallDepth)
+	host.invoke, host.maxDepth, host.llm = m.Invoke, int(c.MaxCallDepth), m.d.LLM
 	host.http = newHTTPPolicy(pc.HTTPAllow, pc.HTTPPrivate, c.HTTPTimeout.D(), c.HTTPMaxResponse)
 	opts := hostapi.Options{
 		Name: e.name, Host: host, Grants: e.granted,
