@@ -285,7 +285,7 @@ func TestConcurrentCallsAndClose(t *testing.T) {
 	if p.Live() > 3 {
 		t.Errorf("live %d over the cap", p.Live())
 	}
-	if s := p.Stats(); s.Calls != 800 || s.Errors != 0 {
+	if s := p.Stats(); s.Calls != 800 || s.Errors != 0 || s.P50Micros < 1 || s.P99Micros < s.P50Micros {
 		t.Errorf("stats %+v", s)
 	}
 	p.Close(context.Background())

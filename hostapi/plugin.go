@@ -86,6 +86,7 @@ type Plugin struct {
 	errors      atomic.Uint64
 	consecutive atomic.Int64
 	failed      atomic.Pointer[error]
+	latency     latency
 }
 
 type instance struct {
@@ -365,7 +366,9 @@ func (p *Plugin) call(ctx context.Context, export string, input []byte) ([]byte,
 	c := &call{p: p, input: input}
 	cctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, c), p.opts.CallTimeout)
 	inst.stack[0] = uint64(len(input))
+	began := time.Now()
 	err = fn.CallWithStack(cctx, inst.stack[:])
+	p.latency.record(time.Since(began))
 	cancel()
 	if err != nil {
 		p.release(inst, false) // a trapped or timed-out instance is never reused
@@ -433,12 +436,15 @@ type Stats struct {
 	Calls            uint64 `json:"calls"`
 	Errors           uint64 `json:"errors"`
 	MemoryUsageBytes uint64 `json:"memory_usage_bytes"` // linear memory of warm instances
+	P50Micros        int64  `json:"p50_us"`             // call time, to within a factor of two
+	P99Micros        int64  `json:"p99_us"`
 	Failed           string `json:"failed,omitempty"`
 }
 
 // Stats returns the plugin's counters.
 func (p *Plugin) Stats() Stats {
-	s := Stats{Instances: p.live.Load(), Calls: p.calls.Load(), Errors: p.errors.Load()}
+	s := Stats{Instances: p.live.Load(), Calls: p.calls.Load(), Errors: p.errors.Load(),
+		P50Micros: p.latency.quantile(0.5).Microseconds(), P99Micros: p.latency.quantile(0.99).Microseconds()}
 	if f := p.failed.Load(); f != nil {
 		s.Failed = (*f).Error()
 	}
