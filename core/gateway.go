@@ -143,6 +143,11 @@ func New(opts Options) (*Gateway, error) {
 	if cacheDir == "" {
 		cacheDir = filepath.Join(c.DataDir, "wasm-cache")
 	}
+	if n, err := hostapi.PruneCache(cacheDir, c.Plugin.CacheMaxBytes); err != nil {
+		log.Warn("compilation cache not pruned", "dir", cacheDir, "error", err)
+	} else if n > 0 {
+		log.Info("compilation cache pruned to its bound", "dir", cacheDir, "files_removed", n, "bound", c.Plugin.CacheMaxBytes)
+	}
 	if g.runtime, err = hostapi.NewRuntime(cacheDir); err != nil {
 		st.Close()
 		return nil, err

@@ -44,6 +44,7 @@ type Config struct {
 // Plugin configures the plugin runtime and the defaults of every plugin.
 type Plugin struct {
 	CacheDir         string   `koanf:"cache_dir" reload:"restart" doc:"Directory of the on-disk compilation cache; empty means <data_dir>/wasm-cache."`
+	CacheMaxBytes    int64    `koanf:"cache_max_bytes" reload:"restart" doc:"Size bound of the compilation cache, enforced at start by deleting the least recently written entries."`
 	Embedded         bool     `koanf:"embedded" doc:"Load the first-party plugins built into the binary (echo)."`
 	CallTimeout      Duration `koanf:"call_timeout" doc:"Deadline of one plugin call."`
 	AcquireTimeout   Duration `koanf:"acquire_timeout" doc:"How long a call waits for a free instance before 503 plugin_busy."`
@@ -210,6 +211,7 @@ func Default() *Config {
 		},
 		Plugin: Plugin{
 			Embedded:         true,
+			CacheMaxBytes:    1 << 30,
 			CallTimeout:      Duration(5 * time.Second),
 			AcquireTimeout:   Duration(time.Second),
 			MinInstances:     1,
@@ -404,7 +406,7 @@ func (c *Config) Validate() error {
 	if c.Plugin.MemoryBytes < 1<<20 {
 		bad("plugin.memory_bytes", "must be at least 1048576 (got %d)", c.Plugin.MemoryBytes)
 	}
-	for k, v := range map[string]int64{"plugin.max_output_bytes": c.Plugin.MaxOutputBytes, "plugin.kv_quota_bytes": c.Plugin.KVQuotaBytes, "plugin.failure_threshold": c.Plugin.FailureThreshold, "plugin.max_upload_bytes": c.Plugin.MaxUploadBytes, "plugin.max_call_depth": c.Plugin.MaxCallDepth,
+	for k, v := range map[string]int64{"plugin.max_output_bytes": c.Plugin.MaxOutputBytes, "plugin.kv_quota_bytes": c.Plugin.KVQuotaBytes, "plugin.failure_threshold": c.Plugin.FailureThreshold, "plugin.max_upload_bytes": c.Plugin.MaxUploadBytes, "plugin.max_call_depth": c.Plugin.MaxCallDepth, "plugin.cache_max_bytes": c.Plugin.CacheMaxBytes,
 		"plugin.http_max_response_bytes": c.Plugin.HTTPMaxResponse, "plugin.http_max_requests": c.Plugin.HTTPMaxRequests} {
 		if v < 1 {
 			bad(k, "must be at least 1 (got %d)", v)
