@@ -214,8 +214,11 @@ func TestNoLeakOnManagerReload(t *testing.T) {
 	for range 5 {
 		f.m.Reload(ctx, "good")
 	}
+	var ms runtime.MemStats
 	runtime.GC()
-	g0 := runtime.NumGoroutine()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	g0, heap0 := runtime.NumGoroutine(), ms.HeapInuse
 	for range 200 {
 		if err := f.m.Reload(ctx, "good"); err != nil {
 			t.Fatal(err)
@@ -228,6 +231,11 @@ func TestNoLeakOnManagerReload(t *testing.T) {
 	}
 	if g := runtime.NumGoroutine(); g > g0+2 {
 		t.Errorf("goroutines %d -> %d after 200 reloads", g0, g)
+	}
+	// Margin: 16 MiB over the level after the first reloads.
+	runtime.ReadMemStats(&ms)
+	if ms.HeapInuse > heap0+16<<20 {
+		t.Errorf("heap in use %d -> %d bytes after 200 reloads", heap0, ms.HeapInuse)
 	}
 }
 
