@@ -32,6 +32,8 @@ type call struct {
 	out     []byte
 	failMsg string
 	err     error
+	sink    func([]byte) error // streams output chunks as they come; nil collects them
+	written int
 	result  []byte // the last call_skill's reply, for result
 	http    int    // outbound requests made in this call
 }
@@ -117,12 +119,21 @@ var hostFunctions = []struct {
 	{"output", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		b := read(m, uint32(s[0]), uint32(s[1]))
-		if len(c.out)+len(b) > c.p.opts.MaxOutputBytes {
+		if c.written+len(b) > c.p.opts.MaxOutputBytes {
 			c.err = ErrOutputLimit
 			s[0] = 1
 			return
 		}
-		c.out = append(c.out, b...)
+		c.written += len(b)
+		if c.sink != nil {
+			if err := c.sink(append([]byte{}, b...)); err != nil {
+				c.err = err
+				s[0] = 1
+				return
+			}
+		} else {
+			c.out = append(c.out, b...)
+		}
 		s[0] = 0
 	}},
 	{"fail", []api.ValueType{i32, i32}, nil, func(ctx context.Context, m api.Module, s []uint64) {

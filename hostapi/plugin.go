@@ -327,17 +327,25 @@ func (p *Plugin) granted(ctx context.Context, cap string) bool {
 // Call invokes the plugin's skill export with input (the ABI's call
 // envelope) and returns what the guest wrote with output.
 func (p *Plugin) Call(ctx context.Context, input []byte) ([]byte, error) {
-	return p.call(ctx, ExportSkill, input)
+	return p.call(ctx, ExportSkill, input, nil)
+}
+
+// Stream is Call with the reply handed to sink chunk by chunk, as the guest
+// writes it; an error from sink ends the call's output (the guest's next
+// output gets 1) and fails the call with that error.
+func (p *Plugin) Stream(ctx context.Context, input []byte, sink func(chunk []byte) error) error {
+	_, err := p.call(ctx, ExportSkill, input, sink)
+	return err
 }
 
 // CallHook delivers one event (the envelope with the event type as the
 // name and its JSON data as the payload) to the plugin's hook export.
 func (p *Plugin) CallHook(ctx context.Context, input []byte) error {
-	_, err := p.call(ctx, ExportHook, input)
+	_, err := p.call(ctx, ExportHook, input, nil)
 	return err
 }
 
-func (p *Plugin) call(ctx context.Context, export string, input []byte) ([]byte, error) {
+func (p *Plugin) call(ctx context.Context, export string, input []byte, sink func([]byte) error) ([]byte, error) {
 	if perr := p.failed.Load(); perr != nil {
 		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrClosed, Msg: "failed: " + (*perr).Error()}
 	}
@@ -363,7 +371,7 @@ func (p *Plugin) call(ctx context.Context, export string, input []byte) ([]byte,
 		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrABI, Msg: "the module does not export " + export}
 	}
 	p.calls.Add(1)
-	c := &call{p: p, input: input}
+	c := &call{p: p, input: input, sink: sink}
 	cctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, c), p.opts.CallTimeout)
 	inst.stack[0] = uint64(len(input))
 	began := time.Now()
@@ -383,9 +391,11 @@ func (p *Plugin) call(ctx context.Context, export string, input []byte) ([]byte,
 	p.release(inst, true)
 	p.consecutive.Store(0)
 	switch {
-	case c.err != nil:
+	case errors.Is(c.err, ErrOutputLimit):
 		p.errors.Add(1)
 		return nil, &CallError{Plugin: p.opts.Name, Kind: c.err, Msg: fmt.Sprintf("limit %d bytes", p.opts.MaxOutputBytes)}
+	case c.err != nil:
+		return nil, c.err // the sink's own error
 	case status == StatusOK:
 		return c.out, nil
 	case status == StatusBadInput:
