@@ -119,6 +119,10 @@ var hostFunctions = []struct {
 	{"output", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		b := read(m, uint32(s[0]), uint32(s[1]))
+		if c.err != nil {
+			s[0] = 1 // the reply already failed: drop the rest
+			return
+		}
 		if c.written+len(b) > c.p.opts.MaxOutputBytes {
 			c.err = ErrOutputLimit
 			s[0] = 1
