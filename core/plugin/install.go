@@ -112,10 +112,9 @@ func configFor(c *config.Config, name string) config.PluginEntry {
 func (m *Manager) Uninstall(ctx context.Context, name string, purge bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	reg := m.reg.Load()
-	e, ok := reg.plugins[name]
-	if !ok {
-		return fmt.Errorf("%w: plugin %q", ErrNotFound, name)
+	reg, e, err := m.find(name)
+	if err != nil {
+		return err
 	}
 	if !m.installed(e) {
 		return fmt.Errorf("%w: plugin %q comes from %s, not an install; remove it there", ErrConflict, name, e.src.desc)

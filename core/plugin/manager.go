@@ -387,10 +387,9 @@ func (m *Manager) markFailed(name string, err error) {
 func (m *Manager) Reload(ctx context.Context, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	reg := m.reg.Load()
-	old, ok := reg.plugins[name]
-	if !ok {
-		return fmt.Errorf("%w: plugin %q", ErrNotFound, name)
+	reg, old, err := m.find(name)
+	if err != nil {
+		return err
 	}
 	e := m.build(ctx, name, old.src, old.cfg)
 	if e.state == Failed {
@@ -414,15 +413,24 @@ func (m *Manager) Reload(ctx context.Context, name string) error {
 	return nil
 }
 
+// find looks a plugin up in the current snapshot; m.mu is held.
+func (m *Manager) find(name string) (*registry, *entry, error) {
+	reg := m.reg.Load()
+	e, ok := reg.plugins[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: plugin %q", ErrNotFound, name)
+	}
+	return reg, e, nil
+}
+
 // Disable stops a plugin: its skills answer 409 plugin_disabled, its
 // instances close once idle. The state survives restarts.
 func (m *Manager) Disable(ctx context.Context, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	reg := m.reg.Load()
-	old, ok := reg.plugins[name]
-	if !ok {
-		return fmt.Errorf("%w: plugin %q", ErrNotFound, name)
+	reg, old, err := m.find(name)
+	if err != nil {
+		return err
 	}
 	if err := m.d.Store.Set(ctx, disabledKey(name), []byte("1"), store.Sync); err != nil {
 		return err
@@ -439,10 +447,9 @@ func (m *Manager) Disable(ctx context.Context, name string) error {
 func (m *Manager) Enable(ctx context.Context, name string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	reg := m.reg.Load()
-	old, ok := reg.plugins[name]
-	if !ok {
-		return fmt.Errorf("%w: plugin %q", ErrNotFound, name)
+	reg, old, err := m.find(name)
+	if err != nil {
+		return err
 	}
 	if old.state == Active {
 		return nil
