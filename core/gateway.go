@@ -86,6 +86,7 @@ type Gateway struct {
 	failures *ratelimit.Limiter
 	runtime  *hostapi.Runtime
 	plugins  *plugin.Manager
+	logs     *logWriter // nil when log.flush_interval is 0
 
 	debounce time.Duration
 	started  time.Time
@@ -113,6 +114,11 @@ func New(opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	c := cfg.Config()
+	var logs *logWriter
+	if d := c.Log.FlushInterval.D(); d > 0 {
+		logs = newLogWriter(out, d)
+		out = logs
+	}
 	level := new(slog.LevelVar)
 	level.Set(parseLevel(c.Log.Level))
 	hopts := &slog.HandlerOptions{Level: level}
@@ -125,18 +131,20 @@ func New(opts Options) (*Gateway, error) {
 
 	st, err := store.Open(c.DataDir, store.Options{MemTableBytes: c.Storage.MemTableBytes, CacheBytes: c.Storage.CacheBytes, Logger: log})
 	if err != nil {
+		logs.Close()
 		return nil, err
 	}
 	g := &Gateway{
 		cfg: cfg, log: log, level: level, store: st,
 		bus: events.New(), audit: audit.New(st),
-		debounce: opts.ConfigDebounce, started: time.Now(), dataDir: c.DataDir,
+		debounce: opts.ConfigDebounce, started: time.Now(), dataDir: c.DataDir, logs: logs,
 	}
 	if g.debounce <= 0 {
 		g.debounce = 100 * time.Millisecond
 	}
 	if err := g.openAuth(context.Background(), c, envValue(opts.Config.Env, "PORTICO_ADMIN_KEY")); err != nil {
 		st.Close()
+		logs.Close()
 		return nil, err
 	}
 	cacheDir := c.Plugin.CacheDir
@@ -150,6 +158,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	if g.runtime, err = hostapi.NewRuntime(cacheDir); err != nil {
 		st.Close()
+		logs.Close()
 		return nil, err
 	}
 	g.plugins = plugin.NewManager(plugin.Deps{
@@ -415,6 +424,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	g.log.Info("portico stopped")
+	g.logs.Close()
 	return errors.Join(errs...)
 }
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -26,6 +27,7 @@ type globals struct {
 	configFile string
 	dataDir    string
 	listen     string
+	cpuProfile string
 	env        []string
 	cmd        *cobra.Command
 }
@@ -81,13 +83,17 @@ func newRoot(stdout, stderr io.Writer, env []string) *cobra.Command {
 	pf.StringVar(&g.dataDir, "data-dir", "", "data directory (config key data_dir; default ./portico-data)")
 	pf.StringVar(&g.listen, "listen", "", "HOST:PORT to listen on (config key listen; default 127.0.0.1:3120)")
 
+	serveCmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway until SIGINT or SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), g, stderr) },
+	}
+	for _, c := range []*cobra.Command{root, serveCmd} {
+		c.Flags().StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
+	}
 	root.AddCommand(
-		&cobra.Command{
-			Use:   "serve",
-			Short: "Run the gateway until SIGINT or SIGTERM",
-			Args:  cobra.NoArgs,
-			RunE:  func(cmd *cobra.Command, _ []string) error { return serve(cmd.Context(), g, stderr) },
-		},
+		serveCmd,
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
@@ -109,6 +115,16 @@ func serve(ctx context.Context, g *globals, stderr io.Writer) error {
 	gw, err := core.New(core.Options{Config: g.sources(), LogOutput: stderr})
 	if err != nil {
 		return err
+	}
+	if g.cpuProfile != "" {
+		f, err := os.Create(g.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	go func() {

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/knadh/koanf/parsers/yaml"
+
 	"github.com/porticohq/portico/core"
 	"github.com/porticohq/portico/core/auth"
 	"github.com/porticohq/portico/core/store"
@@ -263,5 +265,24 @@ func TestKeysOffline(t *testing.T) {
 	}
 	if _, err := run(t, nil, "--data-dir", dir, "keys", "revoke", id); err == nil {
 		t.Error("revoking twice succeeded")
+	}
+}
+
+// TestTaskfileParses keeps `go tool task` usable: a YAML error in the
+// Taskfile would break every chore.
+func TestTaskfileParses(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "Taskfile.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := yaml.Parser().Unmarshal(b)
+	if err != nil {
+		t.Fatalf("Taskfile.yml: %v", err)
+	}
+	tasks, _ := m["tasks"].(map[string]any)
+	for _, name := range []string{"test", "bench", "check", "plugins"} {
+		if _, ok := tasks[name]; !ok {
+			t.Errorf("Taskfile.yml has no %q task", name)
+		}
 	}
 }

@@ -122,8 +122,9 @@ func (r RateLimit) Groups() map[string]Bucket {
 
 // Log configures the process logger.
 type Log struct {
-	Level  string `koanf:"level" doc:"Minimum level: debug, info, warn or error."`
-	Format string `koanf:"format" reload:"restart" doc:"Log line format: text or json."`
+	Level         string   `koanf:"level" doc:"Minimum level: debug, info, warn or error."`
+	Format        string   `koanf:"format" reload:"restart" doc:"Log line format: text or json."`
+	FlushInterval Duration `koanf:"flush_interval" reload:"restart" doc:"Logs are buffered and written at least this often (and at shutdown); 0 writes every line at once. A crash can lose up to one interval."`
 }
 
 // HTTP configures the HTTP server and its core middleware.
@@ -179,7 +180,7 @@ func Default() *Config {
 	return &Config{
 		Listen:  "127.0.0.1:3120",
 		DataDir: "./portico-data",
-		Log:     Log{Level: "info", Format: "text"},
+		Log:     Log{Level: "info", Format: "text", FlushInterval: Duration(100 * time.Millisecond)},
 		HTTP: HTTP{
 			MaxBodyBytes:      1 << 20,
 			MaxInFlight:       0,
@@ -334,6 +335,7 @@ func (c *Config) Validate() error {
 		"http.idle_timeout":  c.HTTP.IdleTimeout,
 		"http.cors.max_age":  c.HTTP.CORS.MaxAge,
 		"audit.retention":    c.Audit.Retention,
+		"log.flush_interval": c.Log.FlushInterval,
 	}
 	for k, d := range positive {
 		if d <= 0 {

@@ -171,8 +171,14 @@ func (a *API) adapt(h handlerFunc) http.HandlerFunc {
 func (a *API) uptime() float64 { return time.Since(a.d.Started).Round(time.Millisecond).Seconds() }
 
 func (a *API) health(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]any{"status": "healthy", "version": a.d.Version, "uptime_seconds": a.uptime()})
+	writeJSON(w, http.StatusOK, healthResponse{Status: "healthy", Version: a.d.Version, UptimeSeconds: a.uptime()})
 	return nil
+}
+
+type healthResponse struct {
+	Status        string  `json:"status"`
+	Version       string  `json:"version"`
+	UptimeSeconds float64 `json:"uptime_seconds"`
 }
 
 var healthyBody = []byte(`{"healthy":true}` + "\n")

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -173,7 +173,7 @@ func (a *API) listSkills(w http.ResponseWriter, r *http.Request) error {
 			out = append(out, s)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"skills": out, "total": len(out)})
+	writeJSON(w, http.StatusOK, skillsResponse{Skills: out, Total: len(out)})
 	return nil
 }
 
@@ -202,9 +202,20 @@ func (a *API) invokeSkill(w http.ResponseWriter, r *http.Request) error {
 	if !json.Valid(out) {
 		output = string(out)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"skill": name, "plugin": plug, "output": output,
-		"duration_ms": fmt.Sprintf("%.3f", float64(time.Since(start).Microseconds())/1000),
-	})
+	// A struct, not a map: encoding it needs no key sorting.
+	writeJSON(w, http.StatusOK, invokeResponse{Skill: name, Plugin: plug, Output: output,
+		DurationMS: strconv.FormatFloat(float64(time.Since(start).Microseconds())/1000, 'f', 3, 64)})
 	return nil
+}
+
+type skillsResponse struct {
+	Skills []plugin.SkillInfo `json:"skills"`
+	Total  int                `json:"total"`
+}
+
+type invokeResponse struct {
+	Skill      string `json:"skill"`
+	Plugin     string `json:"plugin"`
+	Output     any    `json:"output"`
+	DurationMS string `json:"duration_ms"`
 }

@@ -1,0 +1,81 @@
+// Command portico-bench is the load benchmark: it starts bare chi and
+// Portico as their own processes on loopback, drives them with the same
+// keep-alive load in interleaved rounds, and prints throughput, latency
+// percentiles, CPU per request and each scenario's ratio to bare chi.
+//
+//	go run ./cmd/portico-bench                 # print the table
+//	go run ./cmd/portico-bench -write docs/benchmarks.md
+//	go tool task bench                         # the same, writing the docs
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+type options struct {
+	duration   time.Duration
+	rounds     int
+	conns      int
+	rate       int
+	portico    string
+	write      string
+	cpuProfile string
+	reloads    int
+}
+
+func main() {
+	if len(os.Args) == 3 && os.Args[1] == "serve-chi" {
+		if err := serveChi(os.Args[2]); err != nil {
+			fmt.Fprintln(os.Stderr, "serve-chi:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var o options
+	flag.DurationVar(&o.duration, "d", 3*time.Second, "length of one measured run")
+	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds (A B A B ...) per scenario")
+	flag.IntVar(&o.conns, "c", 32, "connections (closed loop)")
+	flag.IntVar(&o.rate, "rate", 1000, "requests per second (open loop)")
+	flag.StringVar(&o.portico, "portico", "", "portico binary to test (default: build ./cmd/portico)")
+	flag.StringVar(&o.write, "write", "", "rewrite the results section of this markdown file (docs/benchmarks.md)")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write Portico's CPU profile of the throughput runs to this file")
+	flag.IntVar(&o.reloads, "reloads", 20, "plugin reloads during the reload-under-load run")
+	flag.Parse()
+	if err := run(context.Background(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "portico-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	work, err := os.MkdirTemp("", "portico-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	if o.portico == "" {
+		o.portico = filepath.Join(work, "portico")
+		fmt.Fprintln(os.Stderr, "building portico...")
+		b := exec.Command("go", "build", "-o", o.portico, "./cmd/portico")
+		b.Env = append(os.Environ(), "GOFLAGS=")
+		if out, err := b.CombinedOutput(); err != nil {
+			return fmt.Errorf("build portico (run from the repository root): %v\n%s", err, out)
+		}
+	}
+	rep, err := measure(ctx, o, work)
+	if err != nil {
+		return err
+	}
+	table := rep.markdown(o)
+	fmt.Print(table)
+	if o.write != "" {
+		return writeSection(o.write, table)
+	}
+	return nil
+}

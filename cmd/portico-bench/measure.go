@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/porticohq/portico/plugins"
+)
+
+// scenario is one kind of request against one target.
+type scenario struct {
+	name   string
+	target *target
+	req    request
+}
+
+// row is a scenario's results over all rounds.
+type row struct {
+	name string
+	res  result
+	cpu  time.Duration // target CPU per request; -1 unknown
+}
+
+type report struct {
+	closed, open         []row
+	reloads, reloadReqs  int
+	reloadErrs           int
+	plugins              int
+	coldStart, warmStart time.Duration
+	cpuModel             string
+	cores                int
+	date                 string
+}
+
+// benchConfig keeps Portico as shipped except for rate limits high enough
+// never to refuse.
+const benchConfig = `[ratelimit.default]
+rate = 1e12
+burst = 1000000000
+`
+
+func get(t *target, path string) request {
+	return func() (*http.Request, error) {
+		r, err := http.NewRequest("GET", t.url+path, nil)
+		if err == nil && t.key != "" {
+			r.Header.Set("Authorization", "Bearer "+t.key)
+		}
+		return r, err
+	}
+}
+
+func invoke(t *target) request {
+	body := `{"input":"` + strings.Repeat("a", 64) + `"}`
+	return func() (*http.Request, error) {
+		r, err := http.NewRequest("POST", t.url+"/api/v1/skills/echo/invoke", strings.NewReader(body))
+		if err == nil {
+			r.Header.Set("Authorization", "Bearer "+t.key)
+			r.Header.Set("Content-Type", "application/json")
+		}
+		return r, err
+	}
+}
+
+func measure(ctx context.Context, o options, work string) (*report, error) {
+	rep := &report{cpuModel: cpuModel(), cores: runtime.NumCPU(), date: time.Now().UTC().Format("2006-01-02")}
+	chi, err := startChi(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer chi.stop()
+	cfg := filepath.Join(work, "bench.toml")
+	if err := os.WriteFile(cfg, []byte(benchConfig), 0o600); err != nil {
+		return nil, err
+	}
+	var extra []string
+	if o.cpuProfile != "" {
+		abs, _ := filepath.Abs(o.cpuProfile)
+		extra = []string{"--cpuprofile", abs}
+	}
+	dir := filepath.Join(work, "data")
+	os.MkdirAll(dir, 0o700)
+	p, _, err := startPortico(ctx, o.portico, dir, cfg, extra...)
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop()
+
+	scenarios := []scenario{
+		{"bare chi: GET /hello", chi, get(chi, "/hello")},
+		{"portico: GET /health (probe)", p, get(&target{url: p.url}, "/health")},
+		{"portico: authenticated, rate-limited GET /api/v1/skills", p, get(p, "/api/v1/skills")},
+		{"portico: POST /api/v1/skills/echo/invoke (64 B)", p, invoke(p)},
+	}
+	client := newClient(o.conns)
+	// Warm up every scenario once, unmeasured.
+	for _, s := range scenarios {
+		closedLoop(ctx, client, o.conns, 300*time.Millisecond, s.req)
+	}
+	fmt.Fprintf(os.Stderr, "closed loop: %d connections, %d rounds of %s per scenario\n", o.conns, o.rounds, o.duration)
+	rep.closed = rounds(ctx, o, scenarios, func(s scenario) result { return closedLoop(ctx, client, o.conns, o.duration, s.req) })
+	fmt.Fprintf(os.Stderr, "open loop: %d requests/s\n", o.rate)
+	open := []scenario{scenarios[0], scenarios[2], scenarios[3]}
+	rep.open = rounds(ctx, o, open, func(s scenario) result { return openLoop(ctx, newClient(64), o.rate, o.duration, s.req) })
+
+	fmt.Fprintf(os.Stderr, "reload under load: %d reloads\n", o.reloads)
+	rep.reloads = o.reloads
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		pause := o.duration / time.Duration(o.reloads+1)
+		for range o.reloads {
+			time.Sleep(pause)
+			r, _ := http.NewRequest("POST", p.url+"/api/v1/plugins/echo/reload", nil)
+			r.Header.Set("Authorization", "Bearer "+p.key)
+			if resp, err := http.DefaultClient.Do(r); err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	res := closedLoop(ctx, client, o.conns, o.duration, invoke(p))
+	wg.Wait()
+	rep.reloadReqs, rep.reloadErrs = res.requests, res.errors
+
+	fmt.Fprintln(os.Stderr, "start with 10 plugins: cold, then warm")
+	rep.plugins = 10
+	if rep.coldStart, rep.warmStart, err = startTimes(ctx, o, work, rep.plugins); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// rounds runs every scenario once per round, interleaved (A B A B ...), and
+// merges each scenario's runs.
+func rounds(ctx context.Context, o options, ss []scenario, run func(scenario) result) []row {
+	rows := make([]row, len(ss))
+	var cpu = make([]time.Duration, len(ss))
+	for range o.rounds {
+		for i, s := range ss {
+			before := s.target.cpu()
+			r := run(s)
+			after := s.target.cpu()
+			if before >= 0 && after >= 0 {
+				cpu[i] += after - before
+			} else {
+				cpu[i] = -1 << 62
+			}
+			agg := &rows[i].res
+			agg.requests += r.requests
+			agg.errors += r.errors
+			agg.elapsed += r.elapsed
+			agg.lat = append(agg.lat, r.lat...)
+		}
+	}
+	for i, s := range ss {
+		rows[i].name = s.name
+		slices.Sort(rows[i].res.lat)
+		rows[i].cpu = -1
+		if cpu[i] >= 0 && rows[i].res.requests > 0 {
+			rows[i].cpu = cpu[i] / time.Duration(rows[i].res.requests)
+		}
+	}
+	return rows
+}
+
+// startTimes measures process start to ready with n plugins (each the
+// embedded echo module), first with an empty compilation cache, then warm.
+func startTimes(ctx context.Context, o options, work string, n int) (cold, warm time.Duration, err error) {
+	wasm, err := plugins.FS.ReadFile("echo/echo.wasm")
+	if err != nil {
+		return 0, 0, err
+	}
+	var cfg strings.Builder
+	cfg.WriteString("[plugin]\nembedded = false\n")
+	for i := range n {
+		name := fmt.Sprintf("echo%d", i)
+		d := filepath.Join(work, "plugins", name)
+		os.MkdirAll(d, 0o700)
+		os.WriteFile(filepath.Join(d, "plugin.toml"), []byte(fmt.Sprintf("name = %q\nversion = \"1.0.0\"\nkinds = [\"skill\"]\n[[skills]]\nname = %q\ndescription = \"echo\"\n", name, name)), 0o600)
+		os.WriteFile(filepath.Join(d, name+".wasm"), wasm, 0o600)
+		fmt.Fprintf(&cfg, "[[plugins]]\nname = %q\npath = %q\n", name, d)
+	}
+	file := filepath.Join(work, "ten.toml")
+	os.WriteFile(file, []byte(cfg.String()), 0o600)
+	dir := filepath.Join(work, "ten-data")
+	os.MkdirAll(dir, 0o700)
+	for i, dst := range []*time.Duration{&cold, &warm} {
+		t, took, err := startPortico(ctx, o.portico, dir, file)
+		if err != nil {
+			return 0, 0, fmt.Errorf("start %d with %d plugins: %w", i+1, n, err)
+		}
+		*dst = took
+		t.stop()
+	}
+	return cold, warm, nil
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return runtime.GOARCH
+}

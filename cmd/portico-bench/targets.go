@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/porticohq/portico/core"
+)
+
+// target is a server process under load.
+type target struct {
+	name    string
+	cmd     *exec.Cmd
+	url     string
+	key     string
+	dataDir string
+}
+
+// serveChi is the baseline: a bare chi router with one JSON handler, in
+// its own process like Portico.
+func serveChi(listen string) error {
+	r := chi.NewRouter()
+	r.Get("/hello", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"hello":"world"}` + "\n"))
+	})
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	fmt.Println(ln.Addr().String())
+	return http.Serve(ln, r)
+}
+
+func startChi(ctx context.Context) (*target, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, "serve-chi", "127.0.0.1:0")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		return nil, fmt.Errorf("bare chi did not start: %w", err)
+	}
+	return &target{name: "bare chi", cmd: cmd, url: "http://" + strings.TrimSpace(line)}, nil
+}
+
+// startPortico runs the portico binary on a data dir with the given config
+// file and waits until it is ready.
+func startPortico(ctx context.Context, bin, dataDir, config string, extraArgs ...string) (*target, time.Duration, error) {
+	key := "pk_" + strings.Repeat("A", 43)
+	args := append([]string{"--data-dir", dataDir, "--listen", "127.0.0.1:0"}, extraArgs...)
+	if config != "" {
+		args = append(args, "--config", config)
+	}
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "PORTICO_ADMIN_KEY="+key)
+	logf, err := os.Create(filepath.Join(dataDir, "bench.log"))
+	if err != nil {
+		return nil, 0, err
+	}
+	cmd.Stderr = logf
+	began := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, 0, err
+	}
+	t := &target{name: "portico", cmd: cmd, key: key, dataDir: dataDir}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if u := core.LocalURL(dataDir); u != "" {
+			resp, err := http.Get(u + "/api/v1/status/ready")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					t.url = u
+					return t, time.Since(began), nil
+				}
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.stop()
+	return nil, 0, errors.New("portico did not become ready within 2 minutes; see bench.log in " + dataDir)
+}
+
+// stop ends the process gracefully (SIGTERM, so profiles are written).
+func (t *target) stop() {
+	if t.cmd.Process == nil {
+		return
+	}
+	t.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { t.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.cmd.Process.Kill()
+	}
+}
+
+// cpu returns the process's user+system CPU time so far (Linux), or -1.
+func (t *target) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", t.cmd.Process.Pid))
+	if err != nil {
+		return -1
+	}
+	// Fields after the command name, which is in parentheses.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return -1
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ is 100 on Linux
+}
