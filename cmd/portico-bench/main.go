@@ -26,6 +26,7 @@ type options struct {
 	portico    string
 	write      string
 	cpuProfile string
+	memProfile string
 	reloads    int
 }
 
@@ -45,6 +46,7 @@ func main() {
 	flag.StringVar(&o.portico, "portico", "", "portico binary to test (default: build ./cmd/portico)")
 	flag.StringVar(&o.write, "write", "", "rewrite the results section of this markdown file (docs/benchmarks.md)")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write Portico's CPU profile of the throughput runs to this file")
+	flag.StringVar(&o.memProfile, "memprofile", "", "write Portico's allocation profile to this file")
 	flag.IntVar(&o.reloads, "reloads", 20, "plugin reloads during the reload-under-load run")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {

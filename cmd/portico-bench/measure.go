@@ -81,9 +81,11 @@ func measure(ctx context.Context, o options, work string) (*report, error) {
 		return nil, err
 	}
 	var extra []string
-	if o.cpuProfile != "" {
-		abs, _ := filepath.Abs(o.cpuProfile)
-		extra = []string{"--cpuprofile", abs}
+	for flag, file := range map[string]string{"--cpuprofile": o.cpuProfile, "--memprofile": o.memProfile} {
+		if file != "" {
+			abs, _ := filepath.Abs(file)
+			extra = append(extra, flag, abs)
+		}
 	}
 	dir := filepath.Join(work, "data")
 	os.MkdirAll(dir, 0o700)

@@ -28,6 +28,7 @@ type globals struct {
 	dataDir    string
 	listen     string
 	cpuProfile string
+	memProfile string
 	env        []string
 	cmd        *cobra.Command
 }
@@ -91,6 +92,7 @@ func newRoot(stdout, stderr io.Writer, env []string) *cobra.Command {
 	}
 	for _, c := range []*cobra.Command{root, serveCmd} {
 		c.Flags().StringVar(&g.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
+		c.Flags().StringVar(&g.memProfile, "memprofile", "", "write an allocation profile to this file at shutdown (for go tool pprof)")
 	}
 	root.AddCommand(
 		serveCmd,
@@ -125,6 +127,17 @@ func serve(ctx context.Context, g *globals, stderr io.Writer) error {
 			return fmt.Errorf("cpu profile: %w", err)
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
+	if g.memProfile != "" {
+		defer func() {
+			f, err := os.Create(g.memProfile)
+			if err != nil {
+				fmt.Fprintln(stderr, "portico: memory profile:", err)
+				return
+			}
+			defer f.Close()
+			pprof.Lookup("allocs").WriteTo(f, 0)
+		}()
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	go func() {
