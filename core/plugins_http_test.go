@@ -21,10 +21,11 @@ func TestSkillsOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(loop, "looper.wasm"), wasm, 0o600)
-	g := start(t, small+"[[plugins]]\nname = \"looper\"\npath = \""+loop+"\"\ncall_timeout = \"100ms\"\n")
+	g := start(t, small+"[[plugins]]\nname = \"looper\"\npath = \""+loop+"\"\ncall_timeout = \"100ms\"\n"+
+		"[[plugins]]\nname = \"notes\"\ngrants = [\"kv\"]\n")
 
 	list := g.do(t, "GET", g.url+"/api/v1/skills", "").json(t)
-	if list["total"] != 2.0 {
+	if list["total"] != 6.0 { // echo, spin, and notes' four
 		t.Fatalf("skills: %v", list)
 	}
 	r := g.do(t, "POST", g.url+"/api/v1/skills/echo/invoke", `{"input":{"text":"hello"}}`)
@@ -39,6 +40,19 @@ func TestSkillsOverHTTP(t *testing.T) {
 	}
 	if r := g.do(t, "POST", g.url+"/api/v1/skills/echo/invoke", `{"input":"still fine"}`); r.status != 200 {
 		t.Errorf("echo after the loop: %d %s", r.status, r.body)
+	}
+	// The embedded notes plugin, granted kv by its table.
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/remember/invoke", `{"input":{"key":"k","text":"milk"}}`); r.status != 200 {
+		t.Errorf("remember: %d %s", r.status, r.body)
+	}
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/recall/invoke", `{"input":{"key":"k"}}`); r.status != 200 || get(r.json(t), "output.text") != "milk" {
+		t.Errorf("recall: %d %s", r.status, r.body)
+	}
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/recall/invoke", `{"input":{"key":"none"}}`); r.status != 400 || !strings.Contains(string(r.body), "no note") {
+		t.Errorf("recall missing: %d %s", r.status, r.body)
+	}
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/remember/invoke", `{"input":{"key":"k"}}`); r.status != 400 {
+		t.Errorf("remember without text (schema): %d %s", r.status, r.body)
 	}
 	if r := g.do(t, "POST", g.url+"/api/v1/skills/nope/invoke", `{}`); r.status != 404 {
 		t.Errorf("unknown skill: %d", r.status)
@@ -78,7 +92,7 @@ func TestSkillsOverHTTP(t *testing.T) {
 		t.Errorf("plugin info: %v", info)
 	}
 	st := g.do(t, "GET", g.url+"/api/v1/status", "").json(t)
-	if get(st, "plugins.total") != 2.0 || get(st, "plugins.active") != 2.0 {
+	if get(st, "plugins.total") != 3.0 || get(st, "plugins.active") != 3.0 {
 		t.Errorf("status plugins: %v", st["plugins"])
 	}
 	if n := g.do(t, "GET", g.url+"/api/v1/audit?action=plugin.disable", "").json(t)["total"]; n != 1.0 {
@@ -98,19 +112,19 @@ func TestInstallOverHTTP(t *testing.T) {
 		mw := multipart.NewWriter(&body)
 		fw, _ := mw.CreateFormFile("manifest", "plugin.toml")
 		fw.Write([]byte(manifest))
-		fw, _ = mw.CreateFormFile("module", "notes.wasm")
+		fw, _ = mw.CreateFormFile("module", "memo.wasm")
 		fw.Write(module)
 		mw.Close()
 		return g.do(t, "POST", g.url+"/api/v1/plugins", body.String(), "Content-Type", mw.FormDataContentType())
 	}
-	manifest := "name = \"notes\"\nversion = \"1.0.0\"\nkinds = [\"skill\"]\n[[skills]]\nname = \"notes\"\ndescription = \"n\"\n"
+	manifest := "name = \"memo\"\nversion = \"1.0.0\"\nkinds = [\"skill\"]\n[[skills]]\nname = \"memo\"\ndescription = \"n\"\n"
 	if r := upload(manifest, []byte("garbage")); r.status != 400 || !strings.Contains(string(r.body), "WebAssembly") {
 		t.Errorf("bad module: %d %s", r.status, r.body)
 	}
 	if r := upload(manifest, wasm); r.status != 201 || r.json(t)["status"] != "active" {
 		t.Fatalf("install: %d %s", r.status, r.body)
 	}
-	if r := g.do(t, "POST", g.url+"/api/v1/skills/notes/invoke", `{"input":"x"}`); r.status != 200 {
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/memo/invoke", `{"input":"x"}`); r.status != 200 {
 		t.Errorf("invoke installed: %d %s", r.status, r.body)
 	}
 	if r := g.do(t, "POST", g.url+"/api/v1/plugins", "{}", "Content-Type", "application/json"); r.status != 400 {
@@ -119,10 +133,10 @@ func TestInstallOverHTTP(t *testing.T) {
 	if r := g.do(t, "DELETE", g.url+"/api/v1/plugins/echo", ""); r.status != 409 {
 		t.Errorf("uninstall embedded: %d", r.status)
 	}
-	if r := g.do(t, "DELETE", g.url+"/api/v1/plugins/notes?purge=true", ""); r.status != 204 {
+	if r := g.do(t, "DELETE", g.url+"/api/v1/plugins/memo?purge=true", ""); r.status != 204 {
 		t.Errorf("uninstall: %d %s", r.status, r.body)
 	}
-	if r := g.do(t, "POST", g.url+"/api/v1/skills/notes/invoke", `{}`); r.status != 404 {
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/memo/invoke", `{}`); r.status != 404 {
 		t.Errorf("uninstalled skill: %d", r.status)
 	}
 	g.do(t, "PATCH", g.url+"/api/v1/config", `{"plugin.max_upload_bytes":100}`)

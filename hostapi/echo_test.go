@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tetratelabs/wazero"
@@ -34,7 +36,7 @@ func TestGoEcho(t *testing.T) {
 			t.Fatalf("echo %d bytes: got %d bytes, %v", len(payload), len(out), err)
 		}
 	}
-	if _, err := p.Call(context.Background(), []byte{0xff}); !errors.Is(err, ErrBadInput) {
+	if _, err := p.Call(context.Background(), []byte{0xff}); !errors.Is(err, ErrGuest) {
 		t.Errorf("malformed envelope: %v", err)
 	}
 }
@@ -96,5 +98,37 @@ func BenchmarkLoad(b *testing.B) {
 			b.Fatal(err)
 		}
 		p.Close(context.Background())
+	}
+}
+
+// BenchmarkFirstParty measures a warm call of each first-party plugin
+// through the pool, envelope and deadline.
+func BenchmarkFirstParty(b *testing.B) {
+	ctx := context.Background()
+	r := newRuntime(b)
+	for _, c := range []struct{ name, skill, input string }{
+		{"echo", "echo", `"` + strings.Repeat("a", 62) + `"`},
+		{"notes", "recall", `{"key":"k"}`},
+	} {
+		wasm, err := os.ReadFile(filepath.Join("..", "plugins", c.name, c.name+".wasm"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := newHost()
+		h.kv["note/k"] = []byte("milk")
+		p, err := r.Load(ctx, wasm, Options{Name: c.name, Host: h, Grants: []string{CapKV}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		in := envelope(c.skill, []byte(c.input))
+		b.Run(fmt.Sprintf("%s/%dKiB", c.name, len(wasm)>>10), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.Call(ctx, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		p.Close(ctx)
 	}
 }

@@ -26,7 +26,7 @@ func TestModulesMatchSource(t *testing.T) {
 	if testing.Short() {
 		t.Skip("rebuilds the guests; skipped in -short mode")
 	}
-	for _, name := range []string{"echo"} {
+	for _, name := range Names {
 		t.Run(name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), name+".wasm")
 			buildGuest(t, name, out)

@@ -1,7 +1,9 @@
 package sdk_test
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/porticohq/portico/sdk"
@@ -30,4 +32,67 @@ func TestCompatible(t *testing.T) {
 func ExampleABIVersion() {
 	fmt.Println(sdk.ABIVersion())
 	// Output: v1.0
+}
+
+func TestDispatchErrors(t *testing.T) {
+	sdk.UseFake(sdk.NewFake())
+	sdk.Skill("fails", func(sdk.Input) ([]byte, error) { return nil, errors.New("upstream down") })
+	tests := []struct {
+		skill   string
+		wantErr string
+		bad     bool
+	}{
+		{"fails", "upstream down", false},
+		{"missing", "no skill missing", true},
+	}
+	for _, tt := range tests {
+		_, err := sdk.Invoke(tt.skill, nil)
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+			t.Errorf("%s: %v", tt.skill, err)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("registering a skill twice did not panic")
+		}
+	}()
+	sdk.Skill("fails", nil)
+}
+
+func TestHostAPIOnFake(t *testing.T) {
+	f := sdk.UseFake(&sdk.Fake{Grants: []string{"kv"}, KV: map[string][]byte{}})
+	if _, err := sdk.KVGet("nope"); !errors.Is(err, sdk.ErrNotFound) {
+		t.Errorf("missing key: %v", err)
+	}
+	if err := sdk.Emit("x", nil); !errors.Is(err, sdk.ErrDenied) {
+		t.Errorf("ungranted emit: %v", err)
+	}
+	if _, _, err := sdk.HTTP(sdk.Request{URL: "https://example.com"}); !errors.Is(err, sdk.ErrDenied) {
+		t.Errorf("ungranted http: %v", err)
+	}
+	f.Grants = nil
+	f.HTTP = func(req string) (int, []byte, error) {
+		if !strings.HasPrefix(req, "POST https://api.example.com/x\n") || !strings.HasSuffix(req, "\n\nbody") {
+			return 0, nil, errors.New("bad request text " + req)
+		}
+		return 201, []byte("ok"), nil
+	}
+	status, body, err := sdk.HTTP(sdk.Request{Method: "POST", URL: "https://api.example.com/x", Header: map[string]string{"A": "b"}, Body: []byte("body")})
+	if err != nil || status != 201 || string(body) != "ok" {
+		t.Errorf("http: %d %q %v", status, body, err)
+	}
+	if _, err := sdk.LLM([]byte(`{}`)); !errors.Is(err, sdk.ErrHost) || !strings.Contains(err.Error(), "no LLM provider") {
+		t.Errorf("llm without provider: %v", err)
+	}
+	if _, err := sdk.CallSkill("ghost", nil); !errors.Is(err, sdk.ErrNotFound) {
+		t.Errorf("unknown skill: %v", err)
+	}
+	f.Conf = map[string]string{"city": "Oslo"}
+	if v, ok := sdk.Config("city"); !ok || v != "Oslo" {
+		t.Errorf("config: %q %v", v, ok)
+	}
+	sdk.Logf("hello %d", 1)
+	if len(f.Logs) != 1 || f.Logs[0] != "hello 1" {
+		t.Errorf("logs: %v", f.Logs)
+	}
 }

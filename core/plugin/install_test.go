@@ -22,7 +22,7 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 		}
 		return b
 	}
-	manifest := []byte("name = \"notes\"\nversion = \"1.0.0\"\nkinds = [\"skill\"]\n[[skills]]\nname = \"notes\"\ndescription = \"n\"\n")
+	manifest := []byte("name = \"memo\"\nversion = \"1.0.0\"\nkinds = [\"skill\"]\n[[skills]]\nname = \"memo\"\ndescription = \"n\"\n")
 
 	bad := []struct {
 		name             string
@@ -51,47 +51,47 @@ func TestInstallUpgradeUninstall(t *testing.T) {
 	if err != nil || info.Status != Active {
 		t.Fatalf("install: %+v %v", info, err)
 	}
-	if out, _, err := f.m.Invoke(ctx, "notes", []byte("hi")); err != nil || string(out[len(out)-2:]) != "hi" {
+	if out, _, err := f.m.Invoke(ctx, "memo", []byte("hi")); err != nil || string(out[len(out)-2:]) != "hi" {
 		t.Fatalf("invoke installed: %q %v", out, err)
 	}
 	// It survives a restart: a new manager finds it in the install dir.
 	f2 := newFixture(t, f.st)
 	f2.m.d.InstallDir = f.m.d.InstallDir
 	f2.m.LoadAll(ctx, cfg())
-	if i, err := f2.m.Get("notes"); err != nil || i.Status != Active {
+	if i, err := f2.m.Get("memo"); err != nil || i.Status != Active {
 		t.Fatalf("after restart: %+v %v", i, err)
 	}
 	f2.m.Close(ctx)
 	// Upgrade: a new version replaces the old.
-	up := []byte("name = \"notes\"\nversion = \"1.1.0\"\nkinds = [\"skill\"]\n[[skills]]\nname = \"notes\"\ndescription = \"n\"\n")
+	up := []byte("name = \"memo\"\nversion = \"1.1.0\"\nkinds = [\"skill\"]\n[[skills]]\nname = \"memo\"\ndescription = \"n\"\n")
 	if i, err := f.m.Install(ctx, up, read("ok.wasm")); err != nil || i.Version != "1.1.0" {
 		t.Fatalf("upgrade: %+v %v", i, err)
 	}
 	// Data survives uninstall unless purged.
-	f.st.Set(ctx, []byte(kvPrefix("notes")+"k"), []byte("v"))
+	f.st.Set(ctx, []byte(kvPrefix("memo")+"k"), []byte("v"))
 	if err := f.m.Uninstall(ctx, "echo", false); !errors.Is(err, ErrConflict) {
 		t.Errorf("uninstall embedded: %v", err)
 	}
-	if err := f.m.Uninstall(ctx, "notes", false); err != nil {
+	if err := f.m.Uninstall(ctx, "memo", false); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := f.m.Invoke(ctx, "notes", nil); !errors.Is(err, ErrNotFound) {
+	if _, _, err := f.m.Invoke(ctx, "memo", nil); !errors.Is(err, ErrNotFound) {
 		t.Errorf("uninstalled skill: %v", err)
 	}
-	if _, err := f.st.Get(ctx, []byte(kvPrefix("notes")+"k")); err != nil {
+	if _, err := f.st.Get(ctx, []byte(kvPrefix("memo")+"k")); err != nil {
 		t.Errorf("data lost without purge: %v", err)
 	}
 	f.m.Install(ctx, manifest, read("ok.wasm"))
-	if err := f.m.Uninstall(ctx, "notes", true); err != nil {
+	if err := f.m.Uninstall(ctx, "memo", true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.st.Get(ctx, []byte(kvPrefix("notes")+"k")); err == nil {
+	if _, err := f.st.Get(ctx, []byte(kvPrefix("memo")+"k")); err == nil {
 		t.Error("purge kept the data")
 	}
-	if _, err := os.Stat(filepath.Join(f.m.d.InstallDir, "notes")); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(f.m.d.InstallDir, "memo")); !os.IsNotExist(err) {
 		t.Errorf("files left after uninstall: %v", err)
 	}
-	if err := f.m.Uninstall(ctx, "notes", false); !errors.Is(err, ErrNotFound) {
+	if err := f.m.Uninstall(ctx, "memo", false); !errors.Is(err, ErrNotFound) {
 		t.Errorf("uninstall twice: %v", err)
 	}
 }

@@ -194,8 +194,15 @@ func (m *Manager) wanted(c *config.Config) map[string]struct {
 	for _, p := range c.Plugins {
 		path := p.Path
 		if path == "" {
-			// A table without a path grants and configures the installed
-			// plugin of that name.
+			// A table without a path grants and configures the embedded
+			// or installed plugin of that name.
+			if e, ok := out[p.Name]; ok && e.src.desc == "embedded" {
+				out[p.Name] = struct {
+					src source
+					cfg config.PluginEntry
+				}{e.src, p}
+				continue
+			}
 			path = filepath.Join(m.d.InstallDir, p.Name)
 		}
 		out[p.Name] = struct {

@@ -323,3 +323,21 @@ func TestSkillCallsSkill(t *testing.T) {
 		t.Errorf("missing target: %v", out)
 	}
 }
+
+func TestEmbeddedNotesNeedsItsGrant(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, nil)
+	f.m.LoadAll(ctx, config.Default()) // the defaults grant notes kv
+	if i, _ := f.m.Get("notes"); i.Status != Active {
+		t.Fatalf("notes with the default grant: %+v", i)
+	}
+	out, _, err := f.m.Invoke(ctx, "remember", []byte(`{"key":"a","text":"b"}`))
+	if err != nil || string(out) != `{"remembered":"a"}` {
+		t.Fatalf("remember: %s %v", out, err)
+	}
+	f2 := newFixture(t, nil)
+	f2.m.LoadAll(ctx, cfg()) // a config whose [[plugins]] list leaves notes out
+	if i, _ := f2.m.Get("notes"); i.Status != Failed || !strings.Contains(i.LastError, `"kv" is required but not granted`) {
+		t.Errorf("notes without kv: %+v", i)
+	}
+}
