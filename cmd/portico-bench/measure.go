@@ -34,6 +34,7 @@ type report struct {
 	reloads, reloadReqs  int
 	reloadErrs           int
 	plugins              int
+	moduleBytes          int
 	coldStart, warmStart time.Duration
 	cpuModel             string
 	cores                int
@@ -134,6 +135,9 @@ func measure(ctx context.Context, o options, work string) (*report, error) {
 
 	fmt.Fprintln(os.Stderr, "start with 10 plugins: cold, then warm")
 	rep.plugins = 10
+	if wasm, err := plugins.FS.ReadFile("echo/echo.wasm"); err == nil {
+		rep.moduleBytes = len(wasm)
+	}
 	if rep.coldStart, rep.warmStart, err = startTimes(ctx, o, work, rep.plugins); err != nil {
 		return nil, err
 	}
