@@ -66,11 +66,11 @@ func TestHarnessSmoke(t *testing.T) {
 	}
 	for _, row := range append(rep.closed, rep.open...) {
 		if row.res.requests == 0 || row.res.errors != 0 {
-			t.Errorf("%s: %d requests, %d errors", row.name, row.res.requests, row.res.errors)
+			t.Errorf("%s: %d requests, %d errors (first: %s)", row.name, row.res.requests, row.res.errors, row.res.firstErr)
 		}
 	}
 	if rep.reloadErrs != 0 || rep.reloadReqs == 0 {
-		t.Errorf("reload under load: %d of %d failed", rep.reloadErrs, rep.reloadReqs)
+		t.Errorf("reload under load: %d of %d failed (first: %s)", rep.reloadErrs, rep.reloadReqs, rep.reloadFirstErr)
 	}
 	if rep.coldStart <= 0 || rep.warmStart <= 0 {
 		t.Errorf("start times %v %v", rep.coldStart, rep.warmStart)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -17,6 +18,7 @@ type request func() (*http.Request, error)
 type result struct {
 	requests int
 	errors   int
+	firstErr string // the first failure, for diagnosis
 	elapsed  time.Duration
 	lat      []time.Duration // sorted
 }
@@ -45,19 +47,38 @@ func newClient(conns int) *http.Client {
 }
 
 // do sends one request and drains the answer; a non-2xx answer counts as
-// an error.
-func do(c *http.Client, mk request) bool {
+// an error, described in the returned string.
+func do(c *http.Client, mk request) string {
 	req, err := mk()
 	if err != nil {
-		return false
+		return err.Error()
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return false
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Sprintf("%s: %s", resp.Status, b)
 	}
 	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode < 300
+	return ""
+}
+
+// failures counts failed requests and keeps the first one's description.
+type failures struct {
+	n     atomic.Int64
+	once  sync.Once
+	first string
+}
+
+func (f *failures) add(msg string) {
+	if msg == "" {
+		return
+	}
+	f.n.Add(1)
+	f.once.Do(func() { f.first = msg })
 }
 
 // closedLoop keeps conns requests in flight for d: throughput.
@@ -66,7 +87,7 @@ func closedLoop(ctx context.Context, c *http.Client, conns int, d time.Duration,
 	defer cancel()
 	var mu sync.Mutex
 	var all []time.Duration
-	var errs atomic.Int64
+	var errs failures
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range conns {
@@ -76,9 +97,7 @@ func closedLoop(ctx context.Context, c *http.Client, conns int, d time.Duration,
 			lat := make([]time.Duration, 0, 4096)
 			for ctx.Err() == nil {
 				t := time.Now()
-				if !do(c, mk) {
-					errs.Add(1)
-				}
+				errs.add(do(c, mk))
 				lat = append(lat, time.Since(t))
 			}
 			mu.Lock()
@@ -89,7 +108,7 @@ func closedLoop(ctx context.Context, c *http.Client, conns int, d time.Duration,
 	wg.Wait()
 	elapsed := time.Since(start)
 	slices.Sort(all)
-	return result{requests: len(all), errors: int(errs.Load()), elapsed: elapsed, lat: all}
+	return result{requests: len(all), errors: int(errs.n.Load()), firstErr: errs.first, elapsed: elapsed, lat: all}
 }
 
 // openLoop sends rate requests per second for d on a fixed schedule and
@@ -100,7 +119,7 @@ func openLoop(ctx context.Context, c *http.Client, rate int, d time.Duration, mk
 	interval := time.Second / time.Duration(rate)
 	jobs := make(chan time.Time, n)
 	lat := make([]time.Duration, n)
-	var errs atomic.Int64
+	var errs failures
 	var idx atomic.Int64
 	var wg sync.WaitGroup
 	for range 64 {
@@ -108,9 +127,7 @@ func openLoop(ctx context.Context, c *http.Client, rate int, d time.Duration, mk
 		go func() {
 			defer wg.Done()
 			for at := range jobs {
-				if !do(c, mk) {
-					errs.Add(1)
-				}
+				errs.add(do(c, mk))
 				lat[idx.Add(1)-1] = time.Since(at)
 			}
 		}()
@@ -131,5 +148,5 @@ func openLoop(ctx context.Context, c *http.Client, rate int, d time.Duration, mk
 	elapsed := time.Since(start)
 	done := lat[:idx.Load()]
 	slices.Sort(done)
-	return result{requests: len(done), errors: int(errs.Load()), elapsed: elapsed, lat: done}
+	return result{requests: len(done), errors: int(errs.n.Load()), firstErr: errs.first, elapsed: elapsed, lat: done}
 }

@@ -33,6 +33,7 @@ type report struct {
 	closed, open         []row
 	reloads, reloadReqs  int
 	reloadErrs           int
+	reloadFirstErr       string
 	plugins              int
 	moduleBytes          int
 	coldStart, warmStart time.Duration
@@ -131,7 +132,7 @@ func measure(ctx context.Context, o options, work string) (*report, error) {
 	}()
 	res := closedLoop(ctx, client, o.conns, o.duration, invoke(p))
 	wg.Wait()
-	rep.reloadReqs, rep.reloadErrs = res.requests, res.errors
+	rep.reloadReqs, rep.reloadErrs, rep.reloadFirstErr = res.requests, res.errors, res.firstErr
 
 	fmt.Fprintln(os.Stderr, "start with 10 plugins: cold, then warm")
 	rep.plugins = 10
@@ -162,6 +163,9 @@ func rounds(ctx context.Context, o options, ss []scenario, run func(scenario) re
 			agg := &rows[i].res
 			agg.requests += r.requests
 			agg.errors += r.errors
+			if agg.firstErr == "" {
+				agg.firstErr = r.firstErr
+			}
 			agg.elapsed += r.elapsed
 			agg.lat = append(agg.lat, r.lat...)
 		}

@@ -33,6 +33,9 @@ func (r *report) markdown(o options) string {
 			ms(row.res.quantile(0.99)-ob.res.quantile(0.99)), row.res.errors)
 	}
 	fmt.Fprintf(&b, "\nPlugin reload under load: %d reloads of echo while %d invokes ran: **%d failed**.\n\n", r.reloads, r.reloadReqs, r.reloadErrs)
+	if r.reloadFirstErr != "" {
+		fmt.Fprintf(&b, "First failure: %s\n\n", r.reloadFirstErr)
+	}
 	fmt.Fprintf(&b, "Start to ready with %d plugins (each the %.2f MB Go echo module): cold compilation cache %s ms, warm %s ms.\n",
 		r.plugins, float64(r.moduleBytes)/1e6, ms(r.coldStart), ms(r.warmStart))
 	return b.String()
