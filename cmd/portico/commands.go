@@ -105,6 +105,7 @@ func newRoot(stdout, stderr io.Writer, env []string) *cobra.Command {
 		configCmd(g, stdout),
 		backupCmd(g, stdout),
 		keysCmd(g, stdout),
+		pluginCmd(stdout),
 		restoreCmd(g, stdout),
 	)
 	return root

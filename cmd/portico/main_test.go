@@ -286,3 +286,53 @@ func TestTaskfileParses(t *testing.T) {
 		}
 	}
 }
+
+func TestPluginInspect(t *testing.T) {
+	out, err := run(t, nil, "plugin", "inspect", "../../plugins/echo/echo.wasm")
+	if err != nil || !strings.Contains(out, "ABI v1.0") || !strings.Contains(out, "loads: yes") || !strings.Contains(out, "portico_skill (i32) -> (i32)") ||
+		!strings.Contains(out, "manifest: echo 1.0.0") {
+		t.Errorf("inspect echo: %v\n%s", err, out)
+	}
+	out, err = run(t, nil, "plugin", "inspect", "../../testdata/wasm/newminor.wasm")
+	if err != nil || !strings.Contains(out, "would refuse it") || !strings.Contains(out, "v1.5") {
+		t.Errorf("inspect newminor: %v\n%s", err, out)
+	}
+	if _, err := run(t, nil, "plugin", "inspect", "../../testdata/wasm/notwasm.bin"); err == nil {
+		t.Error("a file that is not WebAssembly was inspected")
+	}
+}
+
+// TestPluginBuild builds a copy of the echo plugin with `portico plugin
+// build` (inside the module, where the SDK resolves) and checks the result.
+func TestPluginBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go guest; skipped in -short mode")
+	}
+	dir, err := os.MkdirTemp("../../plugins", "_buildtest-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	for _, f := range []string{"main.go", "plugin.toml"} {
+		b, err := os.ReadFile(filepath.Join("../../plugins/echo", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o600)
+	}
+	out, err := run(t, nil, "plugin", "build", dir)
+	if err != nil || !strings.Contains(out, "built ") {
+		t.Fatalf("build: %v %s", err, out)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "echo.wasm")); err != nil || fi.Size() == 0 {
+		t.Errorf("no module: %v", err)
+	}
+	out, err = run(t, nil, "plugin", "inspect", filepath.Join(dir, "echo.wasm"))
+	if err != nil || !strings.Contains(out, "loads: yes") {
+		t.Errorf("inspect the built module: %v
+%s", err, out)
+	}
+	if _, err := run(t, nil, "plugin", "build", t.TempDir()); err == nil {
+		t.Error("a directory without a manifest was built")
+	}
+}

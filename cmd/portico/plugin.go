@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/porticohq/portico/core/plugin"
+	"github.com/porticohq/portico/hostapi"
+)
+
+// quietHost answers a module's host calls during inspect: everything
+// denied, nothing kept.
+type quietHost struct{}
+
+func (quietHost) Log(context.Context, int32, string) {}
+func (quietHost) Config(string) (string, bool)       { return "", false }
+func (quietHost) KVGet(context.Context, []byte) ([]byte, bool, error) {
+	return nil, false, hostapi.ErrDenied
+}
+func (quietHost) KVSet(context.Context, []byte, []byte) error { return hostapi.ErrDenied }
+func (quietHost) KVDelete(context.Context, []byte) error      { return hostapi.ErrDenied }
+func (quietHost) Emit(context.Context, string, []byte) error  { return hostapi.ErrDenied }
+func (quietHost) CallSkill(context.Context, string, []byte) ([]byte, error) {
+	return nil, hostapi.ErrDenied
+}
+func (quietHost) HTTP(context.Context, *http.Request) (int, []byte, error) {
+	return 0, nil, hostapi.ErrDenied
+}
+func (quietHost) LLM(context.Context, []byte) ([]byte, error) { return nil, hostapi.ErrDenied }
+func (quietHost) Denied(context.Context, string)              {}
+
+func pluginCmd(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "plugin", Short: "Build and inspect plugins"}
+	var asJSON bool
+	inspect := &cobra.Command{
+		Use:   "inspect FILE.wasm",
+		Short: "Show a module's ABI version, kinds, exports, imports and whether the gateway would load it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			wasm, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			name := strings.TrimSuffix(filepath.Base(args[0]), filepath.Ext(args[0]))
+			rep, err := hostapi.Inspect(cmd.Context(), name, wasm, quietHost{})
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			var man *plugin.Manifest
+			if b, err := os.ReadFile(filepath.Join(filepath.Dir(args[0]), plugin.ManifestFile)); err == nil {
+				man, _ = plugin.ParseManifest(b)
+			}
+			if asJSON {
+				out := map[string]any{"module": rep}
+				if man != nil {
+					out["manifest"] = man
+				}
+				b, _ := json.MarshalIndent(out, "", "  ")
+				fmt.Fprintln(stdout, string(b))
+				return nil
+			}
+			printReport(stdout, args[0], rep, man)
+			return nil
+		},
+	}
+	inspect.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+
+	build := &cobra.Command{
+		Use:   "build [DIR]",
+		Short: "Build a Go plugin reproducibly (wasip1, c-shared, -trimpath, stripped) and check it against its manifest",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			out, err := buildPlugin(cmd.Context(), dir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "built %s\n", out)
+			return nil
+		},
+	}
+	cmd.AddCommand(inspect, build)
+	return cmd
+}
+
+func printReport(w io.Writer, file string, rep *hostapi.Report, man *plugin.Manifest) {
+	fmt.Fprintf(w, "%s: %d bytes, ABI %s, kinds %v, start %s\n", file, rep.Size, orDash(rep.ABI), rep.Kinds, rep.Start)
+	if rep.LoadError != "" {
+		fmt.Fprintf(w, "the gateway would refuse it: %s\n", rep.LoadError)
+	} else {
+		fmt.Fprintf(w, "loads: yes (%d bytes of memory after start)\n", rep.MemoryUsed)
+	}
+	fmt.Fprintln(w, "exports:")
+	for _, e := range rep.Exports {
+		fmt.Fprintln(w, "  "+e)
+	}
+	fmt.Fprintln(w, "imports:")
+	for _, i := range rep.Imports {
+		fmt.Fprintln(w, "  "+i)
+	}
+	if man != nil {
+		fmt.Fprintf(w, "manifest: %s %s, skills %d, capabilities required %v optional %v\n", man.Name, man.Version, len(man.Skills), man.Capabilities.Required, man.Capabilities.Optional)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// buildPlugin builds the Go plugin in dir and checks the module against
+// the manifest beside it.
+func buildPlugin(ctx context.Context, dir string) (string, error) {
+	mb, err := os.ReadFile(filepath.Join(dir, plugin.ManifestFile))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w (a plugin needs its manifest)", dir, err)
+	}
+	man, err := plugin.ParseManifest(mb)
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, man.Module)
+	abs, _ := filepath.Abs(out)
+	b := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-buildmode=c-shared", "-ldflags=-s -w", "-o", abs, ".")
+	b.Dir = dir
+	b.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOFLAGS=", "CGO_ENABLED=0")
+	if o, err := b.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, o)
+	}
+	wasm, err := os.ReadFile(out)
+	if err != nil {
+		return "", err
+	}
+	rep, err := hostapi.Inspect(ctx, man.Name, wasm, quietHost{})
+	if err != nil {
+		return "", err
+	}
+	if rep.LoadError != "" {
+		return "", fmt.Errorf("%s builds but the gateway would refuse it: %s", out, rep.LoadError)
+	}
+	for _, k := range man.Kinds {
+		if !slices.Contains(rep.Kinds, k) {
+			return "", fmt.Errorf("the manifest declares kind %q but the module lacks its export; register it with the SDK", k)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,101 @@
+package hostapi
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Report describes a module for `portico plugin inspect`.
+type Report struct {
+	Size       int      `json:"size_bytes"`
+	ABI        string   `json:"abi"`   // "v1.0", or "" when it could not be read
+	Kinds      []string `json:"kinds"` // from the exports present
+	Exports    []string `json:"exports"`
+	Imports    []string `json:"imports"`
+	Start      string   `json:"start"` // _initialize, _start or none
+	GoCommand  bool     `json:"go_command_mode"`
+	LoadError  string   `json:"load_error,omitempty"` // why the gateway would refuse it
+	MemoryUsed uint64   `json:"memory_bytes_after_start,omitempty"`
+}
+
+func signature(d api.FunctionDefinition) string {
+	names := func(ts []api.ValueType) string {
+		out := "("
+		for i, t := range ts {
+			if i > 0 {
+				out += ", "
+			}
+			out += api.ValueTypeName(t)
+		}
+		return out + ")"
+	}
+	return names(d.ParamTypes()) + " -> " + names(d.ResultTypes())
+}
+
+// Inspect compiles wasm and reports its ABI version, exports, imports and
+// whether the gateway would load it (and why not).
+func Inspect(ctx context.Context, name string, wasm []byte, host Host) (*Report, error) {
+	rep := &Report{Size: len(wasm), Start: "none", Kinds: []string{}}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCustomSections(true))
+	defer rt.Close(ctx)
+	compiled, err := rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotWasm, err)
+	}
+	for name, d := range compiled.ExportedFunctions() {
+		rep.Exports = append(rep.Exports, name+" "+signature(d))
+		switch name {
+		case ExportSkill:
+			rep.Kinds = append(rep.Kinds, KindSkill)
+		case ExportHook:
+			rep.Kinds = append(rep.Kinds, KindHook)
+		case "_initialize":
+			rep.Start = name
+		case "_start":
+			if rep.Start == "none" {
+				rep.Start = name
+			}
+		}
+	}
+	for _, d := range compiled.ImportedFunctions() {
+		mod, fn, _ := d.Import()
+		rep.Imports = append(rep.Imports, mod+"."+fn+" "+signature(d))
+	}
+	for _, cs := range compiled.CustomSections() {
+		if cs.Name() == "go:buildid" && rep.Start == "_start" {
+			rep.GoCommand = true
+		}
+	}
+	sort.Strings(rep.Exports)
+	sort.Strings(rep.Imports)
+	slices.Sort(rep.Kinds)
+
+	// Load it as the gateway would, with an in-memory cache.
+	r, err := NewRuntime("")
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close(ctx)
+	kinds := rep.Kinds
+	if len(kinds) == 0 {
+		kinds = []string{KindSkill}
+	}
+	p, err := r.Load(ctx, wasm, Options{Name: name, Host: host, Kinds: kinds, MinInstances: 1, MaxInstances: 1})
+	if err != nil {
+		rep.LoadError = err.Error()
+		return rep, nil
+	}
+	defer p.Close(ctx)
+	inst := <-p.idle
+	if res, err := inst.mod.ExportedFunction(ExportABIVersion).Call(ctx); err == nil {
+		rep.ABI = fmt.Sprintf("v%d.%d", uint32(res[0])>>16, uint32(res[0])&0xffff)
+	}
+	rep.MemoryUsed = uint64(inst.mod.Memory().Size())
+	p.release(inst, true)
+	return rep, nil
+}
