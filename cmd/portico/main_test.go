@@ -329,8 +329,7 @@ func TestPluginBuild(t *testing.T) {
 	}
 	out, err = run(t, nil, "plugin", "inspect", filepath.Join(dir, "echo.wasm"))
 	if err != nil || !strings.Contains(out, "loads: yes") {
-		t.Errorf("inspect the built module: %v
-%s", err, out)
+		t.Errorf("inspect the built module: %v\n%s", err, out)
 	}
 	if _, err := run(t, nil, "plugin", "build", t.TempDir()); err == nil {
 		t.Error("a directory without a manifest was built")
