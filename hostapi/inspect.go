@@ -38,10 +38,13 @@ func signature(d api.FunctionDefinition) string {
 }
 
 // Inspect compiles wasm and reports its ABI version, exports, imports and
-// whether the gateway would load it (and why not).
-func Inspect(ctx context.Context, name string, wasm []byte, host Host) (*Report, error) {
+// whether the gateway would load it (and why not). cacheDir is the
+// compilation cache to use ("" compiles in memory).
+func Inspect(ctx context.Context, name string, wasm []byte, host Host, cacheDir string) (*Report, error) {
 	rep := &Report{Size: len(wasm), Start: "none", Kinds: []string{}}
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCustomSections(true))
+	// Exports and imports are read from a compile without a cache (custom
+	// sections are needed); interpreting is enough and much cheaper.
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCustomSections(true))
 	defer rt.Close(ctx)
 	compiled, err := rt.CompileModule(ctx, wasm)
 	if err != nil {
@@ -76,7 +79,7 @@ func Inspect(ctx context.Context, name string, wasm []byte, host Host) (*Report,
 	slices.Sort(rep.Kinds)
 
 	// Load it as the gateway would, with an in-memory cache.
-	r, err := NewRuntime("")
+	r, err := NewRuntime(cacheDir)
 	if err != nil {
 		return nil, err
 	}

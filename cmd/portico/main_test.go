@@ -19,6 +19,8 @@ import (
 	"github.com/porticohq/portico/core"
 	"github.com/porticohq/portico/core/auth"
 	"github.com/porticohq/portico/core/store"
+	"github.com/porticohq/portico/hostapi"
+	"github.com/porticohq/portico/hostapi/harness"
 )
 
 var smallEnv = []string{"PORTICO_STORAGE__MEMTABLE_BYTES=1048576", "PORTICO_STORAGE__CACHE_BYTES=1048576"}
@@ -31,6 +33,13 @@ func run(t *testing.T, env []string, args ...string) (string, error) {
 	root.SetArgs(args)
 	err := root.ExecuteContext(context.Background())
 	return out.String(), err
+}
+
+func TestMain(m *testing.M) {
+	if dir, err := hostapi.TestCacheDir(); err == nil {
+		harness.CacheDir = dir
+	}
+	os.Exit(m.Run())
 }
 
 func TestVersion(t *testing.T) {
@@ -333,5 +342,29 @@ func TestPluginBuild(t *testing.T) {
 	}
 	if _, err := run(t, nil, "plugin", "build", t.TempDir()); err == nil {
 		t.Error("a directory without a manifest was built")
+	}
+}
+
+func TestPluginTestCommand(t *testing.T) {
+	for _, p := range []string{"echo", "notes"} {
+		out, err := run(t, nil, "plugin", "test", "--no-build", "../../plugins/"+p)
+		if err != nil || !strings.Contains(out, " passed, 0 failed") {
+			t.Errorf("%s: %v\n%s", p, err, out)
+		}
+	}
+	// A case that does not hold fails the command, naming the case.
+	dir := t.TempDir()
+	for _, f := range []string{"plugin.toml", "echo.wasm"} {
+		b, _ := os.ReadFile(filepath.Join("../../plugins/echo", f))
+		os.WriteFile(filepath.Join(dir, f), b, 0o600)
+	}
+	os.WriteFile(filepath.Join(dir, "tests.toml"), []byte("[[case]]\nname = \"wrong\"\nskill = \"echo\"\ninput = '1'\noutput = '2'\n"), 0o600)
+	out, err := run(t, nil, "plugin", "test", "--no-build", dir)
+	if err == nil || !strings.Contains(out, "FAIL wrong") || !strings.Contains(out, "0 passed, 1 failed") {
+		t.Errorf("failing case: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "tests.toml"), []byte("[[case]]\nname = \"x\"\nskil = \"echo\"\n"), 0o600)
+	if _, err := run(t, nil, "plugin", "test", "--no-build", dir); err == nil {
+		t.Error("a tests.toml with an unknown key was accepted")
 	}
 }

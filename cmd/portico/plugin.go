@@ -16,6 +16,7 @@ import (
 
 	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/hostapi"
+	"github.com/porticohq/portico/hostapi/harness"
 )
 
 // quietHost answers a module's host calls during inspect: everything
@@ -52,7 +53,7 @@ func pluginCmd(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			name := strings.TrimSuffix(filepath.Base(args[0]), filepath.Ext(args[0]))
-			rep, err := hostapi.Inspect(cmd.Context(), name, wasm, quietHost{})
+			rep, err := hostapi.Inspect(cmd.Context(), name, wasm, quietHost{}, pluginCacheDir())
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
@@ -92,7 +93,33 @@ func pluginCmd(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(inspect, build)
+	var noBuild bool
+	test := &cobra.Command{
+		Use:   "test [DIR]",
+		Short: "Build the plugin and run its tests.toml cases on the test harness",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := "."
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			if !noBuild {
+				if _, err := buildPlugin(cmd.Context(), dir); err != nil {
+					return err
+				}
+			}
+			_, failed, err := testPlugin(cmd.Context(), dir, stdout)
+			if err != nil {
+				return err
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d test case(s) failed", failed)
+			}
+			return nil
+		},
+	}
+	test.Flags().BoolVar(&noBuild, "no-build", false, "test the module as it is, without building it first")
+	cmd.AddCommand(inspect, build, test)
 	return cmd
 }
 
@@ -146,7 +173,7 @@ func buildPlugin(ctx context.Context, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rep, err := hostapi.Inspect(ctx, man.Name, wasm, quietHost{})
+	rep, err := hostapi.Inspect(ctx, man.Name, wasm, quietHost{}, pluginCacheDir())
 	if err != nil {
 		return "", err
 	}
@@ -159,4 +186,15 @@ func buildPlugin(ctx context.Context, dir string) (string, error) {
 		}
 	}
 	return out, nil
+}
+
+// pluginCacheDir is the compilation cache of the CLI's plugin commands,
+// under the user's cache dir, so repeated runs skip compiling.
+func pluginCacheDir() string {
+	if harness.CacheDir == "" {
+		if d, err := os.UserCacheDir(); err == nil {
+			harness.CacheDir = filepath.Join(d, "portico", "wasm-cache")
+		}
+	}
+	return harness.CacheDir
 }

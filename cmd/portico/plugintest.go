@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/porticohq/portico/core/plugin"
+	"github.com/porticohq/portico/hostapi"
+	"github.com/porticohq/portico/hostapi/harness"
+)
+
+// TestsFile holds a plugin's test cases, beside its manifest.
+const TestsFile = "tests.toml"
+
+// testCase is one [[case]] of tests.toml.
+type testCase struct {
+	Name          string            `toml:"name"`
+	Skill         string            `toml:"skill"`
+	Input         string            `toml:"input"`
+	Output        string            `toml:"output"`          // the exact reply, when set
+	Contains      string            `toml:"output_contains"` // a part of the reply, when set
+	Error         string            `toml:"error"`           // "bad_input" or "error" when the call must fail
+	ErrorContains string            `toml:"error_contains"`
+	Grants        *[]string         `toml:"grants"` // default: everything the manifest asks for
+	KV            map[string]string `toml:"kv"`
+	Config        map[string]string `toml:"config"`
+}
+
+type testFile struct {
+	Cases []testCase `toml:"case"`
+}
+
+// testPlugin runs dir's tests.toml against its module on the harness and
+// returns how many passed and failed.
+func testPlugin(ctx context.Context, dir string, w io.Writer) (passed, failed int, err error) {
+	mb, err := os.ReadFile(filepath.Join(dir, plugin.ManifestFile))
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w (a plugin needs its manifest)", dir, err)
+	}
+	man, err := plugin.ParseManifest(mb)
+	if err != nil {
+		return 0, 0, err
+	}
+	wasm, err := os.ReadFile(filepath.Join(dir, man.Module))
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w; build it first (portico plugin build %s)", err, dir)
+	}
+	tb, err := os.ReadFile(filepath.Join(dir, TestsFile))
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w (write test cases as [[case]] tables)", dir, err)
+	}
+	var tf testFile
+	dec := toml.NewDecoder(bytes.NewReader(tb))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&tf); err != nil {
+		return 0, 0, fmt.Errorf("%s: %v", TestsFile, err)
+	}
+	if len(tf.Cases) == 0 {
+		return 0, 0, fmt.Errorf("%s has no [[case]]", TestsFile)
+	}
+	pluginCacheDir()
+	for _, c := range tf.Cases {
+		if msg := runCase(ctx, man, wasm, c); msg != "" {
+			failed++
+			fmt.Fprintf(w, "FAIL %s: %s\n", c.Name, msg)
+		} else {
+			passed++
+			fmt.Fprintf(w, "PASS %s\n", c.Name)
+		}
+	}
+	fmt.Fprintf(w, "%d passed, %d failed\n", passed, failed)
+	return passed, failed, nil
+}
+
+func runCase(ctx context.Context, man *plugin.Manifest, wasm []byte, c testCase) string {
+	h := harness.NewHost()
+	for k, v := range c.KV {
+		h.KV[k] = []byte(v)
+	}
+	for k, v := range c.Config {
+		h.Values[k] = v
+	}
+	grants := append(append([]string{}, man.Capabilities.Required...), man.Capabilities.Optional...)
+	if c.Grants != nil {
+		grants = *c.Grants
+	}
+	p, err := harness.Load(ctx, man.Name, wasm, h, man.Kinds, grants)
+	if err != nil {
+		return "load: " + err.Error()
+	}
+	defer p.Close(ctx)
+	out, err := p.Invoke(ctx, c.Skill, []byte(c.Input))
+	switch {
+	case c.Error != "":
+		want := map[string]error{"bad_input": hostapi.ErrBadInput, "error": hostapi.ErrGuest}[c.Error]
+		if want == nil {
+			return fmt.Sprintf("error = %q; use bad_input or error", c.Error)
+		}
+		if !errors.Is(err, want) {
+			return fmt.Sprintf("want a %s failure, got %q, %v", c.Error, out, err)
+		}
+		if !strings.Contains(err.Error(), c.ErrorContains) {
+			return fmt.Sprintf("error %q does not contain %q", err, c.ErrorContains)
+		}
+	case err != nil:
+		return err.Error()
+	case c.Output != "" && string(out) != c.Output:
+		return fmt.Sprintf("reply %s, want %s", out, c.Output)
+	case c.Contains != "" && !strings.Contains(string(out), c.Contains):
+		return fmt.Sprintf("reply %s does not contain %s", out, c.Contains)
+	}
+	return ""
+}
