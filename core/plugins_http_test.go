@@ -22,10 +22,10 @@ func TestSkillsOverHTTP(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(loop, "looper.wasm"), wasm, 0o600)
 	g := start(t, small+"[[plugins]]\nname = \"looper\"\npath = \""+loop+"\"\ncall_timeout = \"100ms\"\n"+
-		"[[plugins]]\nname = \"notes\"\ngrants = [\"kv\"]\n")
+		"[[plugins]]\nname = \"notes\"\ngrants = [\"kv\"]\n[[plugins]]\nname = \"audit\"\ngrants = [\"kv\"]\n")
 
 	list := g.do(t, "GET", g.url+"/api/v1/skills", "").json(t)
-	if list["total"] != 6.0 { // echo, spin, and notes' four
+	if list["total"] != 8.0 { // echo, spin, notes' four, audit_log, summarize
 		t.Fatalf("skills: %v", list)
 	}
 	r := g.do(t, "POST", g.url+"/api/v1/skills/echo/invoke", `{"input":{"text":"hello"}}`)
@@ -92,8 +92,16 @@ func TestSkillsOverHTTP(t *testing.T) {
 		t.Errorf("plugin info: %v", info)
 	}
 	st := g.do(t, "GET", g.url+"/api/v1/status", "").json(t)
-	if get(st, "plugins.total") != 3.0 || get(st, "plugins.active") != 3.0 {
+	if get(st, "plugins.total") != 5.0 || get(st, "plugins.active") != 5.0 {
 		t.Errorf("status plugins: %v", st["plugins"])
+	}
+	// The embedded audit hook saw the plugin events (disable, enable, reload).
+	eventually(t, "the audit hook to record plugin.disabled", func() bool {
+		r := g.do(t, "POST", g.url+"/api/v1/skills/audit_log/invoke", `{"input":{"limit":50}}`)
+		return r.status == 200 && strings.Contains(string(r.body), "plugin.disabled")
+	})
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/summarize/invoke", `{"input":{"text":"Short."}}`); r.status != 200 || get(r.json(t), "output.method") != "extractive" {
+		t.Errorf("summarize: %d %s", r.status, r.body)
 	}
 	if n := g.do(t, "GET", g.url+"/api/v1/audit?action=plugin.disable", "").json(t)["total"]; n != 1.0 {
 		t.Errorf("plugin.disable audited %v times", n)

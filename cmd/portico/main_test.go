@@ -346,7 +346,7 @@ func TestPluginBuild(t *testing.T) {
 }
 
 func TestPluginTestCommand(t *testing.T) {
-	for _, p := range []string{"echo", "notes"} {
+	for _, p := range []string{"echo", "notes", "audit", "summarize"} {
 		out, err := run(t, nil, "plugin", "test", "--no-build", "../../plugins/"+p)
 		if err != nil || !strings.Contains(out, " passed, 0 failed") {
 			t.Errorf("%s: %v\n%s", p, err, out)

@@ -227,9 +227,9 @@ func Default() *Config {
 			HTTPMaxResponse:  1 << 20,
 			HTTPMaxRequests:  10,
 		},
-		// The embedded notes plugin keeps notes in its kv store: granted
-		// here, explicitly, like any other grant.
-		Plugins: []PluginEntry{{Name: "notes", Grants: []string{"kv"}}},
+		// The embedded notes and audit plugins keep their data in their kv
+		// stores: granted here, explicitly, like any other grant.
+		Plugins: []PluginEntry{{Name: "notes", Grants: []string{"kv"}}, {Name: "audit", Grants: []string{"kv"}}},
 		RateLimit: RateLimit{
 			Default:         Bucket{Rate: 30, Burst: 30},
 			SessionsRead:    Bucket{Rate: 50, Burst: 50},
