@@ -21,6 +21,7 @@ import (
 	"github.com/porticohq/portico/core/store"
 	"github.com/porticohq/portico/hostapi"
 	"github.com/porticohq/portico/hostapi/harness"
+	"github.com/porticohq/portico/plugins"
 )
 
 var smallEnv = []string{"PORTICO_STORAGE__MEMTABLE_BYTES=1048576", "PORTICO_STORAGE__CACHE_BYTES=1048576"}
@@ -346,7 +347,7 @@ func TestPluginBuild(t *testing.T) {
 }
 
 func TestPluginTestCommand(t *testing.T) {
-	for _, p := range []string{"echo", "notes", "audit", "summarize"} {
+	for _, p := range plugins.Names {
 		out, err := run(t, nil, "plugin", "test", "--no-build", "../../plugins/"+p)
 		if err != nil || !strings.Contains(out, " passed, 0 failed") {
 			t.Errorf("%s: %v\n%s", p, err, out)
