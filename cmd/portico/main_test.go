@@ -369,3 +369,62 @@ func TestPluginTestCommand(t *testing.T) {
 		t.Error("a tests.toml with an unknown key was accepted")
 	}
 }
+
+// TestSDKCopyInSync keeps the SDK the binary carries identical to sdk/.
+func TestSDKCopyInSync(t *testing.T) {
+	want := map[string][]byte{}
+	files, _ := filepath.Glob("../../sdk/*")
+	for _, f := range files {
+		b := filepath.Base(f)
+		if (strings.HasSuffix(b, ".go") && !strings.HasSuffix(b, "_test.go")) || b == "go.mod" {
+			want[b+".txt"], _ = os.ReadFile(f)
+		}
+	}
+	entries, err := sdkCopy.ReadDir("sdkcopy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, e := range entries {
+		got[e.Name()] = true
+		b, _ := sdkCopy.ReadFile("sdkcopy/" + e.Name())
+		if w, ok := want[e.Name()]; !ok || !bytes.Equal(b, w) {
+			t.Errorf("sdkcopy/%s differs from sdk/ (or is not there); run go generate ./cmd/portico", e.Name())
+		}
+	}
+	for name := range want {
+		if !got[name] {
+			t.Errorf("sdk/%s is missing from sdkcopy; run go generate ./cmd/portico", strings.TrimSuffix(name, ".txt"))
+		}
+	}
+}
+
+// TestPluginNew scaffolds a plugin outside the repository and builds and
+// tests it with the module proxy off, as a new author would.
+func TestPluginNew(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go guest; skipped in -short mode")
+	}
+	t.Setenv("GOPROXY", "off")
+	t.Setenv("GOWORK", "off")
+	t.Setenv("GOFLAGS", "")
+	dir := filepath.Join(t.TempDir(), "hello")
+	if out, err := run(t, nil, "plugin", "new", "skill", "hello", "--dir", dir); err != nil || !strings.Contains(out, "created") {
+		t.Fatalf("new: %v %s", err, out)
+	}
+	cmd := exec.Command("go", "test", "./...")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go test in the scaffold: %v\n%s", err, out)
+	}
+	out, err := run(t, nil, "plugin", "test", dir)
+	if err != nil || !strings.Contains(out, "2 passed, 0 failed") {
+		t.Fatalf("plugin test: %v\n%s", err, out)
+	}
+	if _, err := run(t, nil, "plugin", "new", "skill", "hello", "--dir", dir); err == nil {
+		t.Error("scaffolding over an existing directory succeeded")
+	}
+	if _, err := run(t, nil, "plugin", "new", "skill", "Bad Name"); err == nil {
+		t.Error("a bad name was accepted")
+	}
+}

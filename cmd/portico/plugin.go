@@ -119,7 +119,7 @@ func pluginCmd(stdout io.Writer) *cobra.Command {
 		},
 	}
 	test.Flags().BoolVar(&noBuild, "no-build", false, "test the module as it is, without building it first")
-	cmd.AddCommand(inspect, build, test)
+	cmd.AddCommand(inspect, build, test, newCmd(stdout))
 	return cmd
 }
 
