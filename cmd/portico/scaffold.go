@@ -18,7 +18,7 @@ import (
 // builds anywhere, offline: the SDK is on no module proxy. A test keeps it
 // identical to sdk/; `go generate ./cmd/portico` refreshes it.
 //
-//go:generate sh -c "rm -f sdkcopy/*.txt && for f in ../../sdk/*.go ../../sdk/go.mod; do case $f in *_test.go) ;; *) cp $f sdkcopy/$(basename $f).txt ;; esac; done"
+//go:generate sh -c "rm -f sdkcopy/*.txt && for f in ../../sdk/*.go ../../sdk/go.mod; do case ${DOLLAR}f in *_test.go) ;; *) cp ${DOLLAR}f sdkcopy/${DOLLAR}(basename ${DOLLAR}f).txt ;; esac; done"
 //go:embed sdkcopy
 var sdkCopy embed.FS
 
