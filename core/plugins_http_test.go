@@ -25,7 +25,7 @@ func TestSkillsOverHTTP(t *testing.T) {
 		"[[plugins]]\nname = \"notes\"\ngrants = [\"kv\"]\n[[plugins]]\nname = \"audit\"\ngrants = [\"kv\"]\n")
 
 	list := g.do(t, "GET", g.url+"/api/v1/skills", "").json(t)
-	if list["total"] != 9.0 { // echo, spin, notes' four, audit_log, summarize, http_get
+	if list["total"] != 10.0 { // echo, spin, notes' four, audit_log, summarize, http_get, reverse
 		t.Fatalf("skills: %v", list)
 	}
 	r := g.do(t, "POST", g.url+"/api/v1/skills/echo/invoke", `{"input":{"text":"hello"}}`)
@@ -92,7 +92,7 @@ func TestSkillsOverHTTP(t *testing.T) {
 		t.Errorf("plugin info: %v", info)
 	}
 	st := g.do(t, "GET", g.url+"/api/v1/status", "").json(t)
-	if get(st, "plugins.total") != 6.0 || get(st, "plugins.active") != 6.0 {
+	if get(st, "plugins.total") != 7.0 || get(st, "plugins.active") != 7.0 {
 		t.Errorf("status plugins: %v", st["plugins"])
 	}
 	// The embedded audit hook saw the plugin events (disable, enable, reload).
@@ -100,6 +100,9 @@ func TestSkillsOverHTTP(t *testing.T) {
 		r := g.do(t, "POST", g.url+"/api/v1/skills/audit_log/invoke", `{"input":{"limit":50}}`)
 		return r.status == 200 && strings.Contains(string(r.body), "plugin.disabled")
 	})
+	if r := g.do(t, "POST", g.url+"/api/v1/skills/reverse/invoke", `{"input":"abc"}`); r.status != 200 || r.json(t)["output"] != "cba" {
+		t.Errorf("reverse (WAT): %d %s", r.status, r.body)
+	}
 	if r := g.do(t, "POST", g.url+"/api/v1/skills/summarize/invoke", `{"input":{"text":"Short."}}`); r.status != 200 || get(r.json(t), "output.method") != "extractive" {
 		t.Errorf("summarize: %d %s", r.status, r.body)
 	}
