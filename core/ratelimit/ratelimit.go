@@ -354,6 +354,12 @@ func (l *Limiter) Len() int {
 // A bucket that has not yet refilled to full is kept until it has, so that
 // eviction never grants a fresh burst early.
 func (l *Limiter) Sweep() int {
+	return l.dropIdle(nil)
+}
+
+// dropIdle deletes every idle bucket and returns how many; keep, when set,
+// is told the last use of each bucket that stays.
+func (l *Limiter) dropIdle(keep func(lastUse int64)) int {
 	nowNs, ttl := l.now().UnixNano(), l.idleTTL
 	n := 0
 	for i := range l.shards {
@@ -364,6 +370,8 @@ func (l *Limiter) Sweep() int {
 				delete(s.m, k)
 				l.count.Add(-1)
 				n++
+			} else if keep != nil {
+				keep(b.lastUse)
 			}
 		}
 		s.mu.Unlock()
@@ -398,25 +406,9 @@ func (l *Limiter) makeRoom() int {
 	if l.count.Load() < l.max {
 		return 1 // someone else made room
 	}
-	nowNs, ttl := l.now().UnixNano(), l.idleTTL
-	freed := 0
-
 	// Pass 1: drop idle buckets; note when the others were last used.
 	used := l.scratch[:0]
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.Lock()
-		for k, b := range s.m {
-			if b.idle(nowNs, ttl) {
-				delete(s.m, k)
-				l.count.Add(-1)
-				freed++
-			} else {
-				used = append(used, b.lastUse)
-			}
-		}
-		s.mu.Unlock()
-	}
+	freed := l.dropIdle(func(lastUse int64) { used = append(used, lastUse) })
 	l.scratch = used
 
 	// Pass 2: drop the least recently used buckets, down to max-batch.
