@@ -39,6 +39,9 @@ type Config struct {
 	RateLimit RateLimit     `koanf:"ratelimit"`
 	Plugin    Plugin        `koanf:"plugin"`
 	Plugins   []PluginEntry `koanf:"plugins" doc:"The plugins to load, one [[plugins]] table each (file only; see docs/plugins.md)."`
+	Sessions  Sessions      `koanf:"sessions"`
+	LLM       LLM           `koanf:"llm"`
+	Webhooks  Webhooks      `koanf:"webhooks"`
 }
 
 // Plugin configures the plugin runtime and the defaults of every plugin.
@@ -74,6 +77,7 @@ type PluginEntry struct {
 	CallTimeout  Duration          `koanf:"call_timeout" json:"call_timeout"`
 	HTTPAllow    []string          `koanf:"http_allow" json:"http_allow"`     // hosts the http capability may reach; "*.example.com" allows subdomains
 	HTTPPrivate  bool              `koanf:"http_private" json:"http_private"` // also loopback, private and link-local addresses
+	LLMModels    []string          `koanf:"llm_models" json:"llm_models"`     // models the llm capability may ask for; empty: any configured model
 }
 
 // Auth configures authentication.
@@ -174,6 +178,9 @@ var Capabilities = []string{"kv", "events", "http", "skills", "llm"}
 
 var pluginName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
+// skillName is what MCP clients accept as a tool name.
+var skillName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
+
 // Default returns the built-in defaults: a gateway that starts with no
 // config file at all.
 func Default() *Config {
@@ -230,6 +237,25 @@ func Default() *Config {
 		// The embedded notes and audit plugins keep their data in their kv
 		// stores: granted here, explicitly, like any other grant.
 		Plugins: []PluginEntry{{Name: "notes", Grants: []string{"kv"}}, {Name: "audit", Grants: []string{"kv"}}},
+		Sessions: Sessions{
+			IdleTimeout:     Duration(30 * time.Minute),
+			DefaultSkill:    "echo",
+			HistoryMessages: 20,
+			MaxMessageBytes: 32 << 10,
+			IdempotencyTTL:  Duration(24 * time.Hour),
+			WSQueue:         256,
+			WSPingInterval:  Duration(30 * time.Second),
+		},
+		LLM: LLM{Timeout: Duration(60 * time.Second), MaxRetries: 2, QuotaPeriod: Duration(30 * 24 * time.Hour), Providers: []LLMProvider{}},
+		Webhooks: Webhooks{
+			MaxAttempts:    8,
+			InitialBackoff: Duration(time.Second),
+			MaxBackoff:     Duration(10 * time.Minute),
+			Timeout:        Duration(10 * time.Second),
+			Workers:        4,
+			SecretOverlap:  Duration(24 * time.Hour),
+			Retention:      Duration(7 * 24 * time.Hour),
+		},
 		RateLimit: RateLimit{
 			Default:         Bucket{Rate: 30, Burst: 30},
 			SessionsRead:    Bucket{Rate: 50, Burst: 50},
@@ -440,6 +466,7 @@ func (c *Config) Validate() error {
 			bad(key+".call_timeout", "must not be negative")
 		}
 	}
+	c.validateAgent(bad)
 	if c.Events.Buffer < 1 || c.Events.Buffer > 1<<20 {
 		bad("events.buffer", "must be between 1 and 1048576 (got %d)", c.Events.Buffer)
 	}

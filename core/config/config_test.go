@@ -191,6 +191,11 @@ func TestLoadErrors(t *testing.T) {
 		{name: "plugin listed twice", file: "c.toml", body: "[[plugins]]\nname = \"a\"\npath = \"p\"\n[[plugins]]\nname = \"a\"\npath = \"q\"\n", keys: []string{"plugins[1].name"}, invalid: true},
 		{name: "plugin bad name", file: "c.toml", body: "[[plugins]]\nname = \"A B\"\npath = \"p\"\n", keys: []string{"plugins[0].name"}, invalid: true},
 		{name: "plugins from env", env: []string{"PORTICO_PLUGINS=x"}, keys: []string{"plugins"}, contains: "config file only", invalid: true},
+		{name: "llm provider bad kind and url", file: "c.toml", body: "[[llm.providers]]\nname = \"x\"\nkind = \"gpt\"\nbase_url = \"nope\"\nmodels = [\"m\"]\n", keys: []string{"llm.providers[0].kind", "llm.providers[0].base_url"}, invalid: true},
+		{name: "llm provider without models", file: "c.toml", body: "[[llm.providers]]\nname = \"x\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n", keys: []string{"llm.providers[0].models"}, invalid: true},
+		{name: "llm unknown default provider", file: "c.toml", body: "[llm]\ndefault_provider = \"ghost\"\n", keys: []string{"llm.default_provider"}, invalid: true},
+		{name: "sessions bad default skill", file: "c.toml", body: "[sessions]\ndefault_skill = \"a b\"\nidle_timeout = \"0s\"\n", keys: []string{"sessions.default_skill", "sessions.idle_timeout"}, invalid: true},
+		{name: "webhooks backoff order", file: "c.toml", body: "[webhooks]\ninitial_backoff = \"1m\"\nmax_backoff = \"1s\"\nmax_attempts = 0\n", keys: []string{"webhooks.max_backoff", "webhooks.max_attempts"}, invalid: true},
 		{name: "missing explicit file", file: "missing.toml", contains: "does not exist"},
 		{name: "unknown format", file: "c.ini", body: "x=1", contains: "unknown format"},
 	}
@@ -275,6 +280,18 @@ func TestRedaction(t *testing.T) {
 	}
 	if f := fs[0]; !f.Secret || f.Env != "PORTICO_AUTH__TOKEN" {
 		t.Errorf("field = %+v", f)
+	}
+}
+
+func TestTableSecretsRedacted(t *testing.T) {
+	c := Default()
+	c.LLM.Providers = []LLMProvider{{Name: "a", Kind: "openai", BaseURL: "http://x/v1", APIKey: "sk-live", Models: []string{"m"}}, {Name: "b", Kind: "openai", BaseURL: "http://x/v1", Models: []string{"m"}}}
+	got := c.Flat(true)["llm.providers"].([]any)
+	if got[0].(map[string]any)["api_key"] != Redacted || got[1].(map[string]any)["api_key"] != "" {
+		t.Errorf("redacted providers = %v", got)
+	}
+	if plain := c.Flat(false)["llm.providers"].([]any); plain[0].(map[string]any)["api_key"] != "sk-live" {
+		t.Errorf("unredacted read lost the key: %v", plain)
 	}
 }
 

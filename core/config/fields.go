@@ -276,7 +276,7 @@ func flatOf(v reflect.Value, fs []Field, redact bool) map[string]any {
 		case "list of strings":
 			x = append([]string{}, fv.Interface().([]string)...)
 		case "list of tables":
-			x = tablesOf(fv)
+			x = tablesOf(fv, redact)
 		default:
 			x = fv.Interface()
 		}
@@ -349,13 +349,21 @@ func coerceTables(f Field, v any) (any, error) {
 	return out, nil
 }
 
-// tablesOf turns a slice of structs back into maps keyed like the file.
-func tablesOf(v reflect.Value) []any {
+// tablesOf turns a slice of structs back into maps keyed like the file,
+// with the fields tagged secret redacted when redact is set.
+func tablesOf(v reflect.Value, redact bool) []any {
 	out := make([]any, 0, v.Len())
 	for i := range v.Len() {
-		b, _ := json.Marshal(v.Index(i).Interface())
+		item := v.Index(i)
+		b, _ := json.Marshal(item.Interface())
 		var m map[string]any
 		json.Unmarshal(b, &m)
+		for j := range item.NumField() {
+			sf := item.Type().Field(j)
+			if redact && sf.Tag.Get("secret") == "true" && !item.Field(j).IsZero() {
+				m[sf.Tag.Get("koanf")] = Redacted
+			}
+		}
 		out = append(out, m)
 	}
 	return out
