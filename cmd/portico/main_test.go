@@ -368,6 +368,55 @@ func TestPluginTestCommand(t *testing.T) {
 	if _, err := run(t, nil, "plugin", "test", "--no-build", dir); err == nil {
 		t.Error("a tests.toml with an unknown key was accepted")
 	}
+	os.WriteFile(filepath.Join(dir, "tests.toml"), []byte("[[case]]\nname = \"both\"\nskill = \"echo\"\nevent = { type = \"a.b\" }\n\n[[case]]\nname = \"neither\"\n"), 0o600)
+	if out, err := run(t, nil, "plugin", "test", "--no-build", dir); err == nil || !strings.Contains(out, "FAIL both: set skill or event, not both") || !strings.Contains(out, "FAIL neither: set skill") {
+		t.Errorf("a case with both or neither of skill and event: %v\n%s", err, out)
+	}
+}
+
+// TestPluginTestEvents runs event cases (delivered to the hook) against
+// the audit plugin, checking its store and a hook's failure.
+func TestPluginTestEvents(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"plugin.toml", "audit.wasm"} {
+		b, _ := os.ReadFile(filepath.Join("../../plugins/audit", f))
+		os.WriteFile(filepath.Join(dir, f), b, 0o600)
+	}
+	os.WriteFile(filepath.Join(dir, "tests.toml"), []byte(`[[case]]
+name = "keeps an event"
+event = { type = "message.received", data = '{"text":"hi"}' }
+kv_after = { seq = "1", "event/0" = '{"seq":0,"type":"message.received","data":{"text":"hi"}}' }
+
+[[case]]
+name = "data defaults to null"
+event = { type = "config.reloaded" }
+kv = { seq = "7" }
+kv_after = { seq = "8", "event/7" = '{"seq":7,"type":"config.reloaded","data":null}' }
+
+[[case]]
+name = "without kv the hook fails"
+event = { type = "config.reloaded" }
+grants = []
+error = "error"
+`), 0o600)
+	out, err := run(t, nil, "plugin", "test", "--no-build", dir)
+	if err != nil || !strings.Contains(out, "3 passed, 0 failed") {
+		t.Errorf("event cases: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "tests.toml"), []byte(`[[case]]
+name = "a missing key"
+event = { type = "config.reloaded" }
+kv_after = { nope = "1" }
+
+[[case]]
+name = "a hook that fails"
+event = { type = "config.reloaded" }
+grants = []
+`), 0o600)
+	out, err = run(t, nil, "plugin", "test", "--no-build", dir)
+	if err == nil || !strings.Contains(out, `FAIL a missing key: kv_after: no key "nope"`) || !strings.Contains(out, "FAIL a hook that fails") {
+		t.Errorf("failing event cases: %v\n%s", err, out)
+	}
 }
 
 // TestSDKCopyInSync keeps the SDK the binary carries identical to sdk/.
@@ -426,5 +475,58 @@ func TestPluginNew(t *testing.T) {
 	}
 	if _, err := run(t, nil, "plugin", "new", "skill", "Bad Name"); err == nil {
 		t.Error("a bad name was accepted")
+	}
+	if _, err := run(t, nil, "plugin", "new", "channel", "x", "--dir", filepath.Join(t.TempDir(), "x")); err == nil || !strings.Contains(err.Error(), "supported kinds: hook, skill") {
+		t.Errorf("an unknown kind: %v", err)
+	}
+}
+
+// TestPluginNewHook scaffolds a hook plugin and builds and tests it offline,
+// its tests.toml delivering events through the harness.
+func TestPluginNewHook(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go guest; skipped in -short mode")
+	}
+	t.Setenv("GOPROXY", "off")
+	t.Setenv("GOWORK", "off")
+	t.Setenv("GOFLAGS", "")
+	dir := filepath.Join(t.TempDir(), "counter")
+	if out, err := run(t, nil, "plugin", "new", "hook", "counter", "--dir", dir); err != nil || !strings.Contains(out, "created hook") {
+		t.Fatalf("new: %v %s", err, out)
+	}
+	man, err := os.ReadFile(filepath.Join(dir, "plugin.toml"))
+	if err != nil || !strings.Contains(string(man), `kinds = ["hook", "skill"]`) {
+		t.Fatalf("manifest: %v\n%s", err, man)
+	}
+	cmd := exec.Command("go", "test", "./...")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go test in the scaffold: %v\n%s", err, out)
+	}
+	out, err := run(t, nil, "plugin", "test", dir)
+	if err != nil || !strings.Contains(out, "4 passed, 0 failed") {
+		t.Fatalf("plugin test: %v\n%s", err, out)
+	}
+	// Cases that do not hold fail, saying why.
+	os.WriteFile(filepath.Join(dir, "tests.toml"), []byte(`[[case]]
+name = "wrong count"
+event = { type = "config.reloaded" }
+kv_after = { counts = '{"config.reloaded":2}' }
+
+[[case]]
+name = "wrong log"
+event = { type = "config.reloaded" }
+logs_contain = ["event plugin.loaded"]
+
+[[case]]
+name = "a hook has no reply"
+event = { type = "config.reloaded" }
+output = '1'
+`), 0o600)
+	out, err = run(t, nil, "plugin", "test", "--no-build", dir)
+	for _, want := range []string{`FAIL wrong count: kv_after: "counts" = {"config.reloaded":1}`, `FAIL wrong log: no log line contains "event plugin.loaded"`, "FAIL a hook has no reply", "0 passed, 3 failed"} {
+		if err == nil || !strings.Contains(out, want) {
+			t.Errorf("failing hook cases: want %q; %v\n%s", want, err, out)
+		}
 	}
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -20,18 +22,28 @@ import (
 // TestsFile holds a plugin's test cases, beside its manifest.
 const TestsFile = "tests.toml"
 
-// testCase is one [[case]] of tests.toml.
+// testCase is one [[case]] of tests.toml: a skill call (skill, input) or
+// an event delivered to the hook (event).
 type testCase struct {
 	Name          string            `toml:"name"`
 	Skill         string            `toml:"skill"`
 	Input         string            `toml:"input"`
+	Event         *testEvent        `toml:"event"`
 	Output        string            `toml:"output"`          // the exact reply, when set
 	Contains      string            `toml:"output_contains"` // a part of the reply, when set
 	Error         string            `toml:"error"`           // "bad_input" or "error" when the call must fail
 	ErrorContains string            `toml:"error_contains"`
 	Grants        *[]string         `toml:"grants"` // default: everything the manifest asks for
-	KV            map[string]string `toml:"kv"`
+	KV            map[string]string `toml:"kv"`     // the store before the call
+	KVAfter       map[string]string `toml:"kv_after"`
+	LogsContain   []string          `toml:"logs_contain"` // each in some log line of the call
 	Config        map[string]string `toml:"config"`
+}
+
+// testEvent is an event for the hook: event = { type = "...", data = '...' }.
+type testEvent struct {
+	Type string `toml:"type"`
+	Data string `toml:"data"` // JSON; default null
 }
 
 type testFile struct {
@@ -97,7 +109,47 @@ func runCase(ctx context.Context, man *plugin.Manifest, wasm []byte, c testCase)
 		return "load: " + err.Error()
 	}
 	defer p.Close(ctx)
-	out, err := p.Invoke(ctx, c.Skill, []byte(c.Input))
+	var out []byte
+	switch {
+	case c.Event != nil && c.Skill != "":
+		return "set skill or event, not both"
+	case c.Event != nil:
+		if c.Event.Type == "" {
+			return "event needs a type"
+		}
+		if c.Output != "" || c.Contains != "" {
+			return "a hook has no reply: check kv_after or logs_contain instead of output"
+		}
+		data := c.Event.Data
+		if data == "" {
+			data = "null"
+		}
+		err = p.Deliver(ctx, c.Event.Type, []byte(data))
+	case c.Skill != "":
+		out, err = p.Invoke(ctx, c.Skill, []byte(c.Input))
+	default:
+		return "set skill (and input) or event"
+	}
+	if msg := checkResult(c, out, err); msg != "" {
+		return msg
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.KVAfter)) {
+		if v, ok := h.KV[k]; !ok {
+			return fmt.Sprintf("kv_after: no key %q in the store", k)
+		} else if string(v) != c.KVAfter[k] {
+			return fmt.Sprintf("kv_after: %q = %s, want %s", k, v, c.KVAfter[k])
+		}
+	}
+	for _, want := range c.LogsContain {
+		if !slices.ContainsFunc(h.Logs, func(l string) bool { return strings.Contains(l, want) }) {
+			return fmt.Sprintf("no log line contains %q; logs: %q", want, h.Logs)
+		}
+	}
+	return ""
+}
+
+// checkResult checks a call's reply or error against the case.
+func checkResult(c testCase, out []byte, err error) string {
 	switch {
 	case c.Error != "":
 		want := map[string]error{"bad_input": hostapi.ErrBadInput, "error": hostapi.ErrGuest}[c.Error]

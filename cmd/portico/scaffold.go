@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -25,6 +27,9 @@ var sdkCopy embed.FS
 // sdkDir is where a scaffolded plugin keeps its copy of the SDK.
 const sdkDir = "portico-sdk"
 
+// scaffoldFiles are the files every scaffold has. go.work makes the folder
+// its own workspace, so it also builds inside another one (such as a
+// checkout of Portico, whose go.work does not list it).
 var scaffoldFiles = map[string]string{
 	"go.mod": `module {{name}}
 
@@ -34,6 +39,16 @@ require github.com/porticohq/portico/sdk v0.0.0
 
 replace github.com/porticohq/portico/sdk => ./` + sdkDir + `
 `,
+	"go.work": `go 1.26
+
+use .
+`,
+}
+
+// scaffoldKinds are the files of each kind `portico plugin new` makes.
+var scaffoldKinds = map[string]map[string]string{"skill": skillFiles, "hook": hookFiles}
+
+var skillFiles = map[string]string{
 	"main.go": `// Command {{name}} is a Portico skill plugin.
 //
 // Build and test it with: portico plugin test
@@ -109,17 +124,166 @@ Install it into a running gateway:
 `,
 }
 
+var hookFiles = map[string]string{
+	"main.go": `// Command {{name}} is a Portico hook plugin: it counts the events it
+// receives, per type, in its key-value store, and its skill {{name}}
+// returns the counts. It needs the kv capability.
+//
+// Build and test it with: portico plugin test
+package main
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/porticohq/portico/sdk"
+)
+
+// counts reads the counts, kept as one JSON object under one key.
+func counts() (map[string]int, error) {
+	c := map[string]int{}
+	b, err := sdk.KVGet("counts")
+	if errors.Is(err, sdk.ErrNotFound) {
+		return c, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, json.Unmarshal(b, &c)
+}
+
+func init() {
+	// The hook: every event the manifest subscribes to, one at a time.
+	sdk.OnEvent(func(ev sdk.Event) error {
+		sdk.Log(sdk.LevelDebug, "event "+ev.Type)
+		c, err := counts()
+		if err != nil {
+			return err
+		}
+		c[ev.Type]++
+		b, _ := json.Marshal(c)
+		return sdk.KVSet("counts", b)
+	})
+	sdk.Skill("{{name}}", func(sdk.Input) ([]byte, error) {
+		c, err := counts()
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(c)
+	})
+}
+
+func main() {}
+`,
+	"main_test.go": `package main
+
+import (
+	"testing"
+
+	"github.com/porticohq/portico/sdk"
+)
+
+func TestCounts(t *testing.T) {
+	f := sdk.UseFake(sdk.NewFake())
+	for _, typ := range []string{"config.reloaded", "plugin.loaded", "config.reloaded"} {
+		if err := sdk.Deliver(sdk.Event{Type: typ, Data: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := sdk.Invoke("{{name}}", nil)
+	if err != nil || string(out) != ` + "`" + `{"config.reloaded":2,"plugin.loaded":1}` + "`" + ` {
+		t.Fatalf("%s %v", out, err)
+	}
+	if len(f.Logs) != 3 {
+		t.Errorf("logs: %q", f.Logs)
+	}
+	// Without the kv grant the hook fails, as in a gateway that did not grant it.
+	sdk.UseFake(&sdk.Fake{Grants: []string{}})
+	if err := sdk.Deliver(sdk.Event{Type: "config.reloaded", Data: []byte("{}")}); err == nil {
+		t.Error("a hook without kv succeeded")
+	}
+}
+`,
+	"plugin.toml": `name = "{{name}}"
+version = "0.1.0"
+description = "A hook made with portico plugin new: counts the events it receives."
+kinds = ["hook", "skill"]
+
+# The events delivered to the hook: patterns such as "plugin.*" or
+# "config.reloaded"; a final * takes the rest of the name.
+[hooks]
+events = ["plugin.*", "config.*", "message.*", "session.*"]
+
+[[skills]]
+name = "{{name}}"
+description = "The number of events the hook received, per type."
+
+[capabilities]
+required = ["kv"]
+`,
+	"tests.toml": `[[case]]
+name = "counts an event"
+event = { type = "config.reloaded", data = '{"changed":["log.level"]}' }
+kv_after = { counts = '{"config.reloaded":1}' }
+logs_contain = ["event config.reloaded"]
+
+[[case]]
+name = "adds to the counts"
+event = { type = "plugin.loaded", data = '{"plugin":"echo"}' }
+kv = { counts = '{"config.reloaded":1,"plugin.loaded":4}' }
+kv_after = { counts = '{"config.reloaded":1,"plugin.loaded":5}' }
+
+[[case]]
+name = "the skill reads the counts"
+skill = "{{name}}"
+input = 'null'
+kv = { counts = '{"plugin.loaded":5}' }
+output = '{"plugin.loaded":5}'
+
+[[case]]
+name = "without kv the hook fails"
+event = { type = "config.reloaded", data = '{}' }
+grants = []
+error = "error"
+`,
+	"README.md": `# {{name}}
+
+A Portico hook plugin: it counts the events it receives (` + "`[hooks] events`" + ` in
+plugin.toml), per type, in its key-value store; its skill {{name}} returns
+the counts.
+
+    go test ./...                       # unit tests on the SDK's fake host
+    portico plugin test                 # build, then run tests.toml on the runtime
+    portico plugin inspect {{name}}.wasm
+
+It requires the kv capability: grant it in the gateway's config file first
+(without the grant the plugin does not start),
+
+    [[plugins]]
+    name = "{{name}}"
+    grants = ["kv"]
+
+then install it into the running gateway and read the counts:
+
+    curl -H "X-API-Key: $KEY" -F manifest=@plugin.toml -F module=@{{name}}.wasm localhost:3120/api/v1/plugins
+    curl -H "X-API-Key: $KEY" -X POST localhost:3120/api/v1/skills/{{name}}/invoke -d '{"input":null}'
+`,
+}
+
 func newCmd(stdout io.Writer) *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
-		Use:   "new skill NAME",
-		Short: "Scaffold a skill plugin that builds and passes its tests as it is, offline",
-		Args:  cobra.ExactArgs(2),
+		Use:   "new KIND NAME",
+		Short: "Scaffold a plugin (kind skill or hook) that builds and passes its tests as it is, offline",
+		Long: `Scaffold a plugin that builds and passes its tests as it is, offline:
+  skill  a skill that upper-cases a JSON string
+  hook   a hook that counts the events it receives in its kv store, and a skill that reads the counts`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if args[0] != "skill" {
-				return fmt.Errorf("kind %q: only skill plugins can be scaffolded so far", args[0])
+			kind, name := args[0], args[1]
+			if _, ok := scaffoldKinds[kind]; !ok {
+				return fmt.Errorf("kind %q cannot be scaffolded; supported kinds: %s", kind, strings.Join(slices.Sorted(maps.Keys(scaffoldKinds)), ", "))
 			}
-			name := args[1]
 			if !plugin.PluginName.MatchString(name) || !plugin.SkillName.MatchString(name) {
 				return fmt.Errorf("name %q must be 1 to 64 lower-case letters, digits, _ or -", name)
 			}
@@ -129,11 +293,11 @@ func newCmd(stdout io.Writer) *cobra.Command {
 			if _, err := os.Stat(dir); err == nil {
 				return fmt.Errorf("%s already exists; choose another --dir", dir)
 			}
-			if err := scaffold(dir, name); err != nil {
+			if err := scaffold(dir, kind, name); err != nil {
 				os.RemoveAll(dir)
 				return err
 			}
-			fmt.Fprintf(stdout, "created %s: cd %s && portico plugin test\n", dir, dir)
+			fmt.Fprintf(stdout, "created %s %s: cd %s && portico plugin test\n", kind, dir, dir)
 			return nil
 		},
 	}
@@ -141,13 +305,15 @@ func newCmd(stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
-func scaffold(dir, name string) error {
+func scaffold(dir, kind, name string) error {
 	if err := os.MkdirAll(filepath.Join(dir, sdkDir), 0o755); err != nil {
 		return err
 	}
-	for file, body := range scaffoldFiles {
-		if err := os.WriteFile(filepath.Join(dir, file), []byte(strings.ReplaceAll(body, "{{name}}", name)), 0o644); err != nil {
-			return err
+	for _, files := range []map[string]string{scaffoldFiles, scaffoldKinds[kind]} {
+		for file, body := range files {
+			if err := os.WriteFile(filepath.Join(dir, file), []byte(strings.ReplaceAll(body, "{{name}}", name)), 0o644); err != nil {
+				return err
+			}
 		}
 	}
 	return fs.WalkDir(sdkCopy, "sdkcopy", func(path string, d fs.DirEntry, err error) error {
