@@ -83,6 +83,9 @@ type entry struct {
 type registry struct {
 	plugins map[string]*entry
 	skills  map[string]*entry
+
+	routesOnce sync.Once // routeList is built on first use
+	routeList  []routeEntry
 }
 
 func (r *registry) with(e *entry) *registry {
@@ -563,6 +566,17 @@ func Envelope(skill string, input []byte) []byte {
 // Invoke calls a skill with its input (JSON text) and returns its reply and
 // the plugin that gave it.
 func (m *Manager) Invoke(ctx context.Context, skill string, input []byte) ([]byte, string, error) {
+	return m.invoke(ctx, skill, input, nil)
+}
+
+// Stream is Invoke with the reply handed to sink chunk by chunk as the
+// skill writes it (sdk.Write), for callers that forward it as it comes.
+func (m *Manager) Stream(ctx context.Context, skill string, input []byte, sink func(chunk []byte) error) (string, error) {
+	_, plugin, err := m.invoke(ctx, skill, input, sink)
+	return plugin, err
+}
+
+func (m *Manager) invoke(ctx context.Context, skill string, input []byte, sink func([]byte) error) ([]byte, string, error) {
 	env := Envelope(skill, input)
 	for attempt := 0; ; attempt++ {
 		e, ok := m.reg.Load().skills[skill]
@@ -584,7 +598,13 @@ func (m *Manager) Invoke(ctx context.Context, skill string, input []byte) ([]byt
 		case Failed:
 			return nil, e.name, fmt.Errorf("%w: plugin %q: %s", ErrFailed, e.name, e.lastErr)
 		}
-		out, err := e.plugin.Call(ctx, env)
+		var out []byte
+		var err error
+		if sink != nil {
+			err = e.plugin.Stream(ctx, env, sink)
+		} else {
+			out, err = e.plugin.Call(ctx, env)
+		}
 		// A reload or disable between the lookup and the call closed the
 		// version we found: look again, a few times at most.
 		if errors.Is(err, hostapi.ErrClosed) && attempt < 3 && m.reg.Load().skills[skill] != e {

@@ -50,6 +50,7 @@ type Skill struct {
 	Schema      json.RawMessage `toml:"-" json:"input_schema,omitempty"`
 
 	resolved *jsonschema.Resolved // compiled InputSchema
+	triggers []trigger            // compiled Triggers, same order
 }
 
 // CheckInput validates a skill's input (JSON text) against its schema; a
@@ -155,6 +156,14 @@ func (m *Manifest) validate() error {
 		}
 		seen[s.Name] = true
 		s.Triggers = nonNil(s.Triggers)
+		s.triggers = s.triggers[:0]
+		for _, src := range s.Triggers {
+			t, err := compileTrigger(src)
+			if err != nil {
+				bad("skill %q: %v", s.Name, err)
+			}
+			s.triggers = append(s.triggers, t)
+		}
 		if strings.TrimSpace(s.Description) == "" {
 			bad("skill %q needs a description", s.Name)
 		}
