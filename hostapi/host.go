@@ -269,7 +269,7 @@ var hostFunctions = []struct {
 		out, err := c.p.opts.Host.LLM(ctx, append([]byte{}, read(m, uint32(s[0]), uint32(s[1]))...))
 		if err != nil {
 			c.result = []byte(err.Error())
-			s[0] = api.EncodeI32(ResError)
+			s[0] = api.EncodeI32(resultOf(err)) // -4 when the caller's token quota is spent
 			return
 		}
 		c.result = out

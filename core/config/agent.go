@@ -21,12 +21,15 @@ type Sessions struct {
 
 // LLM configures the LLM providers skills reach through the llm capability.
 type LLM struct {
-	DefaultProvider string        `koanf:"default_provider" doc:"Provider used when a request names no model a provider lists; empty means the first provider."`
-	Timeout         Duration      `koanf:"timeout" doc:"Deadline of one provider call, retries included."`
-	MaxRetries      int64         `koanf:"max_retries" doc:"Retries of a provider call that failed with a network error, 429 or 5xx, with exponential backoff."`
-	KeyQuotaTokens  int64         `koanf:"key_quota_tokens" doc:"Tokens (input plus output) one API key may spend per quota_period; 0 means no quota. Spent keys get 429 quota_exceeded."`
-	QuotaPeriod     Duration      `koanf:"quota_period" doc:"Window of key_quota_tokens, counted in whole UTC days back from today."`
-	Providers       []LLMProvider `koanf:"providers" doc:"The providers, one [[llm.providers]] table each (see docs/llm.md)."`
+	DefaultProvider  string        `koanf:"default_provider" doc:"Provider used when a request names no model a provider lists; empty means the first provider."`
+	Timeout          Duration      `koanf:"timeout" doc:"Deadline of one provider call, retries included."`
+	MaxRetries       int64         `koanf:"max_retries" doc:"Retries of a provider call that failed with a network error, 429 or 5xx, with exponential backoff."`
+	RetryBackoff     Duration      `koanf:"retry_backoff" doc:"Wait before the first retry; each retry doubles it. A provider's Retry-After is honoured when it asks for longer."`
+	MaxResponseBytes int64         `koanf:"max_response_bytes" doc:"Largest provider response read: a whole reply, or one event of a streamed one."`
+	DefaultMaxTokens int64         `koanf:"default_max_tokens" doc:"max_tokens sent when a request names none and the provider requires it (Anthropic)."`
+	KeyQuotaTokens   int64         `koanf:"key_quota_tokens" doc:"Tokens (input plus output) one API key may spend per quota_period; 0 means no quota. Spent keys get 429 quota_exceeded."`
+	QuotaPeriod      Duration      `koanf:"quota_period" doc:"Window of key_quota_tokens, counted in whole UTC days back from today."`
+	Providers        []LLMProvider `koanf:"providers" doc:"The providers, one [[llm.providers]] table each (see docs/llm.md)."`
 }
 
 // LLMProvider is one [[llm.providers]] table.
@@ -86,6 +89,15 @@ func (c *Config) validateAgent(bad func(key, format string, args ...any)) {
 	if l.MaxRetries < 0 || l.MaxRetries > 10 {
 		bad("llm.max_retries", "must be between 0 and 10 (got %d)", l.MaxRetries)
 	}
+	if l.RetryBackoff <= 0 {
+		bad("llm.retry_backoff", "must be a positive duration (got %s)", l.RetryBackoff.D())
+	}
+	if l.MaxResponseBytes < 1024 {
+		bad("llm.max_response_bytes", "must be at least 1024 (got %d)", l.MaxResponseBytes)
+	}
+	if l.DefaultMaxTokens < 1 {
+		bad("llm.default_max_tokens", "must be at least 1 (got %d)", l.DefaultMaxTokens)
+	}
 	if l.KeyQuotaTokens < 0 {
 		bad("llm.key_quota_tokens", "must be 0 (no quota) or more (got %d)", l.KeyQuotaTokens)
 	}
@@ -93,6 +105,7 @@ func (c *Config) validateAgent(bad func(key, format string, args ...any)) {
 		bad("llm.quota_period", "must be at least 24h (got %s)", l.QuotaPeriod.D())
 	}
 	names := map[string]bool{}
+	models := map[string]string{} // model -> provider listing it
 	for i, p := range l.Providers {
 		key := fmt.Sprintf("llm.providers[%d]", i)
 		if !pluginName.MatchString(p.Name) {
@@ -109,6 +122,17 @@ func (c *Config) validateAgent(bad func(key, format string, args ...any)) {
 		}
 		if len(p.Models) == 0 {
 			bad(key+".models", "list at least one model the provider serves")
+		}
+		for _, m := range p.Models {
+			if other, ok := models[m]; ok {
+				bad(key+".models", "model %q is also listed by provider %q; a model routes to one provider", m, other)
+			} else if m == "" {
+				bad(key+".models", "a model name must not be empty")
+			}
+			models[m] = p.Name
+		}
+		if p.APIKey != "" && p.APIKeyEnv != "" {
+			bad(key+".api_key_env", "set api_key or api_key_env, not both")
 		}
 		if p.Timeout < 0 {
 			bad(key+".timeout", "must not be negative")

@@ -246,7 +246,8 @@ func Default() *Config {
 			WSQueue:         256,
 			WSPingInterval:  Duration(30 * time.Second),
 		},
-		LLM: LLM{Timeout: Duration(60 * time.Second), MaxRetries: 2, QuotaPeriod: Duration(30 * 24 * time.Hour), Providers: []LLMProvider{}},
+		LLM: LLM{Timeout: Duration(60 * time.Second), MaxRetries: 2, RetryBackoff: Duration(500 * time.Millisecond),
+			MaxResponseBytes: 4 << 20, DefaultMaxTokens: 1024, QuotaPeriod: Duration(30 * 24 * time.Hour), Providers: []LLMProvider{}},
 		Webhooks: Webhooks{
 			MaxAttempts:    8,
 			InitialBackoff: Duration(time.Second),

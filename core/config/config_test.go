@@ -194,6 +194,11 @@ func TestLoadErrors(t *testing.T) {
 		{name: "llm provider bad kind and url", file: "c.toml", body: "[[llm.providers]]\nname = \"x\"\nkind = \"gpt\"\nbase_url = \"nope\"\nmodels = [\"m\"]\n", keys: []string{"llm.providers[0].kind", "llm.providers[0].base_url"}, invalid: true},
 		{name: "llm provider without models", file: "c.toml", body: "[[llm.providers]]\nname = \"x\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n", keys: []string{"llm.providers[0].models"}, invalid: true},
 		{name: "llm unknown default provider", file: "c.toml", body: "[llm]\ndefault_provider = \"ghost\"\n", keys: []string{"llm.default_provider"}, invalid: true},
+		{name: "llm model on two providers", file: "c.toml", body: "[[llm.providers]]\nname = \"a\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\nmodels = [\"m\"]\n" +
+			"[[llm.providers]]\nname = \"b\"\nkind = \"anthropic\"\nbase_url = \"https://api.anthropic.com/v1\"\nmodels = [\"n\", \"m\"]\n", keys: []string{"llm.providers[1].models"}, contains: "also listed by provider \"a\"", invalid: true},
+		{name: "llm key and key env", file: "c.toml", body: "[[llm.providers]]\nname = \"a\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\nmodels = [\"m\"]\napi_key = \"k\"\napi_key_env = \"K\"\nheaders = [\"X-A\"]\n", keys: []string{"llm.providers[0].api_key_env", "llm.providers[0].headers"}, invalid: true},
+		{name: "llm limits", file: "c.toml", body: "[llm]\nretry_backoff = \"0s\"\nmax_response_bytes = 10\ndefault_max_tokens = 0\nmax_retries = 11\nquota_period = \"1h\"\ntimeout = \"0s\"\n",
+			keys: []string{"llm.retry_backoff", "llm.max_response_bytes", "llm.default_max_tokens", "llm.max_retries", "llm.quota_period", "llm.timeout"}, invalid: true},
 		{name: "sessions bad default skill", file: "c.toml", body: "[sessions]\ndefault_skill = \"a b\"\nidle_timeout = \"0s\"\n", keys: []string{"sessions.default_skill", "sessions.idle_timeout"}, invalid: true},
 		{name: "webhooks backoff order", file: "c.toml", body: "[webhooks]\ninitial_backoff = \"1m\"\nmax_backoff = \"1s\"\nmax_attempts = 0\n", keys: []string{"webhooks.max_backoff", "webhooks.max_attempts"}, invalid: true},
 		{name: "missing explicit file", file: "missing.toml", contains: "does not exist"},

@@ -34,7 +34,9 @@ type pluginHost struct {
 	invoke   func(ctx context.Context, skill string, input []byte) ([]byte, string, error)
 	maxDepth int
 	http     *httpPolicy
-	llm      func(ctx context.Context, request []byte) ([]byte, error) // nil: no provider
+	llm      func(ctx context.Context, plugin string, models []string, request []byte) ([]byte, error) // nil: no provider
+	// llmModels is the plugin's llm_models allow-list; empty allows any.
+	llmModels []string
 }
 
 type depthKey struct{}
@@ -183,10 +185,10 @@ func (h *pluginHost) Denied(ctx context.Context, capability string) {
 var ErrNoProvider = errors.New("no LLM provider is configured in the gateway")
 
 // LLM implements hostapi.Host. The permission check is the runtime's; the
-// providers themselves (OpenAI-compatible, Anthropic) plug in here.
+// providers (core/llm) are told the plugin and its model allow-list.
 func (h *pluginHost) LLM(ctx context.Context, request []byte) ([]byte, error) {
 	if h.llm == nil {
 		return nil, ErrNoProvider
 	}
-	return h.llm(ctx, request)
+	return h.llm(ctx, h.name, h.llmModels, request)
 }

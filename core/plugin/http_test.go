@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -111,10 +112,10 @@ func TestHTTPAllowList(t *testing.T) {
 func TestLLMCapability(t *testing.T) {
 	ctx := context.Background()
 	dir := pluginDir(t, "asker", "llm.wasm", "[capabilities]\noptional = [\"llm\"]\n")
-	run := func(grants []string, llm func(context.Context, []byte) ([]byte, error)) (int32, string) {
+	run := func(grants []string, llm func(context.Context, string, []string, []byte) ([]byte, error)) (int32, string) {
 		f := newFixture(t, nil)
 		f.m.d.LLM = llm
-		f.m.LoadAll(ctx, cfg(config.PluginEntry{Name: "asker", Path: dir, Grants: grants}))
+		f.m.LoadAll(ctx, cfg(config.PluginEntry{Name: "asker", Path: dir, Grants: grants, LLMModels: []string{"small", "big"}}))
 		out, _, err := f.m.Invoke(ctx, "asker", []byte(`{"prompt":"hi"}`))
 		if err != nil || len(out) < 4 {
 			t.Fatalf("invoke: %v %v", out, err)
@@ -127,10 +128,16 @@ func TestLLMCapability(t *testing.T) {
 	if code, msg := run([]string{"llm"}, nil); code != hostapi.ResError || !strings.Contains(msg, "no LLM provider") {
 		t.Errorf("no provider: %d %q", code, msg)
 	}
-	code, msg := run([]string{"llm"}, func(_ context.Context, req []byte) ([]byte, error) {
-		return []byte(`{"text":"echo ` + string(req) + `"}`), nil
+	code, msg := run([]string{"llm"}, func(_ context.Context, plugin string, models []string, req []byte) ([]byte, error) {
+		return []byte(`{"text":"echo ` + plugin + ` ` + strings.Join(models, ",") + ` ` + string(req) + `"}`), nil
 	})
-	if code <= 0 || !strings.Contains(msg, `"prompt":"hi"`) {
+	if code <= 0 || !strings.Contains(msg, `asker small,big {"prompt":"hi"}`) {
 		t.Errorf("with a provider: %d %q", code, msg)
+	}
+	code, msg = run([]string{"llm"}, func(context.Context, string, []string, []byte) ([]byte, error) {
+		return nil, fmt.Errorf("token quota exceeded (%w)", hostapi.ErrQuota)
+	})
+	if code != hostapi.ResTooLarge || !strings.Contains(msg, "quota") {
+		t.Errorf("over a quota: %d %q", code, msg)
 	}
 }

@@ -132,8 +132,10 @@ type Deps struct {
 	// per plugin name.
 	Embedded fs.FS
 	Names    []string
-	// LLM serves llm_complete; nil answers "no LLM provider is configured".
-	LLM func(ctx context.Context, request []byte) ([]byte, error)
+	// LLM serves llm_complete for the named plugin, whose llm_models
+	// allow-list (empty: any configured model) it must enforce; nil
+	// answers "no LLM provider is configured".
+	LLM func(ctx context.Context, plugin string, models []string, request []byte) ([]byte, error)
 	// InstallDir holds plugins installed over the API, a directory each;
 	// empty turns installing off.
 	InstallDir string
@@ -302,7 +304,7 @@ func (m *Manager) start(ctx context.Context, e *entry, wasm []byte) error {
 	if err != nil {
 		return err
 	}
-	host.invoke, host.maxDepth, host.llm = m.Invoke, int(c.MaxCallDepth), m.d.LLM
+	host.invoke, host.maxDepth, host.llm, host.llmModels = m.Invoke, int(c.MaxCallDepth), m.d.LLM, slices.Clone(pc.LLMModels)
 	host.http = newHTTPPolicy(pc.HTTPAllow, pc.HTTPPrivate, c.HTTPTimeout.D(), c.HTTPMaxResponse)
 	opts := hostapi.Options{
 		Name: e.name, Host: host, Grants: e.granted,
@@ -511,7 +513,7 @@ func (m *Manager) ApplyConfig(ctx context.Context, c *config.Config) {
 
 func equalEntry(a, b config.PluginEntry) bool {
 	return a.Name == b.Name && a.Path == b.Path && slices.Equal(a.Grants, b.Grants) && a.MinInstances == b.MinInstances &&
-		slices.Equal(a.HTTPAllow, b.HTTPAllow) && a.HTTPPrivate == b.HTTPPrivate &&
+		slices.Equal(a.HTTPAllow, b.HTTPAllow) && a.HTTPPrivate == b.HTTPPrivate && slices.Equal(a.LLMModels, b.LLMModels) &&
 		a.MaxInstances == b.MaxInstances && a.MemoryBytes == b.MemoryBytes && a.CallTimeout == b.CallTimeout && mapsEqual(a.Config, b.Config)
 }
 
