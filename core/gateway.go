@@ -23,8 +23,10 @@ import (
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
 	"github.com/porticohq/portico/core/internal/httpapi"
+	"github.com/porticohq/portico/core/llm"
 	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/ratelimit"
+	"github.com/porticohq/portico/core/session"
 	"github.com/porticohq/portico/core/store"
 	"github.com/porticohq/portico/hostapi"
 	"github.com/porticohq/portico/plugins"
@@ -85,7 +87,9 @@ type Gateway struct {
 	limits   *ratelimit.Limiter
 	failures *ratelimit.Limiter
 	runtime  *hostapi.Runtime
+	llm      *llm.Service
 	plugins  *plugin.Manager
+	sessions *session.Service
 	logs     *logWriter // nil when log.flush_interval is 0
 
 	debounce time.Duration
@@ -161,13 +165,21 @@ func New(opts Options) (*Gateway, error) {
 		logs.Close()
 		return nil, err
 	}
+	g.llm = llm.New(st, c.LLM, llm.Options{Logger: log, Getenv: func(name string) string { return envValue(opts.Config.Env, name) }})
 	g.plugins = plugin.NewManager(plugin.Deps{
-		Runtime: g.runtime, Store: st, Bus: g.bus, Audit: g.audit, Logger: log,
+		Runtime: g.runtime, Store: st, Bus: g.bus, Audit: g.audit, Logger: log, LLM: g.llm.PluginComplete,
 		Embedded: plugins.FS, Names: plugins.Names, InstallDir: filepath.Join(c.DataDir, "plugins"),
 	})
+	if g.sessions, err = session.Open(context.Background(), session.Deps{Store: st, Bus: g.bus, Logger: log, Config: cfg.Config}); err != nil {
+		g.runtime.Close(context.Background())
+		st.Close()
+		logs.Close()
+		return nil, err
+	}
+	g.sessions.SetDeps(g.plugins, session.Hooks{Observe: observeLLM})
 	g.api = httpapi.New(httpapi.Deps{
-		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures, Plugins: g.plugins,
-		Store: st, Bus: g.bus, Audit: g.audit, Logger: log,
+		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures, Plugins: g.plugins, LLM: g.llm,
+		Store: st, Bus: g.bus, Audit: g.audit, Sessions: g.sessions, Logger: log,
 		Version: VersionString(), Started: g.started,
 	})
 	cfg.Subscribe(g.onConfig)
@@ -234,6 +246,7 @@ func (g *Gateway) onConfig(ch config.Change) {
 	c := ch.New.Config
 	g.level.Set(parseLevel(c.Log.Level))
 	g.api.ApplyConfig(c)
+	g.llm.ApplyConfig(c.LLM)
 	if err := g.auth.SetJWT(c.Auth.JWT); err != nil {
 		g.log.Error("JWT settings not applied; the previous ones stay in force", "error", err)
 	}
@@ -312,6 +325,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	g.every(bg, func(c *config.Config) time.Duration { return c.Storage.GCInterval.D() }, g.collectGarbage)
 	g.every(bg, func(c *config.Config) time.Duration { return c.Audit.SweepInterval.D() }, g.pruneAudit)
 	g.every(bg, func(*config.Config) time.Duration { return time.Minute }, g.flushKeyUse)
+	g.every(bg, func(*config.Config) time.Duration { return time.Hour }, g.sweepSessions)
 	for _, l := range []*ratelimit.Limiter{g.limits, g.failures} {
 		g.bg.Add(1)
 		go func() { defer g.bg.Done(); l.Run(bg, time.Minute) }()
@@ -345,6 +359,21 @@ func (g *Gateway) every(ctx context.Context, interval func(*config.Config) time.
 			}
 		}
 	}()
+}
+
+// sweepSessions forgets expired Idempotency-Keys.
+func (g *Gateway) sweepSessions(ctx context.Context) {
+	if _, err := g.sessions.Sweep(ctx); err != nil && ctx.Err() == nil {
+		g.log.Warn("idempotency key sweep failed", "error", err)
+	}
+}
+
+// observeLLM reports a skill call's LLM usage and streamed text to the
+// session turn that made it.
+func observeLLM(ctx context.Context, onUsage func(session.Usage), onDelta func(string)) context.Context {
+	return llm.WithObserver(ctx, llm.Observer{OnDelta: onDelta, OnUsage: func(u llm.Usage) {
+		onUsage(session.Usage{Input: u.InputTokens, Output: u.OutputTokens})
+	}})
 }
 
 func (g *Gateway) collectGarbage(context.Context) {

@@ -358,21 +358,3 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	}
 	return len(stale), nil
 }
-
-// Run sweeps idempotency records every interval until ctx ends.
-func (s *Service) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("idempotency sweep failed", "error", err)
-			} else if n > 0 {
-				s.log.Debug("idempotency records swept", "count", n)
-			}
-		}
-	}
-}

@@ -19,8 +19,10 @@ import (
 	"github.com/porticohq/portico/core/auth"
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
+	"github.com/porticohq/portico/core/llm"
 	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/ratelimit"
+	"github.com/porticohq/portico/core/session"
 	"github.com/porticohq/portico/core/store"
 )
 
@@ -47,6 +49,8 @@ type Deps struct {
 	Store    store.Store
 	Bus      *events.Bus
 	Audit    *audit.Trail
+	Sessions *session.Service
+	LLM      *llm.Service // nil: no LLM accounting (tests)
 	Logger   *slog.Logger
 	Version  string
 	Started  time.Time
@@ -132,6 +136,16 @@ func (a *API) routes() []route {
 		{"POST", "/api/v1/plugins/{name}/enable", RoleOperator, "default", a.pluginAction("enable", (*plugin.Manager).Enable)},
 		{"GET", "/api/v1/skills", RoleUser, "default", a.listSkills},
 		{"POST", "/api/v1/skills/{name}/invoke", RoleUser, "default", a.invokeSkill},
+		{"GET", "/api/v1/usage", RoleUser, "default", a.getUsage},
+		{"POST", "/api/v1/sessions", RoleUser, "sessions_write", a.createSession},
+		{"GET", "/api/v1/sessions", RoleUser, "sessions_read", a.listSessions},
+		{"GET", "/api/v1/sessions/{id}", RoleUser, "sessions_read", a.getSession},
+		{"DELETE", "/api/v1/sessions/{id}", RoleUser, "sessions_write", a.deleteSession},
+		{"GET", "/api/v1/sessions/{id}/messages", RoleUser, "sessions_read", a.listMessages},
+		{"POST", "/api/v1/sessions/{id}/messages", RoleUser, "sessions_write", a.postMessage},
+		{"POST", "/api/v1/chat", RoleUser, "sessions_write", a.chat},
+		{"GET", "/api/v1/ws", RoleUser, "default", a.websocket},
+		{"GET", "/api/v1/events/stream", RoleUser, "default", a.eventStream},
 	}
 }
 

@@ -19,8 +19,10 @@ import (
 	"github.com/porticohq/portico/core/auth"
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
+	"github.com/porticohq/portico/core/llm"
 	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/ratelimit"
+	"github.com/porticohq/portico/core/session"
 	"github.com/porticohq/portico/core/store"
 )
 
@@ -48,7 +50,13 @@ func newAPI(t testing.TB, body string) *API {
 	fail, _ := ratelimit.New(ratelimit.Options{Rates: map[string]ratelimit.Rate{"default": {PerSecond: 1, Burst: 1}}})
 	bus := events.New()
 	plugins := plugin.NewManager(plugin.Deps{Store: st, Bus: bus, Audit: audit.New(st), Logger: slog.New(slog.DiscardHandler)})
-	return New(Deps{Config: m, Auth: svc, Limits: lim, Failures: fail, Plugins: plugins, Store: st, Bus: bus, Audit: audit.New(st),
+	sessions, err := session.Open(context.Background(), session.Deps{Store: st, Bus: bus, Config: m.Config})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions.SetDeps(plugins, session.Hooks{})
+	return New(Deps{Config: m, Auth: svc, Limits: lim, Failures: fail, Plugins: plugins, Store: st, Bus: bus, Audit: audit.New(st), Sessions: sessions,
+		LLM:    llm.New(st, m.Config().LLM, llm.Options{}),
 		Logger: slog.New(slog.DiscardHandler), Version: "test", Started: time.Now()})
 }
 

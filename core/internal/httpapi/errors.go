@@ -27,17 +27,18 @@ func Errorf(status int, code, format string, args ...any) *Error {
 
 // Codes used across the API, with the status each goes with.
 const (
-	CodeBadRequest   = "bad_request"        // 400
-	CodeUnauthorized = "unauthorized"       // 401
-	CodeForbidden    = "forbidden"          // 403
-	CodeNotFound     = "not_found"          // 404
-	CodeMethod       = "method_not_allowed" // 405
-	CodeConflict     = "conflict"           // 409
-	CodeTooLarge     = "too_large"          // 413
-	CodeRateLimited  = "rate_limited"       // 429
-	CodeInternal     = "internal_error"     // 500
-	CodeNotReady     = "not_ready"          // 503
-	CodeOverloaded   = "overloaded"         // 503
+	CodeBadRequest    = "bad_request"        // 400
+	CodeUnauthorized  = "unauthorized"       // 401
+	CodeForbidden     = "forbidden"          // 403
+	CodeNotFound      = "not_found"          // 404
+	CodeMethod        = "method_not_allowed" // 405
+	CodeConflict      = "conflict"           // 409
+	CodeTooLarge      = "too_large"          // 413
+	CodeRateLimited   = "rate_limited"       // 429
+	CodeQuotaExceeded = "quota_exceeded"     // 429: the key spent its LLM token quota
+	CodeInternal      = "internal_error"     // 500
+	CodeNotReady      = "not_ready"          // 503
+	CodeOverloaded    = "overloaded"         // 503
 )
 
 type envelope struct {

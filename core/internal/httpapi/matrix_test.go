@@ -15,7 +15,8 @@ import (
 
 // generous lifts rate limits so the matrix sees only auth decisions.
 const generous = "[auth]\nfailures_per_minute = 100000\n[ratelimit.default]\nrate = 100000.0\nburst = 100000\n" +
-	"[ratelimit.config_write]\nrate = 100000.0\nburst = 100000\n[ratelimit.unauthenticated]\nrate = 100000.0\nburst = 100000\n"
+	"[ratelimit.config_write]\nrate = 100000.0\nburst = 100000\n[ratelimit.unauthenticated]\nrate = 100000.0\nburst = 100000\n" +
+	"[ratelimit.sessions_read]\nrate = 100000.0\nburst = 100000\n[ratelimit.sessions_write]\nrate = 100000.0\nburst = 100000\n"
 
 // TestRoutesAllHavePermissions walks the router itself: every route it
 // serves must come from the route table with a role.
@@ -73,6 +74,16 @@ var spec = map[string]auth.Role{
 	"POST /api/v1/plugins/{name}/enable":      RoleOperator,
 	"GET /api/v1/skills":                      RoleUser,
 	"POST /api/v1/skills/{name}/invoke":       RoleUser,
+	"GET /api/v1/usage":                       RoleUser,
+	"POST /api/v1/sessions":                   RoleUser,
+	"GET /api/v1/sessions":                    RoleUser,
+	"GET /api/v1/sessions/{id}":               RoleUser,
+	"DELETE /api/v1/sessions/{id}":            RoleUser,
+	"GET /api/v1/sessions/{id}/messages":      RoleUser,
+	"POST /api/v1/sessions/{id}/messages":     RoleUser,
+	"POST /api/v1/chat":                       RoleUser,
+	"GET /api/v1/ws":                          RoleUser,
+	"GET /api/v1/events/stream":               RoleUser,
 }
 
 // TestPermissionMatrix sends every route every kind of credential and
@@ -126,7 +137,10 @@ func TestPermissionMatrix(t *testing.T) {
 		path := strings.NewReplacer("{id}", "x", "{key_id}", "y", "{name}", "z").Replace(rt.pattern)
 		for _, c := range creds {
 			t.Run(rt.method+" "+rt.pattern+"/"+c.name, func(t *testing.T) {
-				r := httptest.NewRequest(rt.method, path, strings.NewReader("{}"))
+				// Streams end when their request does.
+				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+				defer cancel()
+				r := httptest.NewRequestWithContext(ctx, rt.method, path, strings.NewReader("{}"))
 				if c.header[0] != "" {
 					r.Header.Set(c.header[0], c.header[1])
 				}

@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/porticohq/portico/core/audit"
+	"github.com/porticohq/portico/core/llm"
 	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/hostapi"
 )
@@ -35,6 +36,8 @@ func pluginError(err error) error {
 		return Errorf(http.StatusServiceUnavailable, CodePluginBusy, "%v", err)
 	case errors.Is(err, hostapi.ErrTimeout):
 		return Errorf(http.StatusGatewayTimeout, CodePluginTimeout, "%v", err)
+	case errors.Is(err, llm.ErrQuotaExceeded):
+		return Errorf(http.StatusTooManyRequests, CodeQuotaExceeded, "%v", err)
 	case errors.Is(err, hostapi.ErrBadInput), errors.Is(err, plugin.ErrInput):
 		return Errorf(http.StatusBadRequest, CodeBadRequest, "%v", err)
 	case errors.Is(err, plugin.ErrFailed), errors.Is(err, hostapi.ErrTrap), errors.Is(err, hostapi.ErrGuest),
@@ -193,8 +196,20 @@ func (a *API) invokeSkill(w http.ResponseWriter, r *http.Request) error {
 	if len(req.Input) == 0 {
 		req.Input = json.RawMessage("null")
 	}
+	ctx := r.Context()
+	if p := PrincipalFrom(ctx); p != nil && a.d.LLM != nil {
+		// The key pays for the skill's LLM calls. A guest turns a host
+		// error into a result code, so a spent quota could not come back
+		// out of the skill as a 429: check it here, for skills granted llm.
+		ctx = llm.WithAccount(ctx, p.KeyID)
+		if a.d.Plugins.SkillGranted(name, hostapi.CapLLM) {
+			if err := a.d.LLM.CheckQuota(ctx, p.KeyID); err != nil {
+				return pluginError(err)
+			}
+		}
+	}
 	start := time.Now()
-	out, plug, err := a.d.Plugins.Invoke(r.Context(), name, req.Input)
+	out, plug, err := a.d.Plugins.Invoke(ctx, name, req.Input)
 	if err != nil {
 		return pluginError(err)
 	}
