@@ -20,7 +20,7 @@ import (
 // minor no newer than ABIMinor.
 const (
 	ABIMajor = 1
-	ABIMinor = 0
+	ABIMinor = 1 // v1.1 added the channel kind
 )
 
 // Guest exports and host module names of ABI v1.
@@ -28,16 +28,18 @@ const (
 	ExportABIVersion = "portico_abi_version"
 	ExportSkill      = "portico_skill"
 	ExportHook       = "portico_hook"
+	ExportChannel    = "portico_channel" // v1.1
 	HostModule       = "portico"
 )
 
 // Plugin kinds and the export each requires.
 const (
-	KindSkill = "skill"
-	KindHook  = "hook"
+	KindSkill   = "skill"
+	KindHook    = "hook"
+	KindChannel = "channel"
 )
 
-var kindExports = map[string]string{KindSkill: ExportSkill, KindHook: ExportHook}
+var kindExports = map[string]string{KindSkill: ExportSkill, KindHook: ExportHook, KindChannel: ExportChannel}
 
 // Errors a call or a load can end in, for errors.Is. The HTTP API maps
 // them to its codes: ErrBusy 503 plugin_busy, ErrTimeout 504

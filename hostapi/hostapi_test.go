@@ -363,3 +363,27 @@ func TestNoLeakOnReload(t *testing.T) {
 		t.Errorf("heap in use %d -> %d bytes after 200 reloads", heap0, ms.HeapInuse)
 	}
 }
+
+func TestChannelKind(t *testing.T) {
+	r := newRuntime(t)
+	p, err := load(t, r, "channel.wasm", Options{Kinds: []string{KindChannel}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := envelope("webhook", []byte(`{"body":"x"}`))
+	out, err := p.CallChannel(context.Background(), in)
+	if err != nil || string(out) != string(in) {
+		t.Fatalf("channel call: %q %v", out, err)
+	}
+	if _, err := p.Call(context.Background(), in); !errors.Is(err, ErrABI) {
+		t.Errorf("a skill call to a channel-only module: %v", err)
+	}
+	// A skill module declared as a channel is refused at load.
+	if _, err := load(t, r, "ok.wasm", Options{Kinds: []string{KindChannel}}); !errors.Is(err, ErrABI) || !strings.Contains(err.Error(), ExportChannel) {
+		t.Errorf("ok.wasm as a channel: %v", err)
+	}
+	rep, err := Inspect(context.Background(), "channel", fixture(t, "channel.wasm"), newHost(), "")
+	if err != nil || len(rep.Kinds) != 1 || rep.Kinds[0] != KindChannel {
+		t.Errorf("inspect: %+v %v", rep, err)
+	}
+}

@@ -57,6 +57,8 @@ func Inspect(ctx context.Context, name string, wasm []byte, host Host, cacheDir 
 			rep.Kinds = append(rep.Kinds, KindSkill)
 		case ExportHook:
 			rep.Kinds = append(rep.Kinds, KindHook)
+		case ExportChannel:
+			rep.Kinds = append(rep.Kinds, KindChannel)
 		case "_initialize":
 			rep.Start = name
 		case "_start":

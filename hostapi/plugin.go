@@ -93,7 +93,9 @@ type instance struct {
 	mod   api.Module
 	skill api.Function // nil unless the plugin provides skills
 	hook  api.Function // nil unless it provides hooks
-	stack [1]uint64
+	// channel is nil unless it is a channel
+	channel api.Function
+	stack   [1]uint64
 }
 
 // Load compiles wasm, checks it against ABI v1 with a precise error for
@@ -248,7 +250,8 @@ func (p *Plugin) instantiate() (*instance, error) {
 		p.maybeFree()
 		return nil, fmt.Errorf("plugin %q: start: %w: %v", p.opts.Name, ErrTrap, err)
 	}
-	return &instance{mod: mod, skill: mod.ExportedFunction(ExportSkill), hook: mod.ExportedFunction(ExportHook)}, nil
+	return &instance{mod: mod, skill: mod.ExportedFunction(ExportSkill), hook: mod.ExportedFunction(ExportHook),
+		channel: mod.ExportedFunction(ExportChannel)}, nil
 }
 
 // discard closes an instance and frees its slot.
@@ -345,6 +348,12 @@ func (p *Plugin) CallHook(ctx context.Context, input []byte) error {
 	return err
 }
 
+// CallChannel runs one operation of a channel plugin (the envelope names
+// it: "webhook", "send" or "health") and returns its reply.
+func (p *Plugin) CallChannel(ctx context.Context, input []byte) ([]byte, error) {
+	return p.call(ctx, ExportChannel, input, nil)
+}
+
 func (p *Plugin) call(ctx context.Context, export string, input []byte, sink func([]byte) error) ([]byte, error) {
 	if perr := p.failed.Load(); perr != nil {
 		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrClosed, Msg: "failed: " + (*perr).Error()}
@@ -363,8 +372,11 @@ func (p *Plugin) call(ctx context.Context, export string, input []byte, sink fun
 		return nil, err
 	}
 	fn := inst.skill
-	if export == ExportHook {
+	switch export {
+	case ExportHook:
 		fn = inst.hook
+	case ExportChannel:
+		fn = inst.channel
 	}
 	if fn == nil {
 		p.release(inst, true)
