@@ -88,7 +88,7 @@ var (
 )
 
 // Kinds a manifest may declare; this host runs skills today.
-var supportedKinds = []string{"skill", "hook"}
+var supportedKinds = []string{"skill", "hook", "channel"}
 
 // ParseManifest decodes and validates a plugin.toml strictly: unknown keys
 // are errors, and every problem is named.

@@ -194,3 +194,17 @@ type ChannelStats struct {
 	ActiveSessions int        `json:"active_sessions"`
 	LastMessageAt  *time.Time `json:"last_message_at"`
 }
+
+// latest returns the newest session of user on channel that is not
+// terminated, or "".
+func (x *index) latest(channel, user string) string {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	l := x.byUser[user]
+	for i := len(l) - 1; i >= 0; i-- {
+		if e := l[i]; e.channel == channel && !e.terminated {
+			return e.id
+		}
+	}
+	return ""
+}

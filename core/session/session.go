@@ -107,7 +107,7 @@ type Service struct {
 	cfg   func() *config.Config
 	idx   *index
 	now   func() time.Time
-	locks sync.Map // session id -> *sync.Mutex, serializing a session's turns
+	locks keyedLocks // serialize a session's turns, and uses of one idempotency key
 
 	skills Skills
 	hooks  Hooks
@@ -285,13 +285,43 @@ func (s *Service) Terminate(ctx context.Context, id string) (Session, error) {
 	return se, nil
 }
 
-// lock serializes the turns of one session, so its messages are numbered
-// and answered in order.
-func (s *Service) lock(id string) func() {
-	v, _ := s.locks.LoadOrStore(id, &sync.Mutex{})
-	mu := v.(*sync.Mutex)
-	mu.Lock()
-	return mu.Unlock
+// lock serializes the turns of one session (or whatever else key names),
+// so its messages are numbered and answered in order.
+func (s *Service) lock(key string) func() { return s.locks.lock(key) }
+
+// keyedLocks is a mutex per key, kept only while someone holds or waits
+// for it, so memory stays bounded by the calls in flight.
+type keyedLocks struct {
+	mu sync.Mutex
+	m  map[string]*keyedLock
+}
+
+type keyedLock struct {
+	sync.Mutex
+	n int // holders and waiters
+}
+
+func (k *keyedLocks) lock(key string) func() {
+	k.mu.Lock()
+	if k.m == nil {
+		k.m = map[string]*keyedLock{}
+	}
+	l := k.m[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.m[key] = l
+	}
+	l.n++
+	k.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		k.mu.Lock()
+		if l.n--; l.n == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
 }
 
 func (s *Service) publish(typ string, data any) {
@@ -357,4 +387,22 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 		}
 	}
 	return len(stale), nil
+}
+
+// Resume returns the newest session of a channel's end user that is not
+// terminated, or creates one: a channel plugin's messages continue the
+// user's conversation.
+func (s *Service) Resume(ctx context.Context, in CreateInput) (Session, error) {
+	if err := in.check(); err != nil {
+		return Session{}, err
+	}
+	unlock := s.lock("resume\x00" + in.Channel + "\x00" + in.UserID)
+	defer unlock()
+	if id := s.idx.latest(in.Channel, in.UserID); id != "" {
+		se, err := s.Get(ctx, id)
+		if err == nil || !errors.Is(err, ErrNotFound) {
+			return se, err
+		}
+	}
+	return s.Create(ctx, in)
 }
