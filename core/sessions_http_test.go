@@ -5,12 +5,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/porticohq/portico/core"
+	"github.com/porticohq/portico/core/auth"
+	"github.com/porticohq/portico/core/config"
+	"github.com/porticohq/portico/hostapi"
 )
 
 // sessionsConfig lifts the sessions' rate limits for tests that post a lot.
@@ -349,4 +357,57 @@ func TestEventStreamSSE(t *testing.T) {
 	if r := do(t, "GET", g.url+"/api/v1/events/stream?events=a..b", "", "X-API-Key", op); r.status != 400 {
 		t.Errorf("bad pattern: %d", r.status)
 	}
+}
+
+// BenchmarkMessageTurn posts a message through the HTTP handler (auth,
+// rate limit, store, route, echo skill, store, events) and reports the
+// median besides the mean:
+// go test -run '^$' -bench MessageTurn -benchmem ./core
+func BenchmarkMessageTurn(b *testing.B) {
+	dir := b.TempDir()
+	key := auth.NewSecret()
+	cache, err := hostapi.TestCacheDir()
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := core.New(core.Options{
+		Config: config.Sources{Env: []string{"PORTICO_ADMIN_KEY=" + key, "PORTICO_PLUGIN__CACHE_DIR=" + cache},
+			Flags: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0", "storage.memtable_bytes": "8388608",
+				"ratelimit.sessions_write.rate": "1e9", "ratelimit.sessions_write.burst": "1000000000", "ratelimit.default.rate": "1e9", "ratelimit.default.burst": "1000000000"}},
+		LogOutput: io.Discard,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := g.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer g.Shutdown(context.Background())
+	h := g.Handler()
+	post := func(path, body string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", path, strings.NewReader(body))
+		req.Header.Set("X-API-Key", key)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w
+	}
+	w := post("/api/v1/sessions", `{}`)
+	var se struct{ ID string }
+	json.Unmarshal(w.Body.Bytes(), &se)
+	path := "/api/v1/sessions/" + se.ID + "/messages"
+	// A long session keeps the history handed to the skill at its limit.
+	for range 30 {
+		post(path, `{"text":"warm up"}`)
+	}
+	var lat []time.Duration
+	b.ReportAllocs()
+	for b.Loop() {
+		began := time.Now()
+		if w := post(path, `{"text":"/echo hello there"}`); w.Code != 201 {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		lat = append(lat, time.Since(began))
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 }

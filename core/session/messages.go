@@ -171,7 +171,7 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 		}
 		route = plugin.Route{Skill: def, Text: in.Text}
 	}
-	history, err := s.history(ctx, se.ID, int(s.cfg().Sessions.HistoryMessages))
+	history, err := s.history(ctx, &se, int(s.cfg().Sessions.HistoryMessages))
 	if err != nil {
 		return Turn{}, err
 	}
@@ -269,39 +269,40 @@ func (m *Message) event(se *Session) MessageEvent {
 
 func messagePrefix(sessionID string) []byte { return []byte("m/" + sessionID + "/") }
 
+func messageKey(sessionID string, seq int64) []byte {
+	return fmt.Appendf(messagePrefix(sessionID), "%012d", seq)
+}
+
 func (s *Service) putMessage(ctx context.Context, m *Message) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	key := fmt.Appendf(messagePrefix(m.SessionID), "%012d", m.Seq)
-	if err := s.kv.Set(ctx, key, b); err != nil {
+	if err := s.kv.Set(ctx, messageKey(m.SessionID, m.Seq), b); err != nil {
 		return fmt.Errorf("storing message: %w", err)
 	}
 	return nil
 }
 
-// history returns up to n of the session's latest messages, oldest first.
-func (s *Service) history(ctx context.Context, id string, n int) ([]HistoryItem, error) {
+// history returns up to n of the session's latest messages, oldest first:
+// their keys are known from the message count, so they are read directly.
+func (s *Service) history(ctx context.Context, se *Session, n int) ([]HistoryItem, error) {
 	out := []HistoryItem{}
-	if n == 0 {
-		return out, nil
-	}
-	err := s.kv.Scan(ctx, messagePrefix(id), store.ScanOptions{Reverse: true}, func(_, v []byte) error {
+	for seq := max(1, se.MessageCount-int64(n)+1); seq <= se.MessageCount; seq++ {
+		b, err := s.kv.Get(ctx, messageKey(se.ID, seq))
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
 		var m Message
-		if err := json.Unmarshal(v, &m); err != nil {
-			return err
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("message record: %w", err)
 		}
 		out = append(out, HistoryItem{Role: m.Role, Text: m.Text})
-		if len(out) == n {
-			return store.ErrStop
-		}
-		return nil
-	})
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
 	}
-	return out, err
+	return out, nil
 }
 
 // Messages returns a page of the session's messages, oldest first, and
