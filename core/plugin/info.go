@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -95,4 +96,12 @@ func (m *Manager) Loaded() bool {
 		}
 	}
 	return true
+}
+
+// SkillGranted reports whether the plugin that provides skill is granted
+// capability (the skills API checks the caller's LLM quota up front for
+// skills granted llm).
+func (m *Manager) SkillGranted(skill, capability string) bool {
+	e, ok := m.reg.Load().skills[skill]
+	return ok && slices.Contains(e.granted, capability)
 }
