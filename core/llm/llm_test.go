@@ -146,15 +146,24 @@ func TestOpenAI(t *testing.T) {
 func TestOpenAIStream(t *testing.T) {
 	t.Parallel()
 	chunks := []string{"Hel", "lo", " world"}
-	got := make(chan string)
+	got := make(chan string, len(chunks)) // buffered: a caller that gets the deltas late must not block
 	m := newMock(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 		sse(w, `{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}`)
 		for _, c := range chunks {
 			sse(w, `{"choices":[{"index":0,"delta":{"content":`+strconvQuote(c)+`},"finish_reason":null}],"usage":null}`)
 			// The next chunk goes only once the caller saw this one: the
 			// deltas reach it while the stream is still open.
-			if d := <-got; d != c {
-				t.Errorf("caller got %q, the mock sent %q", d, c)
+			select {
+			case d := <-got:
+				if d != c {
+					t.Errorf("caller got %q, the mock sent %q", d, c)
+				}
+			case <-r.Context().Done():
+				t.Error("the caller gave up without seeing the delta")
+				return
+			case <-time.After(10 * time.Second): // a hang guard, not a speed check
+				t.Error("the delta did not reach the caller while the stream was open")
+				return
 			}
 		}
 		sse(w, `{"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}`,
