@@ -20,6 +20,7 @@ import (
 
 	"github.com/porticohq/portico/core/audit"
 	"github.com/porticohq/portico/core/auth"
+	"github.com/porticohq/portico/core/channel"
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
 	"github.com/porticohq/portico/core/internal/httpapi"
@@ -28,6 +29,7 @@ import (
 	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/session"
 	"github.com/porticohq/portico/core/store"
+	"github.com/porticohq/portico/core/webhook"
 	"github.com/porticohq/portico/hostapi"
 	"github.com/porticohq/portico/plugins"
 )
@@ -89,7 +91,9 @@ type Gateway struct {
 	runtime  *hostapi.Runtime
 	llm      *llm.Service
 	plugins  *plugin.Manager
+	hooks    *webhook.Service
 	sessions *session.Service
+	channels *channel.Service
 	logs     *logWriter // nil when log.flush_interval is 0
 
 	debounce time.Duration
@@ -176,11 +180,13 @@ func New(opts Options) (*Gateway, error) {
 		logs.Close()
 		return nil, err
 	}
-	g.sessions.SetDeps(g.plugins, session.Hooks{Observe: observeLLM})
+	g.channels = channel.New(g.plugins, g.sessions, log)
+	g.sessions.SetDeps(g.plugins, session.Hooks{Observe: observeLLM, Outbound: g.channels.Send})
+	g.hooks = webhook.New(webhook.Deps{Store: st, Bus: g.bus, Logger: log}, c)
 	g.api = httpapi.New(httpapi.Deps{
 		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures, Plugins: g.plugins, LLM: g.llm,
-		Store: st, Bus: g.bus, Audit: g.audit, Sessions: g.sessions, Logger: log,
-		Version: VersionString(), Started: g.started,
+		Store: st, Bus: g.bus, Audit: g.audit, Sessions: g.sessions, Channels: g.channels, Logger: log,
+		Hooks: g.hooks, Version: VersionString(), Started: g.started,
 	})
 	cfg.Subscribe(g.onConfig)
 	return g, nil
@@ -246,6 +252,7 @@ func (g *Gateway) onConfig(ch config.Change) {
 	c := ch.New.Config
 	g.level.Set(parseLevel(c.Log.Level))
 	g.api.ApplyConfig(c)
+	g.hooks.ApplyConfig(c)
 	g.llm.ApplyConfig(c.LLM)
 	if err := g.auth.SetJWT(c.Auth.JWT); err != nil {
 		g.log.Error("JWT settings not applied; the previous ones stay in force", "error", err)
@@ -285,6 +292,9 @@ func (g *Gateway) Audit() *audit.Trail { return g.audit }
 // Plugins returns the plugin manager.
 func (g *Gateway) Plugins() *plugin.Manager { return g.plugins }
 
+// Hooks returns the outbound webhook service.
+func (g *Gateway) Hooks() *webhook.Service { return g.hooks }
+
 // Auth returns the users and keys service.
 func (g *Gateway) Auth() *auth.Service { return g.auth }
 
@@ -307,6 +317,13 @@ func (g *Gateway) Start(ctx context.Context) error {
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	if err := g.cfg.Watch(bg, g.debounce); err != nil {
+		cancel()
+		ln.Close()
+		return err
+	}
+	// Webhooks subscribe before the plugins load, so plugin.loaded events
+	// reach them too; pending deliveries of the last run resume here.
+	if err := g.hooks.Start(bg); err != nil {
 		cancel()
 		ln.Close()
 		return err
@@ -448,6 +465,11 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	g.plugins.Close(ctx)
 	g.runtime.Close(ctx)
+	hctx, hcancel := context.WithTimeout(ctx, g.cfg.Config().HTTP.ShutdownTimeout.D())
+	if err := g.hooks.Close(hctx); err != nil {
+		g.log.Warn("webhook attempts cut off by the shutdown; their deliveries stay queued for the next start", "error", err)
+	}
+	hcancel()
 	g.flushKeyUse(ctx)
 	if err := g.store.Close(); err != nil {
 		errs = append(errs, err)

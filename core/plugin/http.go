@@ -7,11 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/porticohq/portico/core/internal/egress"
 	"github.com/porticohq/portico/hostapi"
 )
 
@@ -67,37 +67,10 @@ func (p *httpPolicy) checkAddress(network, address string, _ syscall.RawConn) er
 	if p.private {
 		return nil
 	}
-	host, _, err := net.SplitHostPort(address)
-	if err != nil {
-		return err
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return fmt.Errorf("unexpected address %q", address)
-	}
-	ip = ip.Unmap()
-	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsMulticast() || ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() || isSharedOrReserved(ip) {
-		return fmt.Errorf("%w: address %s is internal; set http_private = true in the plugin's table to allow it", hostapi.ErrDenied, ip)
+	if err := egress.CheckDial(address); err != nil {
+		return fmt.Errorf("%w: %w; set http_private = true in the plugin's table to allow it", hostapi.ErrDenied, err)
 	}
 	return nil
-}
-
-var internalPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("0.0.0.0/8"),
-}
-
-func isSharedOrReserved(ip netip.Addr) bool {
-	for _, p := range internalPrefixes {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 // HTTP implements hostapi.Host: allow-list, address check (in the dialer),

@@ -17,6 +17,7 @@ import (
 
 	"github.com/porticohq/portico/core/audit"
 	"github.com/porticohq/portico/core/auth"
+	"github.com/porticohq/portico/core/channel"
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
 	"github.com/porticohq/portico/core/llm"
@@ -24,6 +25,7 @@ import (
 	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/session"
 	"github.com/porticohq/portico/core/store"
+	"github.com/porticohq/portico/core/webhook"
 )
 
 // Route roles, from the auth package: public < user < operator < admin.
@@ -50,7 +52,9 @@ type Deps struct {
 	Bus      *events.Bus
 	Audit    *audit.Trail
 	Sessions *session.Service
+	Channels *channel.Service
 	LLM      *llm.Service // nil: no LLM accounting (tests)
+	Hooks    *webhook.Service
 	Logger   *slog.Logger
 	Version  string
 	Started  time.Time
@@ -134,6 +138,13 @@ func (a *API) routes() []route {
 		{"POST", "/api/v1/plugins/{name}/reload", RoleOperator, "default", a.pluginAction("reload", (*plugin.Manager).Reload)},
 		{"POST", "/api/v1/plugins/{name}/disable", RoleOperator, "default", a.pluginAction("disable", (*plugin.Manager).Disable)},
 		{"POST", "/api/v1/plugins/{name}/enable", RoleOperator, "default", a.pluginAction("enable", (*plugin.Manager).Enable)},
+		{"GET", "/api/v1/hooks", RoleOperator, "default", a.listHooks},
+		{"POST", "/api/v1/hooks", RoleOperator, "default", a.createHook},
+		{"GET", "/api/v1/hooks/{id}", RoleOperator, "default", a.getHook},
+		{"DELETE", "/api/v1/hooks/{id}", RoleOperator, "default", a.deleteHook},
+		{"POST", "/api/v1/hooks/{id}/rotate-secret", RoleOperator, "default", a.rotateHookSecret},
+		{"GET", "/api/v1/hooks/{id}/deliveries", RoleOperator, "default", a.listDeliveries},
+		{"POST", "/api/v1/hooks/{id}/deliveries/{delivery}/redeliver", RoleOperator, "default", a.redeliver},
 		{"GET", "/api/v1/skills", RoleUser, "default", a.listSkills},
 		{"POST", "/api/v1/skills/{name}/invoke", RoleUser, "default", a.invokeSkill},
 		{"GET", "/api/v1/usage", RoleUser, "default", a.getUsage},
@@ -146,6 +157,10 @@ func (a *API) routes() []route {
 		{"POST", "/api/v1/chat", RoleUser, "sessions_write", a.chat},
 		{"GET", "/api/v1/ws", RoleUser, "default", a.websocket},
 		{"GET", "/api/v1/events/stream", RoleUser, "default", a.eventStream},
+		{"GET", "/api/v1/channels", RoleOperator, "default", a.listChannels},
+		{"GET", "/api/v1/channels/{name}/health", RoleOperator, "default", a.channelHealth},
+		{"POST", "/api/v1/channels/{name}/restart", RoleOperator, "default", a.restartChannel},
+		{"POST", "/api/v1/channels/{name}/webhook", RolePublic, "unauthenticated", a.channelWebhook},
 	}
 }
 

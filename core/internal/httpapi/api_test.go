@@ -17,6 +17,7 @@ import (
 
 	"github.com/porticohq/portico/core/audit"
 	"github.com/porticohq/portico/core/auth"
+	"github.com/porticohq/portico/core/channel"
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
 	"github.com/porticohq/portico/core/llm"
@@ -24,6 +25,7 @@ import (
 	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/session"
 	"github.com/porticohq/portico/core/store"
+	"github.com/porticohq/portico/core/webhook"
 )
 
 func newAPI(t testing.TB, body string) *API {
@@ -54,9 +56,11 @@ func newAPI(t testing.TB, body string) *API {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sessions.SetDeps(plugins, session.Hooks{})
-	return New(Deps{Config: m, Auth: svc, Limits: lim, Failures: fail, Plugins: plugins, Store: st, Bus: bus, Audit: audit.New(st), Sessions: sessions,
+	channels := channel.New(plugins, sessions, nil)
+	sessions.SetDeps(plugins, session.Hooks{Outbound: channels.Send})
+	return New(Deps{Config: m, Auth: svc, Limits: lim, Failures: fail, Plugins: plugins, Store: st, Bus: bus, Audit: audit.New(st), Sessions: sessions, Channels: channels,
 		LLM:    llm.New(st, m.Config().LLM, llm.Options{}),
+		Hooks:  webhook.New(webhook.Deps{Store: st, Bus: bus}, m.Config()),
 		Logger: slog.New(slog.DiscardHandler), Version: "test", Started: time.Now()})
 }
 

@@ -84,6 +84,19 @@ var spec = map[string]auth.Role{
 	"POST /api/v1/chat":                       RoleUser,
 	"GET /api/v1/ws":                          RoleUser,
 	"GET /api/v1/events/stream":               RoleUser,
+	"GET /api/v1/channels":                    RoleOperator,
+	"GET /api/v1/channels/{name}/health":      RoleOperator,
+	"POST /api/v1/channels/{name}/restart":    RoleOperator,
+	"POST /api/v1/channels/{name}/webhook":    RolePublic,
+
+	// Outbound webhooks.
+	"GET /api/v1/hooks":                                       RoleOperator,
+	"POST /api/v1/hooks":                                      RoleOperator,
+	"GET /api/v1/hooks/{id}":                                  RoleOperator,
+	"DELETE /api/v1/hooks/{id}":                               RoleOperator,
+	"POST /api/v1/hooks/{id}/rotate-secret":                   RoleOperator,
+	"GET /api/v1/hooks/{id}/deliveries":                       RoleOperator,
+	"POST /api/v1/hooks/{id}/deliveries/{delivery}/redeliver": RoleOperator,
 }
 
 // TestPermissionMatrix sends every route every kind of credential and
@@ -134,7 +147,7 @@ func TestPermissionMatrix(t *testing.T) {
 		if want, ok := spec[rt.method+" "+rt.pattern]; !ok || want != rt.role {
 			t.Errorf("%s %s: role %v, the permission table says %v (ok=%v)", rt.method, rt.pattern, rt.role, want, ok)
 		}
-		path := strings.NewReplacer("{id}", "x", "{key_id}", "y", "{name}", "z").Replace(rt.pattern)
+		path := strings.NewReplacer("{id}", "x", "{key_id}", "y", "{name}", "z", "{delivery}", "d").Replace(rt.pattern)
 		for _, c := range creds {
 			t.Run(rt.method+" "+rt.pattern+"/"+c.name, func(t *testing.T) {
 				// Streams end when their request does.
