@@ -88,19 +88,27 @@ func readInput(size uint32) []byte {
 
 func fail(msg string) { hostFail(sptr(msg), uint32(len(msg))) }
 
-// copyOut calls a host function that copies a value out, retrying with a
-// buffer of the full length when the first one was too small.
+// scratch receives a value from the host first; copyOut then allocates
+// exactly its size (in a guest each allocation, and each byte allocated,
+// costs time: fewer and smaller is faster).
+var scratch [1024]byte
+
+// copyOut calls a host function that copies a value out, into scratch, or
+// retrying with a buffer of the full length when scratch was too small.
 func copyOut(call func(buf, limit uint32) int32) ([]byte, int32) {
-	buf := make([]byte, 256)
-	n := call(ptr(buf), uint32(len(buf)))
+	n := call(ptr(scratch[:]), uint32(len(scratch)))
 	if n < 0 {
 		return nil, n
 	}
-	if int(n) > len(buf) {
-		buf = make([]byte, n)
-		n = call(ptr(buf), uint32(len(buf)))
+	buf := make([]byte, n)
+	if int(n) <= len(scratch) {
+		copy(buf, scratch[:n])
+		return buf, 0
 	}
-	return buf[:n], 0
+	if n = call(ptr(buf), uint32(len(buf))); n < 0 {
+		return nil, n
+	}
+	return buf[:min(int(n), len(buf))], 0
 }
 
 type wasmBackend struct{}
@@ -111,20 +119,20 @@ func (wasmBackend) log(level int32, msg string) { hostLog(level, sptr(msg), uint
 
 func (wasmBackend) config(key string) (string, bool) {
 	v, code := copyOut(func(buf, limit uint32) int32 { return hostConfigGet(sptr(key), uint32(len(key)), buf, limit) })
-	return string(v), code == 0
+	return unsafe.String(unsafe.SliceData(v), len(v)), code == 0 // v is ours alone
 }
 
 func (wasmBackend) output(b []byte) int32 { return int32(hostOutput(ptr(b), uint32(len(b)))) }
 
-func (wasmBackend) kvGet(key []byte) ([]byte, int32) {
-	return copyOut(func(buf, limit uint32) int32 { return hostKVGet(ptr(key), uint32(len(key)), buf, limit) })
+func (wasmBackend) kvGet(key string) ([]byte, int32) {
+	return copyOut(func(buf, limit uint32) int32 { return hostKVGet(sptr(key), uint32(len(key)), buf, limit) })
 }
 
-func (wasmBackend) kvSet(key, value []byte) int32 {
-	return hostKVSet(ptr(key), uint32(len(key)), ptr(value), uint32(len(value)))
+func (wasmBackend) kvSet(key string, value []byte) int32 {
+	return hostKVSet(sptr(key), uint32(len(key)), ptr(value), uint32(len(value)))
 }
 
-func (wasmBackend) kvDelete(key []byte) int32 { return hostKVDelete(ptr(key), uint32(len(key))) }
+func (wasmBackend) kvDelete(key string) int32 { return hostKVDelete(sptr(key), uint32(len(key))) }
 
 func (wasmBackend) emit(typ string, data []byte) int32 {
 	return hostEmit(sptr(typ), uint32(len(typ)), ptr(data), uint32(len(data)))

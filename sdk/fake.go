@@ -121,36 +121,36 @@ func (f *Fake) output(b []byte) int32 {
 	return 0
 }
 
-func (f *Fake) kvGet(key []byte) ([]byte, int32) {
+func (f *Fake) kvGet(key string) ([]byte, int32) {
 	if !f.granted("kv") {
 		return nil, -2
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	v, ok := f.KV[string(key)]
+	v, ok := f.KV[key]
 	if !ok {
 		return nil, -1
 	}
 	return append([]byte{}, v...), 0
 }
 
-func (f *Fake) kvSet(key, value []byte) int32 {
+func (f *Fake) kvSet(key string, value []byte) int32 {
 	if !f.granted("kv") {
 		return -2
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.KV[string(key)] = append([]byte{}, value...)
+	f.KV[key] = append([]byte{}, value...)
 	return 0
 }
 
-func (f *Fake) kvDelete(key []byte) int32 {
+func (f *Fake) kvDelete(key string) int32 {
 	if !f.granted("kv") {
 		return -2
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	delete(f.KV, string(key))
+	delete(f.KV, key)
 	return 0
 }
 

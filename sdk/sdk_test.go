@@ -96,3 +96,31 @@ func TestHostAPIOnFake(t *testing.T) {
 		t.Errorf("logs: %v", f.Logs)
 	}
 }
+
+// The host's messages come through with the sentinel errors in front, for
+// errors.Is.
+func TestHostErrorMessages(t *testing.T) {
+	f := sdk.UseFake(sdk.NewFake())
+	f.Skills["fails"] = func([]byte) ([]byte, error) { return nil, errors.New("boom") }
+	f.LLM = func([]byte) ([]byte, error) { return nil, errors.New("rate limited") }
+	f.HTTP = func(string) (int, []byte, error) { return 0, nil, errors.New("dial timeout") }
+	_, err1 := sdk.CallSkill("fails", nil)
+	_, err2 := sdk.LLM(nil)
+	_, _, err3 := sdk.HTTP(sdk.Request{URL: "https://example.com/"})
+	f.HTTP = nil
+	_, _, err4 := sdk.HTTP(sdk.Request{URL: "https://example.com/"})
+	for _, tt := range []struct {
+		err  error
+		is   error
+		want string
+	}{
+		{err1, sdk.ErrHost, "host error: skill fails: boom"},
+		{err2, sdk.ErrHost, "host error: rate limited"},
+		{err3, sdk.ErrHost, "host error: dial timeout"},
+		{err4, sdk.ErrDenied, sdk.ErrDenied.Error() + ": host is not on the allow-list"},
+	} {
+		if !errors.Is(tt.err, tt.is) || tt.err.Error() != tt.want {
+			t.Errorf("%v, want %q (wrapping %v)", tt.err, tt.want, tt.is)
+		}
+	}
+}

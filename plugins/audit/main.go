@@ -4,9 +4,7 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 
 	"github.com/porticohq/portico/sdk"
@@ -14,12 +12,6 @@ import (
 
 // keep bounds the events stored; older ones are overwritten (a ring).
 const keep = 1000
-
-type record struct {
-	Seq  int             `json:"seq"`
-	Type string          `json:"type"`
-	Data json.RawMessage `json:"data"`
-}
 
 func next() (int, error) {
 	v, err := sdk.KVGet("seq")
@@ -32,47 +24,55 @@ func next() (int, error) {
 	return strconv.Atoi(string(v))
 }
 
+func eventKey(seq int) string { return "event/" + strconv.Itoa(seq%keep) }
+
 func init() {
 	sdk.OnEvent(func(ev sdk.Event) error {
 		seq, err := next()
 		if err != nil {
 			return err
 		}
-		data := json.RawMessage(ev.Data)
-		if !json.Valid(data) {
-			data, _ = json.Marshal(string(ev.Data))
+		// A record: {"seq":N,"type":"...","data":...}, the data as it came
+		// (compacted) when it is JSON, else as a string.
+		rec := sdk.NewObject().Int("seq", seq).Str("type", ev.Type)
+		if sdk.JSON(ev.Data).Err() == nil {
+			rec.Raw("data", ev.Data)
+		} else {
+			rec.Str("data", string(ev.Data))
 		}
-		b, _ := json.Marshal(record{Seq: seq, Type: ev.Type, Data: data})
-		if err := sdk.KVSet(fmt.Sprintf("event/%d", seq%keep), b); err != nil {
+		if err := sdk.KVSet(eventKey(seq), rec.Bytes()); err != nil {
 			return err
 		}
 		return sdk.KVSet("seq", []byte(strconv.Itoa(seq+1)))
 	})
 	sdk.Skill("audit_log", func(in sdk.Input) ([]byte, error) {
-		var q struct {
-			Limit int `json:"limit"`
-		}
-		if len(in.Payload) > 0 && string(in.Payload) != "null" {
-			if err := json.Unmarshal(in.Payload, &q); err != nil {
+		q := sdk.JSON(in.Payload)
+		var limit int
+		if len(in.Payload) > 0 {
+			limit = q.Int("limit")
+			if err := q.Err(); err != nil {
 				return nil, sdk.BadInput("want {\"limit\": N}: %v", err)
 			}
 		}
-		if q.Limit <= 0 || q.Limit > 100 {
-			q.Limit = 20
+		if limit <= 0 || limit > 100 {
+			limit = 20
 		}
 		seq, err := next()
 		if err != nil {
 			return nil, err
 		}
-		out := []json.RawMessage{}
-		for s := seq - 1; s >= 0 && s >= seq-keep && len(out) < q.Limit; s-- {
-			v, err := sdk.KVGet(fmt.Sprintf("event/%d", s%keep))
+		events := sdk.NewArray()
+		for s := seq - 1; s >= 0 && s >= seq-keep && events.Len() < limit; s-- {
+			v, err := sdk.KVGet(eventKey(s))
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, v)
+			events.Raw(v)
 		}
-		return json.Marshal(map[string]any{"events": out})
+		if err := events.Err(); err != nil {
+			return nil, errors.New("the audit log is damaged: " + err.Error())
+		}
+		return sdk.NewObject().Array("events", events).Bytes(), nil
 	})
 }
 

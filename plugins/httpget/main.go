@@ -4,7 +4,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"html"
 	"regexp"
@@ -36,13 +35,12 @@ func pageText(body string) (title, text string) {
 
 func init() {
 	sdk.Skill("http_get", func(in sdk.Input) ([]byte, error) {
-		var q struct {
-			URL string `json:"url"`
-		}
-		if err := json.Unmarshal(in.Payload, &q); err != nil || !(strings.HasPrefix(q.URL, "https://") || strings.HasPrefix(q.URL, "http://")) {
+		q := sdk.JSON(in.Payload)
+		url := q.String("url")
+		if q.Err() != nil || !(strings.HasPrefix(url, "https://") || strings.HasPrefix(url, "http://")) {
 			return nil, sdk.BadInput("want {\"url\": \"https://...\"}")
 		}
-		status, body, err := sdk.HTTP(sdk.Request{Method: "GET", URL: q.URL})
+		status, body, err := sdk.HTTP(sdk.Request{Method: "GET", URL: url})
 		if errors.Is(err, sdk.ErrDenied) {
 			return nil, errors.New("the gateway refused the request: grant http and add the host to http_allow in the http-get [[plugins]] table (" + err.Error() + ")")
 		}
@@ -50,7 +48,8 @@ func init() {
 			return nil, err
 		}
 		title, text := pageText(string(body))
-		return json.Marshal(map[string]any{"url": q.URL, "status": status, "title": title, "text": text})
+		// Fields in alphabetical order, as the reply has always had them.
+		return sdk.NewObject().Int("status", status).Str("text", text).Str("title", title).Str("url", url).Bytes(), nil
 	})
 }
 

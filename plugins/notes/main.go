@@ -6,7 +6,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -19,13 +18,14 @@ import (
 const maxNote = 4096
 
 type noteInput struct {
-	Key  string `json:"key"`
-	Text string `json:"text"`
+	Key  string
+	Text string
 }
 
 func parse(in sdk.Input, needText bool) (noteInput, error) {
-	var n noteInput
-	if err := json.Unmarshal(in.Payload, &n); err != nil {
+	q := sdk.JSON(in.Payload)
+	n := noteInput{Key: q.String("key"), Text: q.String("text")}
+	if err := q.Err(); err != nil {
 		return n, sdk.BadInput("want {\"key\":\"...\"%s}: %v", map[bool]string{true: ",\"text\":\"...\""}[needText], err)
 	}
 	if n.Key == "" || len(n.Key) > 128 || strings.ContainsAny(n.Key, "\x00/") {
@@ -45,8 +45,6 @@ func kvError(err error) error {
 	return err
 }
 
-func reply(v any) ([]byte, error) { return json.Marshal(v) }
-
 func init() {
 	sdk.Skill("remember", func(in sdk.Input) ([]byte, error) {
 		n, err := parse(in, true)
@@ -65,7 +63,7 @@ func init() {
 				return nil, kvError(err)
 			}
 		}
-		return reply(map[string]string{"remembered": n.Key})
+		return sdk.NewObject().Str("remembered", n.Key).Bytes(), nil
 	})
 	sdk.Skill("recall", func(in sdk.Input) ([]byte, error) {
 		n, err := parse(in, false)
@@ -79,7 +77,7 @@ func init() {
 		if err != nil {
 			return nil, kvError(err)
 		}
-		return reply(map[string]string{"key": n.Key, "text": string(v)})
+		return sdk.NewObject().Str("key", n.Key).Str("text", string(v)).Bytes(), nil
 	})
 	sdk.Skill("forget", func(in sdk.Input) ([]byte, error) {
 		n, err := parse(in, false)
@@ -92,14 +90,14 @@ func init() {
 		if err := removeKey(n.Key); err != nil {
 			return nil, kvError(err)
 		}
-		return reply(map[string]string{"forgot": n.Key})
+		return sdk.NewObject().Str("forgot", n.Key).Bytes(), nil
 	})
 	sdk.Skill("notes", func(in sdk.Input) ([]byte, error) {
 		keys, err := index()
 		if err != nil {
 			return nil, kvError(err)
 		}
-		return reply(map[string][]string{"keys": keys})
+		return sdk.NewObject().Strings("keys", keys).Bytes(), nil
 	})
 }
 
@@ -113,8 +111,12 @@ func index() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var keys []string
-	if err := json.Unmarshal(v, &keys); err != nil {
+	list := sdk.JSON(v)
+	keys := []string{}
+	for _, k := range list.Items() {
+		keys = append(keys, k.AsString())
+	}
+	if err := list.Err(); err != nil {
 		return nil, fmt.Errorf("notes index is damaged: %w", err)
 	}
 	return keys, nil
@@ -122,8 +124,11 @@ func index() ([]string, error) {
 
 func saveIndex(keys []string) error {
 	sort.Strings(keys)
-	b, _ := json.Marshal(keys)
-	return sdk.KVSet("index", b)
+	a := sdk.NewArray()
+	for _, k := range keys {
+		a.Str(k)
+	}
+	return sdk.KVSet("index", a.Bytes())
 }
 
 func removeKey(key string) error {

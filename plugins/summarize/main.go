@@ -4,16 +4,11 @@
 package main
 
 import (
-	"encoding/json"
+	"strconv"
 	"strings"
 
 	"github.com/porticohq/portico/sdk"
 )
-
-type input struct {
-	Text     string `json:"text"`
-	MaxChars int    `json:"max_chars"`
-}
 
 // extract keeps whole sentences from the start of text while they fit.
 func extract(text string, max int) string {
@@ -36,29 +31,27 @@ func extract(text string, max int) string {
 
 func init() {
 	sdk.Skill("summarize", func(in sdk.Input) ([]byte, error) {
-		var q input
-		if err := json.Unmarshal(in.Payload, &q); err != nil || strings.TrimSpace(q.Text) == "" {
+		q := sdk.JSON(in.Payload)
+		text, maxChars := q.String("text"), q.Int("max_chars")
+		if q.Err() != nil || strings.TrimSpace(text) == "" {
 			return nil, sdk.BadInput("want {\"text\": \"...\", \"max_chars\": N}")
 		}
-		if q.MaxChars <= 0 {
-			q.MaxChars = 280
+		if maxChars <= 0 {
+			maxChars = 280
 		}
-		req, _ := json.Marshal(map[string]any{"prompt": "Summarize in at most " + itoa(q.MaxChars) + " characters:\n\n" + q.Text})
-		if out, err := sdk.LLM(req); err == nil {
-			var r struct {
-				Text string `json:"text"`
-			}
-			if json.Unmarshal(out, &r) == nil && r.Text != "" {
-				return json.Marshal(map[string]string{"summary": r.Text, "method": "llm"})
+		req := sdk.NewObject().Str("prompt", "Summarize in at most "+strconv.Itoa(maxChars)+" characters:\n\n"+text)
+		if out, err := sdk.LLM(req.Bytes()); err == nil {
+			r := sdk.JSON(out)
+			if summary := r.String("text"); r.Err() == nil && summary != "" {
+				return reply("llm", summary), nil
 			}
 		}
-		return json.Marshal(map[string]string{"summary": extract(q.Text, q.MaxChars), "method": "extractive"})
+		return reply("extractive", extract(text, maxChars)), nil
 	})
 }
 
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
+func reply(method, summary string) []byte {
+	return sdk.NewObject().Str("method", method).Str("summary", summary).Bytes()
 }
 
 func main() {}
