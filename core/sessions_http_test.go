@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -158,10 +160,14 @@ func TestSessionsOverHTTP(t *testing.T) {
 
 // wsDial opens a WebSocket to the gateway with a key in ?token=.
 func wsDial(t *testing.T, g *gw, key string) *websocket.Conn {
+	return wsDialOpts(t, g, key, nil)
+}
+
+func wsDialOpts(t *testing.T, g *gw, key string, opts *websocket.DialOptions) *websocket.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, resp, err := websocket.Dial(ctx, strings.Replace(g.url, "http", "ws", 1)+"/api/v1/ws?token="+key, nil)
+	c, resp, err := websocket.Dial(ctx, strings.Replace(g.url, "http", "ws", 1)+"/api/v1/ws?token="+key, opts)
 	if err != nil {
 		t.Fatalf("dial: %v (%v)", err, resp)
 	}
@@ -272,8 +278,13 @@ func TestWebSocketChatAndEvents(t *testing.T) {
 // client keeps receiving every event.
 func TestSlowWebSocketClientIsClosed(t *testing.T) {
 	t.Parallel()
-	g := start(t, sessionsConfig+"[sessions]\nws_queue = 4\n")
-	slow := wsDial(t, g, g.key)
+	g := start(t, sessionsConfig+"[sessions]\nws_queue = 32\n")
+	// The slow client's socket takes little, so the server's writes to it
+	// block soon and its queue fills.
+	tiny := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	slow := wsDialOpts(t, g, g.key, &websocket.DialOptions{HTTPClient: &http.Client{Transport: &http.Transport{DialContext: tiny.DialContext}}})
 	fast := wsDial(t, g, g.key)
 	for _, c := range []*websocket.Conn{slow, fast} {
 		wsSend(t, c, `{"type":"subscribe","events":["message.sent"]}`)
@@ -282,7 +293,7 @@ func TestSlowWebSocketClientIsClosed(t *testing.T) {
 		}
 	}
 	got := make(chan int, 1)
-	const turns = 150
+	const turns = 300
 	go func() {
 		n := 0
 		for n < turns {

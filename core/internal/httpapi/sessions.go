@@ -242,8 +242,9 @@ func (a *API) checkQuota(r *http.Request) error {
 	if a.d.LLM == nil || p == nil {
 		return nil
 	}
-	if err := a.d.LLM.CheckQuota(r.Context(), p.KeyID); err != nil {
+	err := a.d.LLM.CheckQuota(r.Context(), p.KeyID)
+	if errors.Is(err, llm.ErrQuotaExceeded) {
 		return Errorf(http.StatusTooManyRequests, CodeQuotaExceeded, "%v", err)
 	}
-	return nil
+	return err
 }
