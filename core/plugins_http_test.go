@@ -92,7 +92,7 @@ func TestSkillsOverHTTP(t *testing.T) {
 		t.Errorf("plugin info: %v", info)
 	}
 	st := g.do(t, "GET", g.url+"/api/v1/status", "").json(t)
-	if get(st, "plugins.total") != 7.0 || get(st, "plugins.active") != 7.0 {
+	if get(st, "plugins.total") != 9.0 || get(st, "plugins.active") != 9.0 { // the embedded eight and looper
 		t.Errorf("status plugins: %v", st["plugins"])
 	}
 	// The embedded audit hook saw the plugin events (disable, enable, reload).

@@ -8,12 +8,13 @@ import (
 	"testing"
 )
 
-// BuildGuest builds a Go guest the way `go tool task plugins` does:
-// wasip1/wasm, c-shared, reproducible (-trimpath, no VCS stamp), with
-// GOFLAGS cleared so a -race from the environment cannot leak in.
+// BuildGuest builds a Go guest the way `portico plugin build` and `go tool
+// task plugins` do: wasip1/wasm, c-shared, reproducible (-trimpath, no VCS
+// stamp), stripped, with GOFLAGS cleared so a -race from the environment
+// cannot leak in.
 func buildGuest(t *testing.T, dir, out string) {
 	t.Helper()
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-buildmode=c-shared", "-o", out, "./"+dir)
+	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-buildmode=c-shared", "-ldflags=-s -w", "-o", out, "./"+dir)
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "GOFLAGS=", "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build %s: %v\n%s", dir, err, b)

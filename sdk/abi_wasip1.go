@@ -62,7 +62,7 @@ func sptr(s string) uint32 {
 var in []byte
 
 //go:wasmexport portico_abi_version
-func abiVersion() uint32 { return ABIMajor<<16 | ABIMinor }
+func abiVersion() uint32 { return ABIMajor<<16 | abiMinor() }
 
 //go:wasmexport portico_skill
 func porticoSkill(size uint32) uint32 {

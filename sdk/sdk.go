@@ -11,16 +11,18 @@ package sdk
 import "fmt"
 
 // ABI version this SDK speaks. Additions raise the minor and are additive.
+// A module reports the oldest version its features need: v1.0, or v1.1
+// when it registers a Channel.
 const (
 	ABIMajor = 1
-	ABIMinor = 0
+	ABIMinor = 1
 )
 
 // ABIVersion returns the ABI version as "vMAJOR.MINOR".
 func ABIVersion() string { return fmt.Sprintf("v%d.%d", ABIMajor, ABIMinor) }
 
-// Compatible reports whether a host speaking hostMajor.hostMinor can run a
-// guest built with this SDK.
+// Compatible reports whether a host speaking hostMajor.hostMinor can run
+// every kind of guest built with this SDK.
 func Compatible(hostMajor, hostMinor int) bool {
 	return hostMajor == ABIMajor && hostMinor >= ABIMinor
 }

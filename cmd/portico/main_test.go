@@ -369,7 +369,7 @@ func TestPluginTestCommand(t *testing.T) {
 		t.Error("a tests.toml with an unknown key was accepted")
 	}
 	os.WriteFile(filepath.Join(dir, "tests.toml"), []byte("[[case]]\nname = \"both\"\nskill = \"echo\"\nevent = { type = \"a.b\" }\n\n[[case]]\nname = \"neither\"\n"), 0o600)
-	if out, err := run(t, nil, "plugin", "test", "--no-build", dir); err == nil || !strings.Contains(out, "FAIL both: set skill or event, not both") || !strings.Contains(out, "FAIL neither: set skill") {
+	if out, err := run(t, nil, "plugin", "test", "--no-build", dir); err == nil || !strings.Contains(out, "FAIL both: set one of skill, event and channel") || !strings.Contains(out, "FAIL neither: set skill") {
 		t.Errorf("a case with both or neither of skill and event: %v\n%s", err, out)
 	}
 }

@@ -161,6 +161,9 @@ func buildPlugin(ctx context.Context, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if gofiles, _ := filepath.Glob(filepath.Join(dir, "*.go")); len(gofiles) == 0 {
+		return "", fmt.Errorf("%s has no Go source: build its module with its own toolchain (see its README), then run portico plugin test --no-build", dir)
+	}
 	out := filepath.Join(dir, man.Module)
 	abs, _ := filepath.Abs(out)
 	b := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-buildmode=c-shared", "-ldflags=-s -w", "-o", abs, ".")

@@ -22,11 +22,13 @@ import (
 // TestsFile holds a plugin's test cases, beside its manifest.
 const TestsFile = "tests.toml"
 
-// testCase is one [[case]] of tests.toml: a skill call (skill, input) or
-// an event delivered to the hook (event).
+// testCase is one [[case]] of tests.toml: a skill call (skill, input), an
+// event delivered to the hook (event), or a channel operation (channel,
+// input).
 type testCase struct {
 	Name          string            `toml:"name"`
 	Skill         string            `toml:"skill"`
+	Channel       string            `toml:"channel"` // webhook, send or health
 	Input         string            `toml:"input"`
 	Event         *testEvent        `toml:"event"`
 	Output        string            `toml:"output"`          // the exact reply, when set
@@ -38,6 +40,14 @@ type testCase struct {
 	KVAfter       map[string]string `toml:"kv_after"`
 	LogsContain   []string          `toml:"logs_contain"` // each in some log line of the call
 	Config        map[string]string `toml:"config"`
+	// HTTP answers the plugin's outbound requests by URL; others fail.
+	HTTP map[string]testResponse `toml:"http"`
+}
+
+// testResponse is a canned HTTP answer: http = { "https://x/y" = { status = 200, body = '...' } }.
+type testResponse struct {
+	Status int    `toml:"status"`
+	Body   string `toml:"body"`
 }
 
 // testEvent is an event for the hook: event = { type = "...", data = '...' }.
@@ -100,6 +110,12 @@ func runCase(ctx context.Context, man *plugin.Manifest, wasm []byte, c testCase)
 	for k, v := range c.Config {
 		h.Values[k] = v
 	}
+	for url, r := range c.HTTP {
+		if h.Responses == nil {
+			h.Responses = map[string]harness.Response{}
+		}
+		h.Responses[url] = harness.Response{Status: r.Status, Body: []byte(r.Body)}
+	}
 	grants := append(append([]string{}, man.Capabilities.Required...), man.Capabilities.Optional...)
 	if c.Grants != nil {
 		grants = *c.Grants
@@ -111,8 +127,14 @@ func runCase(ctx context.Context, man *plugin.Manifest, wasm []byte, c testCase)
 	defer p.Close(ctx)
 	var out []byte
 	switch {
-	case c.Event != nil && c.Skill != "":
-		return "set skill or event, not both"
+	case (c.Event != nil && c.Skill != "") || (c.Channel != "" && (c.Skill != "" || c.Event != nil)):
+		return "set one of skill, event and channel"
+	case c.Channel != "":
+		input := c.Input
+		if input == "" {
+			input = "{}"
+		}
+		out, err = p.Channel(ctx, c.Channel, []byte(input))
 	case c.Event != nil:
 		if c.Event.Type == "" {
 			return "event needs a type"
@@ -128,7 +150,7 @@ func runCase(ctx context.Context, man *plugin.Manifest, wasm []byte, c testCase)
 	case c.Skill != "":
 		out, err = p.Invoke(ctx, c.Skill, []byte(c.Input))
 	default:
-		return "set skill (and input) or event"
+		return "set skill (and input), event, or channel (and input)"
 	}
 	if msg := checkResult(c, out, err); msg != "" {
 		return msg

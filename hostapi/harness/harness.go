@@ -139,7 +139,7 @@ type Plugin struct {
 // cache.
 var CacheDir string
 
-// Load compiles and starts a module with the given kinds ("skill", "hook")
+// Load compiles and starts a module with the given kinds ("skill", "hook", "channel")
 // and granted capabilities, as the gateway would.
 func Load(ctx context.Context, name string, wasm []byte, h *Host, kinds, grants []string) (*Plugin, error) {
 	rt, err := hostapi.NewRuntime(CacheDir)
@@ -164,6 +164,13 @@ func (p *Plugin) Invoke(ctx context.Context, skill string, input []byte) ([]byte
 func (p *Plugin) Deliver(ctx context.Context, typ string, data []byte) error {
 	env := append([]byte{byte(len(typ) >> 8), byte(len(typ))}, typ...)
 	return p.p.CallHook(ctx, append(env, data...))
+}
+
+// Channel runs a channel operation ("webhook", "send", "health") with its
+// JSON payload.
+func (p *Plugin) Channel(ctx context.Context, op string, payload []byte) ([]byte, error) {
+	env := append([]byte{byte(len(op) >> 8), byte(len(op))}, op...)
+	return p.p.CallChannel(ctx, append(env, payload...))
 }
 
 // Close frees the plugin and its runtime.
