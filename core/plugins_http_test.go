@@ -25,7 +25,7 @@ func TestSkillsOverHTTP(t *testing.T) {
 		"[[plugins]]\nname = \"notes\"\ngrants = [\"kv\"]\n[[plugins]]\nname = \"audit\"\ngrants = [\"kv\"]\n")
 
 	list := g.do(t, "GET", g.url+"/api/v1/skills", "").json(t)
-	if list["total"] != 10.0 { // echo, spin, notes' four, audit_log, summarize, http_get, reverse
+	if list["total"] != 11.0 { // echo, spin, notes' four, audit_log, summarize, http_get, reverse, ask
 		t.Fatalf("skills: %v", list)
 	}
 	r := g.do(t, "POST", g.url+"/api/v1/skills/echo/invoke", `{"input":{"text":"hello"}}`)
@@ -92,7 +92,7 @@ func TestSkillsOverHTTP(t *testing.T) {
 		t.Errorf("plugin info: %v", info)
 	}
 	st := g.do(t, "GET", g.url+"/api/v1/status", "").json(t)
-	if get(st, "plugins.total") != 9.0 || get(st, "plugins.active") != 9.0 { // the embedded eight and looper
+	if get(st, "plugins.total") != 10.0 || get(st, "plugins.active") != 10.0 { // the embedded nine and looper
 		t.Errorf("status plugins: %v", st["plugins"])
 	}
 	// The embedded audit hook saw the plugin events (disable, enable, reload).

@@ -42,6 +42,8 @@ type testCase struct {
 	Config        map[string]string `toml:"config"`
 	// HTTP answers the plugin's outbound requests by URL; others fail.
 	HTTP map[string]testResponse `toml:"http"`
+	// LLM is the reply of every llm_complete call; empty: no provider.
+	LLM string `toml:"llm"`
 }
 
 // testResponse is a canned HTTP answer: http = { "https://x/y" = { status = 200, body = '...' } }.
@@ -109,6 +111,9 @@ func runCase(ctx context.Context, man *plugin.Manifest, wasm []byte, c testCase)
 	}
 	for k, v := range c.Config {
 		h.Values[k] = v
+	}
+	if c.LLM != "" {
+		h.Completer = func([]byte) ([]byte, error) { return []byte(c.LLM), nil }
 	}
 	for url, r := range c.HTTP {
 		if h.Responses == nil {

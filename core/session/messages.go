@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -191,22 +193,36 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 	input, _ := json.Marshal(SkillInput{Text: route.Text, Command: route.Command, SessionID: se.ID, MessageID: msg.ID,
 		Channel: se.Channel, UserID: se.UserID, Metadata: se.Metadata, History: history})
 	var usage Usage
+	var mu sync.Mutex // usage may be reported from skills the skill calls
+	// streamed is set once LLM deltas have reached the caller: the skill's
+	// own output then repeats them and is stored, not sent again.
+	var streamed atomic.Bool
 	callCtx := ctx
 	if s.hooks.Observe != nil {
 		var onDelta func(string)
 		if in.OnChunk != nil {
-			onDelta = in.OnChunk
+			onDelta = func(text string) {
+				streamed.Store(true)
+				in.OnChunk(text)
+			}
 		}
-		callCtx = s.hooks.Observe(ctx, func(u Usage) { usage.Input += u.Input; usage.Output += u.Output }, onDelta)
+		callCtx = s.hooks.Observe(ctx, func(u Usage) {
+			mu.Lock()
+			usage.Input += u.Input
+			usage.Output += u.Output
+			mu.Unlock()
+		}, onDelta)
 	}
 	var out bytes.Buffer
 	_, err = s.skills.Stream(callCtx, route.Skill, input, func(chunk []byte) error {
 		out.Write(chunk)
-		if in.OnChunk != nil {
+		if in.OnChunk != nil && !streamed.Load() {
 			in.OnChunk(string(chunk))
 		}
 		return nil
 	})
+	mu.Lock()
+	defer mu.Unlock()
 	if err != nil {
 		return Turn{}, fmt.Errorf("skill %s: %w", route.Skill, err)
 	}
