@@ -476,7 +476,7 @@ func TestPluginNew(t *testing.T) {
 	if _, err := run(t, nil, "plugin", "new", "skill", "Bad Name"); err == nil {
 		t.Error("a bad name was accepted")
 	}
-	if _, err := run(t, nil, "plugin", "new", "channel", "x", "--dir", filepath.Join(t.TempDir(), "x")); err == nil || !strings.Contains(err.Error(), "supported kinds: hook, skill") {
+	if _, err := run(t, nil, "plugin", "new", "middleware", "x", "--dir", filepath.Join(t.TempDir(), "x")); err == nil || !strings.Contains(err.Error(), "supported kinds: channel, hook, skill") {
 		t.Errorf("an unknown kind: %v", err)
 	}
 }
@@ -528,5 +528,33 @@ output = '1'
 		if err == nil || !strings.Contains(out, want) {
 			t.Errorf("failing hook cases: want %q; %v\n%s", want, err, out)
 		}
+	}
+}
+
+// TestPluginNewChannel scaffolds a channel outside the repository and runs
+// its unit tests and tests.toml offline.
+func TestPluginNewChannel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a Go guest; skipped in -short mode")
+	}
+	t.Setenv("GOPROXY", "off")
+	t.Setenv("GOWORK", "off")
+	t.Setenv("GOFLAGS", "")
+	dir := filepath.Join(t.TempDir(), "chatx")
+	if out, err := run(t, nil, "plugin", "new", "channel", "chatx", "--dir", dir); err != nil || !strings.Contains(out, "created channel") {
+		t.Fatalf("new: %v %s", err, out)
+	}
+	cmd := exec.Command("go", "test", "./...")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go test in the scaffold: %v\n%s", err, out)
+	}
+	out, err := run(t, nil, "plugin", "test", dir)
+	if err != nil || !strings.Contains(out, "4 passed, 0 failed") {
+		t.Fatalf("plugin test: %v\n%s", err, out)
+	}
+	rep, err := run(t, nil, "plugin", "inspect", filepath.Join(dir, "chatx.wasm"))
+	if err != nil || !strings.Contains(rep, "ABI v1.1") {
+		t.Errorf("inspect: %v\n%s", err, rep)
 	}
 }

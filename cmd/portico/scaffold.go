@@ -46,7 +46,7 @@ use .
 }
 
 // scaffoldKinds are the files of each kind `portico plugin new` makes.
-var scaffoldKinds = map[string]map[string]string{"skill": skillFiles, "hook": hookFiles}
+var scaffoldKinds = map[string]map[string]string{"skill": skillFiles, "hook": hookFiles, "channel": channelFiles}
 
 var skillFiles = map[string]string{
 	"main.go": `// Command {{name}} is a Portico skill plugin.
@@ -270,14 +270,167 @@ then install it into the running gateway and read the counts:
 `,
 }
 
+var channelFiles = map[string]string{
+	"main.go": `// Command {{name}} is a Portico channel plugin: a chat platform posts
+// {"user":"...","text":"..."} to /api/v1/channels/{{name}}/webhook with the
+// shared secret in X-Secret; each message runs a turn in the user's
+// session, and the reply is posted as {"user","text"} to reply_url. It
+// needs the http capability, with reply_url's host allowed.
+//
+// Build and test it with: portico plugin test
+package main
+
+import (
+	"crypto/subtle"
+	"fmt"
+
+	"github.com/porticohq/portico/sdk"
+)
+
+func config(key string) string {
+	v, _ := sdk.Config(key)
+	return v
+}
+
+func init() {
+	sdk.Channel(sdk.ChannelHandler{
+		Webhook: func(req sdk.WebhookRequest) (sdk.WebhookReply, error) {
+			secret := config("secret")
+			if secret == "" || subtle.ConstantTimeCompare([]byte(req.Header("X-Secret")), []byte(secret)) != 1 {
+				return sdk.Refuse(401, "bad or missing X-Secret"), nil
+			}
+			v := sdk.JSON([]byte(req.Body))
+			user, text := v.String("user"), v.String("text")
+			if v.Err() != nil || user == "" || text == "" {
+				return sdk.Refuse(400, "want {\"user\":\"...\",\"text\":\"...\"}"), nil
+			}
+			return sdk.WebhookReply{Messages: []sdk.IncomingMessage{{UserID: user, Text: text}}}, nil
+		},
+		Send: func(m sdk.Outgoing) error {
+			url := config("reply_url")
+			if url == "" {
+				return fmt.Errorf("set reply_url in the plugin's config")
+			}
+			body := sdk.NewObject().Str("user", m.UserID).Str("text", m.Text).Bytes()
+			status, _, err := sdk.HTTP(sdk.Request{Method: "POST", URL: url, Body: body,
+				Header: map[string]string{"Content-Type": "application/json", "X-Secret": config("secret")}})
+			if err == nil && (status < 200 || status > 299) {
+				err = fmt.Errorf("reply_url answered %d", status)
+			}
+			return err
+		},
+		Health: func() (bool, string) {
+			if config("secret") == "" || config("reply_url") == "" {
+				return false, "set secret and reply_url in the plugin's config"
+			}
+			return true, ""
+		},
+	})
+}
+
+func main() {}
+`,
+	"main_test.go": `package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/porticohq/portico/sdk"
+)
+
+func TestChannel(t *testing.T) {
+	f := sdk.UseFake(sdk.NewFake())
+	f.Conf["secret"], f.Conf["reply_url"] = "s3cret", "https://chat.example.com/replies"
+	out, err := sdk.CallChannel("webhook", []byte(` + "`" + `{"headers":{"x-secret":"s3cret"},"body":"{\"user\":\"ann\",\"text\":\"hi\"}"}` + "`" + `))
+	if err != nil || !strings.Contains(string(out), ` + "`" + `"user_id":"ann","text":"hi"` + "`" + `) {
+		t.Fatalf("webhook: %s %v", out, err)
+	}
+	out, _ = sdk.CallChannel("webhook", []byte(` + "`" + `{"headers":{"x-secret":"wrong"},"body":"{}"}` + "`" + `))
+	if !strings.Contains(string(out), ` + "`" + `"status":401` + "`" + `) {
+		t.Errorf("bad secret: %s", out)
+	}
+	var sent string
+	f.HTTP = func(req string) (int, []byte, error) { sent = req; return 200, nil, nil }
+	if _, err := sdk.CallChannel("send", []byte(` + "`" + `{"user_id":"ann","text":"hello"}` + "`" + `)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(sent, "POST https://chat.example.com/replies\n") || !strings.HasSuffix(sent, ` + "`" + `{"user":"ann","text":"hello"}` + "`" + `) {
+		t.Errorf("request:\n%s", sent)
+	}
+}
+`,
+	"plugin.toml": `name = "{{name}}"
+version = "0.1.0"
+description = "A channel made with portico plugin new."
+kinds = ["channel"]
+
+[capabilities]
+optional = ["http"]
+`,
+	"tests.toml": `[[case]]
+name = "a message with the secret"
+channel = "webhook"
+config = { secret = "s3cret" }
+input = '{"headers":{"x-secret":"s3cret"},"body":"{\"user\":\"ann\",\"text\":\"hi\"}"}'
+output = '{"messages":[{"user_id":"ann","text":"hi","metadata":{}}]}'
+
+[[case]]
+name = "refuses a wrong secret"
+channel = "webhook"
+config = { secret = "s3cret" }
+input = '{"headers":{"x-secret":"nope"},"body":"{}"}'
+output_contains = '"status":401'
+
+[[case]]
+name = "posts a reply"
+channel = "send"
+config = { secret = "s3cret", reply_url = "https://chat.example.com/replies" }
+http = { "https://chat.example.com/replies" = { status = 200, body = "" } }
+input = '{"user_id":"ann","text":"hello"}'
+output = ""
+
+[[case]]
+name = "without the http grant a reply fails"
+channel = "send"
+grants = []
+config = { secret = "s3cret", reply_url = "https://chat.example.com/replies" }
+input = '{"user_id":"ann","text":"hello"}'
+error = "error"
+`,
+	"README.md": `# {{name}}
+
+A Portico channel plugin: a platform posts {"user","text"} with the shared
+secret in X-Secret to /api/v1/channels/{{name}}/webhook; replies are
+posted as {"user","text"} to reply_url.
+
+    go test ./...                       # unit tests on the SDK's fake host
+    portico plugin test                 # build, then run tests.toml on the runtime
+
+Configure it in the gateway's config file (grants and allowed hosts are
+the operator's), then install it:
+
+    [[plugins]]
+    name = "{{name}}"
+    grants = ["http"]
+    http_allow = ["chat.example.com"]
+    [plugins.config]
+    secret = "s3cret"
+    reply_url = "https://chat.example.com/replies"
+
+    curl -H "X-API-Key: $KEY" -F manifest=@plugin.toml -F module=@{{name}}.wasm localhost:3120/api/v1/plugins
+`,
+}
+
 func newCmd(stdout io.Writer) *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
 		Use:   "new KIND NAME",
-		Short: "Scaffold a plugin (kind skill or hook) that builds and passes its tests as it is, offline",
+		Short: "Scaffold a plugin (kind skill, hook or channel) that builds and passes its tests as it is, offline",
 		Long: `Scaffold a plugin that builds and passes its tests as it is, offline:
   skill  a skill that upper-cases a JSON string
-  hook   a hook that counts the events it receives in its kv store, and a skill that reads the counts`,
+  hook     a hook that counts the events it receives in its kv store, and a skill that reads the counts
+  channel  a channel: messages in with a shared secret, replies out to a configured URL`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			kind, name := args[0], args[1]
