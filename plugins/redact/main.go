@@ -1,0 +1,154 @@
+// Command redact is a middleware plugin (http-wasm) that masks e-mail
+// addresses, phone numbers and configured patterns in request and
+// response bodies. Config:
+//
+//	[plugins.config]
+//	mask = "[redacted]"                  # the replacement (default)
+//	emails = "true"                      # default true
+//	phones = "true"                      # default true: +4712345678, (555) 123-4567, 020 7946 0958
+//	"pattern.card" = '\b\d{4}( ?\d{4}){3}\b'   # more Go regular expressions
+//	request = "true"                     # redact request bodies (default true)
+//	response = "true"                    # redact response bodies (default true)
+//
+// Only text bodies are touched (text/*, JSON, form data, or no content
+// type). Bodies are buffered to be rewritten, so streaming routes (never
+// buffered) pass unchanged; phone numbers are matched by shape (digits
+// with separators, or + and 8 to 15 digits), so some other numbers in that
+// shape are masked too.
+package main
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/porticohq/portico/sdk/middleware"
+)
+
+var (
+	email = `[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`
+	phone = `\+\d{8,15}\b|(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\b\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}\b`
+)
+
+type settings struct {
+	re                *regexp.Regexp
+	mask              []byte
+	request, response bool
+}
+
+var (
+	cfg     *settings
+	loadErr string
+)
+
+func load() {
+	if cfg != nil || loadErr != "" {
+		return
+	}
+	m, err := middleware.ConfigMap()
+	if err != nil {
+		loadErr = err.Error()
+		return
+	}
+	s := &settings{mask: []byte("[redacted]"), request: true, response: true}
+	// Configured patterns come first: at one position the first
+	// alternative that matches wins, and they are the specific ones.
+	var pats, builtin []string
+	flag := func(k string, def bool) bool {
+		v, ok := m[k]
+		if !ok {
+			return def
+		}
+		if v != "true" && v != "false" {
+			loadErr = k + " must be true or false"
+		}
+		return v == "true"
+	}
+	if flag("emails", true) {
+		builtin = append(builtin, email)
+	}
+	if flag("phones", true) {
+		builtin = append(builtin, phone)
+	}
+	s.request, s.response = flag("request", true), flag("response", true)
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		switch {
+		case k == "mask":
+			s.mask = []byte(m[k])
+		case strings.HasPrefix(k, "pattern."):
+			if _, err := regexp.Compile(m[k]); err != nil {
+				loadErr = k + ": " + err.Error()
+				return
+			}
+			pats = append(pats, m[k])
+		case k == "emails" || k == "phones" || k == "request" || k == "response":
+		default:
+			loadErr = "unknown config key " + k + " (mask, emails, phones, request, response, pattern.NAME)"
+			return
+		}
+	}
+	if loadErr != "" {
+		return
+	}
+	pats = append(pats, builtin...)
+	if len(pats) > 0 {
+		s.re = regexp.MustCompile("(?:" + strings.Join(pats, ")|(?:") + ")")
+	}
+	cfg = s
+}
+
+// textual reports whether a body of this content type is text.
+func textual(ct string) bool {
+	ct = strings.ToLower(strings.TrimSpace(strings.SplitN(ct, ";", 2)[0]))
+	return ct == "" || strings.HasPrefix(ct, "text/") || strings.HasSuffix(ct, "json") || ct == "application/x-www-form-urlencoded" || strings.HasSuffix(ct, "+xml") || ct == "application/xml"
+}
+
+func redact(b []byte) ([]byte, bool) {
+	if cfg.re == nil || len(b) == 0 || !cfg.re.Match(b) {
+		return b, false
+	}
+	return cfg.re.ReplaceAllLiteral(b, cfg.mask), true
+}
+
+func onRequest(req middleware.Request, resp middleware.Response) bool {
+	load()
+	if loadErr != "" {
+		middleware.Log(middleware.LevelError, "redact: "+loadErr)
+		resp.SetStatusCode(500)
+		resp.SetHeader("Content-Type", "application/json")
+		resp.SetBody([]byte(`{"error":{"code":"plugin_error","message":"redact middleware is misconfigured","details":null}}`))
+		return false
+	}
+	var want middleware.Features
+	if cfg.request {
+		want |= middleware.BufferRequest
+	}
+	if cfg.response {
+		want |= middleware.BufferResponse
+	}
+	got := middleware.EnableFeatures(want)
+	if cfg.request && got&middleware.BufferRequest != 0 && textual(req.Header("Content-Type")) {
+		if out, changed := redact(req.Body()); changed {
+			req.SetBody(out)
+		}
+	}
+	return true
+}
+
+func onResponse(req middleware.Request, resp middleware.Response, failed bool) {
+	if failed || cfg == nil || !cfg.response || middleware.EnableFeatures(0)&middleware.BufferResponse == 0 || !textual(resp.Header("Content-Type")) {
+		return
+	}
+	if out, changed := redact(resp.Body()); changed {
+		resp.SetBody(out)
+	}
+}
+
+func init() { middleware.Handle(middleware.Handler{OnRequest: onRequest, OnResponse: onResponse}) }
+
+func main() {}
