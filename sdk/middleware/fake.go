@@ -140,5 +140,5 @@ func (f *fakeBackend) writeBody(kind uint32, b []byte) {
 	*body = append(*body, b...)
 }
 
-func (f *fakeBackend) status() uint32          { return uint32(f.e.Status) }
-func (f *fakeBackend) setStatus(code uint32)   { f.e.Status = int(code) }
+func (f *fakeBackend) status() uint32        { return uint32(f.e.Status) }
+func (f *fakeBackend) setStatus(code uint32) { f.e.Status = int(code) }
