@@ -42,6 +42,8 @@ type Config struct {
 	Sessions  Sessions      `koanf:"sessions"`
 	LLM       LLM           `koanf:"llm"`
 	Webhooks  Webhooks      `koanf:"webhooks"`
+	// Middleware chains; see middleware.go.
+	Middleware Middleware `koanf:"middleware"`
 }
 
 // Plugin configures the plugin runtime and the defaults of every plugin.
@@ -248,6 +250,7 @@ func Default() *Config {
 		},
 		LLM: LLM{Timeout: Duration(60 * time.Second), MaxRetries: 2, RetryBackoff: Duration(500 * time.Millisecond),
 			MaxResponseBytes: 4 << 20, DefaultMaxTokens: 1024, QuotaPeriod: Duration(30 * 24 * time.Hour), Providers: []LLMProvider{}},
+		Middleware: Middleware{PreAuth: []MiddlewareGroup{}, PostAuth: []MiddlewareGroup{}, MaxBodyBytes: 1 << 20},
 		Webhooks: Webhooks{
 			MaxAttempts:    8,
 			InitialBackoff: Duration(time.Second),
@@ -468,6 +471,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateAgent(bad)
+	c.validateMiddleware(bad)
 	if c.Events.Buffer < 1 || c.Events.Buffer > 1<<20 {
 		bad("events.buffer", "must be between 1 and 1048576 (got %d)", c.Events.Buffer)
 	}

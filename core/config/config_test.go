@@ -201,6 +201,8 @@ func TestLoadErrors(t *testing.T) {
 			keys: []string{"llm.retry_backoff", "llm.max_response_bytes", "llm.default_max_tokens", "llm.max_retries", "llm.quota_period", "llm.timeout"}, invalid: true},
 		{name: "sessions bad default skill", file: "c.toml", body: "[sessions]\ndefault_skill = \"a b\"\nidle_timeout = \"0s\"\n", keys: []string{"sessions.default_skill", "sessions.idle_timeout"}, invalid: true},
 		{name: "webhooks backoff order", file: "c.toml", body: "[webhooks]\ninitial_backoff = \"1m\"\nmax_backoff = \"1s\"\nmax_attempts = 0\n", keys: []string{"webhooks.max_backoff", "webhooks.max_attempts"}, invalid: true},
+		{name: "middleware group without plugins or with a bad path", file: "c.toml", body: "[[middleware.pre_auth]]\nname = \"all\"\npaths = [\"api\"]\n", keys: []string{"middleware.pre_auth[0].plugins", "middleware.pre_auth[0].paths"}, invalid: true},
+		{name: "middleware group with an unknown key", file: "c.toml", body: "[[middleware.post_auth]]\nplugin = [\"guard\"]\n", keys: []string{"middleware.post_auth"}, invalid: true},
 		{name: "missing explicit file", file: "missing.toml", contains: "does not exist"},
 		{name: "unknown format", file: "c.ini", body: "x=1", contains: "unknown format"},
 	}
@@ -285,6 +287,23 @@ func TestRedaction(t *testing.T) {
 	}
 	if f := fs[0]; !f.Secret || f.Env != "PORTICO_AUTH__TOKEN" {
 		t.Errorf("field = %+v", f)
+	}
+}
+
+func TestMiddlewareChains(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.toml")
+	os.WriteFile(file, []byte("[[middleware.pre_auth]]\nname = \"everything\"\nplugins = [\"guard\", \"headers\"]\n[[middleware.post_auth]]\nname = \"api\"\npaths = [\"/api/v1/\"]\nplugins = [\"redact\"]\n"), 0o600)
+	c, err := Load(Sources{File: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre, post := c.Middleware.PreAuth, c.Middleware.PostAuth
+	if len(pre) != 1 || !slices.Equal(pre[0].Plugins, []string{"guard", "headers"}) || !pre[0].Applies("/health") {
+		t.Errorf("pre_auth: %+v", pre)
+	}
+	if len(post) != 1 || !post[0].Applies("/api/v1/chat") || post[0].Applies("/health") {
+		t.Errorf("post_auth: %+v", post)
 	}
 }
 
