@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/porticohq/portico/plugins"
@@ -47,6 +49,9 @@ type report struct {
 const benchConfig = `[ratelimit.default]
 rate = 1e12
 burst = 1000000000
+[ratelimit.sessions_write]
+rate = 1e12
+burst = 1000000000
 `
 
 func get(t *target, path string) request {
@@ -69,6 +74,38 @@ func invoke(t *target) request {
 		}
 		return r, err
 	}
+}
+
+// message posts a chat message to one of n sessions, round robin, so the
+// connections do not queue behind one session's turn lock.
+func message(t *target, n int) (request, error) {
+	ids := make([]string, n)
+	for i := range ids {
+		r, _ := http.NewRequest("POST", t.url+"/api/v1/sessions", strings.NewReader(`{"channel":"api"}`))
+		r.Header.Set("Authorization", "Bearer "+t.key)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			return nil, err
+		}
+		var se struct{ ID string }
+		err = json.NewDecoder(resp.Body).Decode(&se)
+		resp.Body.Close()
+		if err != nil || se.ID == "" {
+			return nil, fmt.Errorf("create session: %d %v", resp.StatusCode, err)
+		}
+		ids[i] = se.ID
+	}
+	var next atomic.Uint64
+	body := `{"text":"/echo ` + strings.Repeat("a", 64) + `"}`
+	return func() (*http.Request, error) {
+		id := ids[next.Add(1)%uint64(n)]
+		r, err := http.NewRequest("POST", t.url+"/api/v1/sessions/"+id+"/messages", strings.NewReader(body))
+		if err == nil {
+			r.Header.Set("Authorization", "Bearer "+t.key)
+			r.Header.Set("Content-Type", "application/json")
+		}
+		return r, err
+	}, nil
 }
 
 func measure(ctx context.Context, o options, work string) (*report, error) {
@@ -97,11 +134,16 @@ func measure(ctx context.Context, o options, work string) (*report, error) {
 	}
 	defer p.stop()
 
+	chat, err := message(p, o.conns)
+	if err != nil {
+		return nil, err
+	}
 	scenarios := []scenario{
 		{"bare chi: GET /hello", chi, get(chi, "/hello")},
 		{"portico: GET /health (probe)", p, get(&target{url: p.url}, "/health")},
 		{"portico: authenticated, rate-limited GET /api/v1/skills", p, get(p, "/api/v1/skills")},
 		{"portico: POST /api/v1/skills/echo/invoke (64 B)", p, invoke(p)},
+		{"portico: message in → echo reply out (POST .../messages)", p, chat},
 	}
 	client := newClient(o.conns)
 	// Warm up every scenario once, unmeasured.
@@ -111,7 +153,7 @@ func measure(ctx context.Context, o options, work string) (*report, error) {
 	fmt.Fprintf(os.Stderr, "closed loop: %d connections, %d rounds of %s per scenario\n", o.conns, o.rounds, o.duration)
 	rep.closed = rounds(ctx, o, scenarios, func(s scenario) result { return closedLoop(ctx, client, o.conns, o.duration, s.req) })
 	fmt.Fprintf(os.Stderr, "open loop: %d requests/s\n", o.rate)
-	open := []scenario{scenarios[0], scenarios[2], scenarios[3]}
+	open := []scenario{scenarios[0], scenarios[2], scenarios[3], scenarios[4]}
 	rep.open = rounds(ctx, o, open, func(s scenario) result { return openLoop(ctx, newClient(64), o.rate, o.duration, s.req) })
 
 	fmt.Fprintf(os.Stderr, "reload under load: %d reloads\n", o.reloads)
