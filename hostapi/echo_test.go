@@ -55,7 +55,7 @@ func BenchmarkSkillCall(b *testing.B) {
 	in := envelope("echo", bytes.Repeat([]byte("a"), 64))
 
 	b.Run("raw-wazero", func(b *testing.B) {
-		rt, err := r.tier(ctx, uint32(p.opts.MemoryLimitBytes/65536))
+		rt, err := r.tier(ctx, tierKey{pages: uint32(p.opts.MemoryLimitBytes / 65536)})
 		if err != nil {
 			b.Fatal(err)
 		}

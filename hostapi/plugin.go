@@ -33,6 +33,8 @@ type Options struct {
 	Kinds            []string      // what the module provides (KindSkill, KindHook); default skill
 	// OnFailed is called once when the breaker trips.
 	OnFailed func(err error)
+
+	noDeadline bool // runs in a runtime without close-on-context-done (trusted middleware)
 }
 
 func (o *Options) defaults() {
@@ -87,6 +89,8 @@ type Plugin struct {
 	consecutive atomic.Int64
 	failed      atomic.Pointer[error]
 	latency     latency
+
+	mw *Middleware // set when the pool runs a middleware, for its start-time host calls
 }
 
 type instance struct {
@@ -96,17 +100,35 @@ type instance struct {
 	// channel is nil unless it is a channel
 	channel api.Function
 	stack   [1]uint64
+	mw      *mwGuest // a middleware's per-instance state, made on first use
 }
 
 // Load compiles wasm, checks it against ABI v1 with a precise error for
 // each problem, instantiates one instance to fail fast, and warms the pool.
 func (r *Runtime) Load(ctx context.Context, wasm []byte, opts Options) (*Plugin, error) {
 	opts.defaults()
+	p, err := r.compile(ctx, wasm, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.check(); err != nil {
+		p.compiled.Close(ctx)
+		return nil, err
+	}
+	if err := p.warm(ctx, p.checkVersion); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// compile checks the module header and compiles wasm in the runtime of
+// its memory tier into a plugin with an empty pool.
+func (r *Runtime) compile(ctx context.Context, wasm []byte, opts Options) (*Plugin, error) {
 	if len(wasm) < 8 || !bytes.Equal(wasm[:4], []byte("\x00asm")) {
 		return nil, fmt.Errorf("plugin %q: %w (no \\0asm header)", opts.Name, ErrNotWasm)
 	}
 	pages := uint32((opts.MemoryLimitBytes + 65535) / 65536)
-	rt, err := r.tier(ctx, pages)
+	rt, err := r.tier(ctx, tierKey{pages: pages, trusted: opts.noDeadline})
 	if err != nil {
 		return nil, err
 	}
@@ -122,30 +144,31 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, opts Options) (*Plugin,
 	for _, g := range opts.Grants {
 		p.grants[g] = true
 	}
-	if err := p.check(); err != nil {
-		compiled.Close(ctx)
-		return nil, err
-	}
-	// One instance now, so a broken plugin fails at load; then the rest of
-	// the warm minimum.
-	for range opts.MinInstances {
+	return p, nil
+}
+
+// warm starts the warm minimum of instances: one first, checked with
+// first, so a broken plugin fails at load; then the rest. On failure the
+// plugin is closed.
+func (p *Plugin) warm(ctx context.Context, first func(*instance) error) error {
+	for range p.opts.MinInstances {
 		p.slots <- struct{}{}
 		inst, err := p.instantiate()
 		if err != nil {
 			<-p.slots
 			p.Close(ctx)
-			return nil, err
+			return err
 		}
-		if p.live.Load() == 1 {
-			if err := p.checkVersion(inst); err != nil {
+		if first != nil && p.live.Load() == 1 {
+			if err := first(inst); err != nil {
 				p.discard(inst)
 				p.Close(ctx)
-				return nil, err
+				return err
 			}
 		}
 		p.idle <- inst
 	}
-	return p, nil
+	return nil
 }
 
 // check validates exports, imports and the start function before anything
@@ -180,18 +203,34 @@ func (p *Plugin) check() error {
 		}
 	}
 	for _, imp := range p.compiled.ImportedFunctions() {
-		mod, fn, _ := imp.Import()
-		if mod != HostModule {
-			continue
-		}
-		params, results, ok := hostSignature(fn)
-		if !ok {
-			return fmt.Errorf("plugin %q: %w: imports %s.%s, which this host (ABI v%d.%d) does not provide", name, ErrABI, mod, fn, ABIMajor, ABIMinor)
-		}
-		if !slices.Equal(imp.ParamTypes(), params) || !slices.Equal(imp.ResultTypes(), results) {
-			return fmt.Errorf("plugin %q: %w: import %s.%s has signature %v -> %v, want %v -> %v", name, ErrABI, mod, fn, imp.ParamTypes(), imp.ResultTypes(), params, results)
+		if err := p.checkHostImport(imp); err != nil {
+			return err
 		}
 	}
+	return p.startRule()
+}
+
+// checkHostImport checks an import from the portico module against the
+// host's functions; imports from other modules are the caller's to check.
+func (p *Plugin) checkHostImport(imp api.FunctionDefinition) error {
+	mod, fn, _ := imp.Import()
+	if mod != HostModule {
+		return nil
+	}
+	params, results, ok := hostSignature(fn)
+	if !ok {
+		return fmt.Errorf("plugin %q: %w: imports %s.%s, which this host (ABI v%d.%d) does not provide", p.opts.Name, ErrABI, mod, fn, ABIMajor, ABIMinor)
+	}
+	if !slices.Equal(imp.ParamTypes(), params) || !slices.Equal(imp.ResultTypes(), results) {
+		return fmt.Errorf("plugin %q: %w: import %s.%s has signature %v -> %v, want %v -> %v", p.opts.Name, ErrABI, mod, fn, imp.ParamTypes(), imp.ResultTypes(), params, results)
+	}
+	return nil
+}
+
+// startRule picks the start function: _initialize, else _start, and
+// refuses a Go command-mode module.
+func (p *Plugin) startRule() error {
+	exp := p.compiled.ExportedFunctions()
 	_, hasInit := exp["_initialize"]
 	_, hasStart := exp["_start"]
 	goBuilt := false
@@ -204,7 +243,7 @@ func (p *Plugin) check() error {
 	case hasInit:
 		p.start = "_initialize"
 	case goBuilt && hasStart:
-		return fmt.Errorf("plugin %q: %w: a Go command-mode module; rebuild with -buildmode=c-shared", name, ErrABI)
+		return fmt.Errorf("plugin %q: %w: a Go command-mode module; rebuild with -buildmode=c-shared", p.opts.Name, ErrABI)
 	case hasStart:
 		p.start = "_start"
 	}
@@ -244,6 +283,9 @@ func (p *Plugin) instantiate() (*instance, error) {
 	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), p.opts.StartTimeout)
 	defer cancel()
+	if p.mw != nil {
+		ctx = context.WithValue(ctx, startKey{}, p.mw)
+	}
 	mod, err := p.rt.InstantiateModule(ctx, p.compiled, moduleConfig(p.start, p.out))
 	if err != nil {
 		p.live.Add(-1)

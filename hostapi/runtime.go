@@ -17,8 +17,15 @@ type Runtime struct {
 	cache wazero.CompilationCache
 
 	mu     sync.Mutex
-	tiers  map[uint32]wazero.Runtime // by memory limit in pages
+	tiers  map[tierKey]wazero.Runtime
 	closed bool
+}
+
+// tierKey names a wazero runtime: its memory limit in pages, and whether
+// it runs without close-on-context-done (trusted middleware, no deadline).
+type tierKey struct {
+	pages   uint32
+	trusted bool
 }
 
 // NewRuntime returns a runtime whose compilation cache lives in cacheDir
@@ -34,25 +41,25 @@ func NewRuntime(cacheDir string) (*Runtime, error) {
 		}
 		cache = c
 	}
-	return &Runtime{cache: cache, tiers: map[uint32]wazero.Runtime{}}, nil
+	return &Runtime{cache: cache, tiers: map[tierKey]wazero.Runtime{}}, nil
 }
 
 // tier returns the wazero runtime for a memory ceiling. wazero's page limit
 // and close-on-context-done are runtime-wide, so each ceiling gets its own
 // runtime; all share the compilation cache.
-func (r *Runtime) tier(ctx context.Context, pages uint32) (wazero.Runtime, error) {
+func (r *Runtime) tier(ctx context.Context, key tierKey) (wazero.Runtime, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return nil, ErrClosed
 	}
-	if rt, ok := r.tiers[pages]; ok {
+	if rt, ok := r.tiers[key]; ok {
 		return rt, nil
 	}
 	cfg := wazero.NewRuntimeConfig().
 		WithCompilationCache(r.cache).
-		WithCloseOnContextDone(true).
-		WithMemoryLimitPages(pages).
+		WithCloseOnContextDone(!key.trusted).
+		WithMemoryLimitPages(key.pages).
 		WithCustomSections(true)
 	rt := wazero.NewRuntimeWithConfig(ctx, cfg)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
@@ -63,7 +70,11 @@ func (r *Runtime) tier(ctx context.Context, pages uint32) (wazero.Runtime, error
 		rt.Close(ctx)
 		return nil, err
 	}
-	r.tiers[pages] = rt
+	if err := instantiateHTTPHandler(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	r.tiers[key] = rt
 	return rt, nil
 }
 
