@@ -25,6 +25,7 @@ import (
 	"github.com/porticohq/portico/core/events"
 	"github.com/porticohq/portico/core/internal/httpapi"
 	"github.com/porticohq/portico/core/llm"
+	"github.com/porticohq/portico/core/mcp"
 	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/session"
@@ -94,6 +95,7 @@ type Gateway struct {
 	hooks    *webhook.Service
 	sessions *session.Service
 	channels *channel.Service
+	mcp      *mcp.Service
 	logs     *logWriter // nil when log.flush_interval is 0
 
 	debounce time.Duration
@@ -172,6 +174,9 @@ func New(opts Options) (*Gateway, error) {
 	g.llm = llm.New(st, c.LLM, llm.Options{Logger: log, Getenv: func(name string) string { return envValue(opts.Config.Env, name) }})
 	g.plugins = plugin.NewManager(plugin.Deps{
 		Runtime: g.runtime, Store: st, Bus: g.bus, Audit: g.audit, Logger: log, LLM: g.llm.PluginComplete,
+		MCP: func(ctx context.Context, name string, req []byte) ([]byte, error) {
+			return g.mcp.PluginCall(ctx, name, req)
+		},
 		Embedded: plugins.FS, Names: plugins.Names, InstallDir: filepath.Join(c.DataDir, "plugins"),
 	})
 	if g.sessions, err = session.Open(context.Background(), session.Deps{Store: st, Bus: g.bus, Logger: log, Config: cfg.Config}); err != nil {
@@ -183,10 +188,12 @@ func New(opts Options) (*Gateway, error) {
 	g.channels = channel.New(g.plugins, g.sessions, log)
 	g.sessions.SetDeps(g.plugins, session.Hooks{Observe: observeLLM, Outbound: g.channels.Send})
 	g.hooks = webhook.New(webhook.Deps{Store: st, Bus: g.bus, Logger: log}, c)
+	g.mcp = mcp.New(mcp.Deps{Plugins: g.plugins, Bus: g.bus, Audit: g.audit, Logger: log, Config: cfg.Config, Version: VersionString(),
+		Getenv: func(name string) string { return envValue(opts.Config.Env, name) }})
 	g.api = httpapi.New(httpapi.Deps{
 		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures, Plugins: g.plugins, LLM: g.llm,
 		Store: st, Bus: g.bus, Audit: g.audit, Sessions: g.sessions, Channels: g.channels, Logger: log,
-		Hooks: g.hooks, Version: VersionString(), Started: g.started,
+		Hooks: g.hooks, MCP: g.mcp, Version: VersionString(), Started: g.started,
 	})
 	cfg.Subscribe(g.onConfig)
 	return g, nil
@@ -254,6 +261,7 @@ func (g *Gateway) onConfig(ch config.Change) {
 	g.api.ApplyConfig(c)
 	g.hooks.ApplyConfig(c)
 	g.llm.ApplyConfig(c.LLM)
+	g.mcp.ApplyConfig(c)
 	if err := g.auth.SetJWT(c.Auth.JWT); err != nil {
 		g.log.Error("JWT settings not applied; the previous ones stay in force", "error", err)
 	}
@@ -346,6 +354,13 @@ func (g *Gateway) Start(ctx context.Context) error {
 	for _, l := range []*ratelimit.Limiter{g.limits, g.failures} {
 		g.bg.Add(1)
 		go func() { defer g.bg.Done(); l.Run(bg, time.Minute) }()
+	}
+	// The MCP tools follow the plugins from their first load on.
+	if sub, err := g.mcp.Subscribe(); err != nil {
+		g.log.Error("MCP tools will not follow plugin changes", "error", err)
+	} else {
+		g.bg.Add(1)
+		go func() { defer g.bg.Done(); g.mcp.Run(bg, sub) }()
 	}
 	// Readiness stays 503 until the plugins are loaded.
 	start := time.Now()
@@ -463,6 +478,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		g.bg.Wait()
 		os.Remove(filepath.Join(g.dataDir, AddrFile))
 	}
+	g.mcp.Close()
 	g.plugins.Close(ctx)
 	g.runtime.Close(ctx)
 	hctx, hcancel := context.WithTimeout(ctx, g.cfg.Config().HTTP.ShutdownTimeout.D())

@@ -275,6 +275,7 @@ var hostFunctions = []struct {
 		c.result = out
 		s[0] = uint64(uint32(len(out)))
 	}},
+	{"mcp_call_tool", []api.ValueType{i32, i32}, []api.ValueType{i32}, mcpCallTool}, // v1.2
 	{"result", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		s[0] = copyOut(m, uint32(s[0]), uint32(s[1]), c.result)

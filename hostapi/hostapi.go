@@ -20,7 +20,7 @@ import (
 // minor no newer than ABIMinor.
 const (
 	ABIMajor = 1
-	ABIMinor = 1 // v1.1 added the channel kind
+	ABIMinor = 2 // v1.1 added the channel kind, v1.2 mcp_call_tool
 )
 
 // Guest exports and host module names of ABI v1.
@@ -89,6 +89,7 @@ const (
 	CapHTTP   = "http"
 	CapSkills = "skills"
 	CapLLM    = "llm"
+	CapMCP    = "mcp" // v1.2
 )
 
 // Host is what the core gives one plugin: its log, its key-value namespace,

@@ -23,6 +23,8 @@ type Fake struct {
 	Skills map[string]func([]byte) ([]byte, error)
 	HTTP   func(req string) (int, []byte, error)
 	LLM    func([]byte) ([]byte, error)
+	// MCP answers MCPCall with a tool's result JSON; nil means no such server.
+	MCP func(server, tool string, args []byte) ([]byte, error)
 
 	out []byte
 }
@@ -201,6 +203,22 @@ func (f *Fake) llm(req []byte) ([]byte, int32) {
 		return []byte("no LLM provider is configured in the gateway"), -3
 	}
 	out, err := f.LLM(req)
+	if err != nil {
+		return []byte(err.Error()), -3
+	}
+	return out, int32(len(out))
+}
+
+func (f *Fake) mcpCall(req []byte) ([]byte, int32) {
+	if !f.granted("mcp") {
+		return nil, -2
+	}
+	v := JSON(req)
+	server, tool := v.String("server"), v.String("tool")
+	if f.MCP == nil {
+		return []byte("no upstream MCP server " + server), -1
+	}
+	out, err := f.MCP(server, tool, v.Get("arguments").Raw())
 	if err != nil {
 		return []byte(err.Error()), -3
 	}

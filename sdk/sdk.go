@@ -11,11 +11,13 @@ package sdk
 import "fmt"
 
 // ABI version this SDK speaks. Additions raise the minor and are additive.
-// A module reports the oldest version its features need: v1.0, or v1.1
-// when it registers a Channel.
+// A module reports the oldest version its exports need: v1.0, or v1.1
+// when it registers a Channel. Host functions speak for themselves: a
+// module that calls MCPCall imports mcp_call_tool (v1.2), and a host
+// older than v1.2 refuses it at load, naming that import.
 const (
 	ABIMajor = 1
-	ABIMinor = 1
+	ABIMinor = 2
 )
 
 // ABIVersion returns the ABI version as "vMAJOR.MINOR".

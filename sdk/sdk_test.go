@@ -31,7 +31,7 @@ func TestCompatible(t *testing.T) {
 
 func ExampleABIVersion() {
 	fmt.Println(sdk.ABIVersion())
-	// Output: v1.1
+	// Output: v1.2
 }
 
 func TestDispatchErrors(t *testing.T) {

@@ -42,6 +42,8 @@ type Config struct {
 	Sessions  Sessions      `koanf:"sessions"`
 	LLM       LLM           `koanf:"llm"`
 	Webhooks  Webhooks      `koanf:"webhooks"`
+	MCP       MCP           `koanf:"mcp"`
+	A2A       A2A           `koanf:"a2a"`
 	// Middleware chains; see middleware.go.
 	Middleware Middleware `koanf:"middleware"`
 }
@@ -176,7 +178,7 @@ type Events struct {
 }
 
 // Capabilities are what the operator may grant a plugin.
-var Capabilities = []string{"kv", "events", "http", "skills", "llm"}
+var Capabilities = []string{"kv", "events", "http", "skills", "llm", "mcp"}
 
 var pluginName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
@@ -260,6 +262,8 @@ func Default() *Config {
 			SecretOverlap:  Duration(24 * time.Hour),
 			Retention:      Duration(7 * 24 * time.Hour),
 		},
+		MCP: defaultMCP(),
+		A2A: defaultA2A(),
 		RateLimit: RateLimit{
 			Default:         Bucket{Rate: 30, Burst: 30},
 			SessionsRead:    Bucket{Rate: 50, Burst: 50},
@@ -471,6 +475,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateAgent(bad)
+	c.validateMCP(bad)
 	c.validateMiddleware(bad)
 	if c.Events.Buffer < 1 || c.Events.Buffer > 1<<20 {
 		bad("events.buffer", "must be between 1 and 1048576 (got %d)", c.Events.Buffer)

@@ -37,6 +37,7 @@ type pluginHost struct {
 	llm      func(ctx context.Context, plugin string, models []string, request []byte) ([]byte, error) // nil: no provider
 	// llmModels is the plugin's llm_models allow-list; empty allows any.
 	llmModels []string
+	mcp       func(ctx context.Context, plugin string, request []byte) ([]byte, error) // nil: no upstream MCP servers
 }
 
 type depthKey struct{}
@@ -191,4 +192,15 @@ func (h *pluginHost) LLM(ctx context.Context, request []byte) ([]byte, error) {
 		return nil, ErrNoProvider
 	}
 	return h.llm(ctx, h.name, h.llmModels, request)
+}
+
+var _ hostapi.MCPHost = (*pluginHost)(nil)
+
+// MCP implements hostapi.MCPHost: an upstream MCP tool call (capability
+// mcp; the runtime checks the grant).
+func (h *pluginHost) MCP(ctx context.Context, request []byte) ([]byte, error) {
+	if h.mcp == nil {
+		return nil, fmt.Errorf("%w: no upstream MCP servers are configured ([[mcp.servers]])", hostapi.ErrNoServer)
+	}
+	return h.mcp(ctx, h.name, request)
 }

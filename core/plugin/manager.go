@@ -136,6 +136,9 @@ type Deps struct {
 	// allow-list (empty: any configured model) it must enforce; nil
 	// answers "no LLM provider is configured".
 	LLM func(ctx context.Context, plugin string, models []string, request []byte) ([]byte, error)
+	// MCP serves mcp_call_tool for the named plugin (the upstream MCP
+	// servers); nil answers that none is configured.
+	MCP func(ctx context.Context, plugin string, request []byte) ([]byte, error)
 	// InstallDir holds plugins installed over the API, a directory each;
 	// empty turns installing off.
 	InstallDir string
@@ -305,6 +308,7 @@ func (m *Manager) start(ctx context.Context, e *entry, wasm []byte) error {
 		return err
 	}
 	host.invoke, host.maxDepth, host.llm, host.llmModels = m.Invoke, int(c.MaxCallDepth), m.d.LLM, slices.Clone(pc.LLMModels)
+	host.mcp = m.d.MCP
 	host.http = newHTTPPolicy(pc.HTTPAllow, pc.HTTPPrivate, c.HTTPTimeout.D(), c.HTTPMaxResponse)
 	opts := hostapi.Options{
 		Name: e.name, Host: host, Grants: e.granted,

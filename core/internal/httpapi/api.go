@@ -21,6 +21,7 @@ import (
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
 	"github.com/porticohq/portico/core/llm"
+	"github.com/porticohq/portico/core/mcp"
 	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/session"
@@ -55,6 +56,7 @@ type Deps struct {
 	Channels *channel.Service
 	LLM      *llm.Service // nil: no LLM accounting (tests)
 	Hooks    *webhook.Service
+	MCP      *mcp.Service // the MCP server and the upstream MCP registry
 	Logger   *slog.Logger
 	Version  string
 	Started  time.Time
@@ -161,6 +163,17 @@ func (a *API) routes() []route {
 		{"GET", "/api/v1/channels/{name}/health", RoleOperator, "default", a.channelHealth},
 		{"POST", "/api/v1/channels/{name}/restart", RoleOperator, "default", a.restartChannel},
 		{"POST", "/api/v1/channels/{name}/webhook", RolePublic, "unauthenticated", a.channelWebhook},
+		{"POST", "/api/v1/mcp", RoleUser, "default", a.mcpServe},
+		{"GET", "/api/v1/mcp", RoleUser, "default", a.mcpServe},
+		{"DELETE", "/api/v1/mcp", RoleUser, "default", a.mcpServe},
+		{"GET", "/api/v1/mcp/registry", RoleOperator, "default", a.mcpRegistry},
+		{"POST", "/api/v1/mcp/{server}/mcp", RoleUser, "default", a.mcpProxy},
+		{"GET", "/api/v1/mcp/{server}/mcp", RoleUser, "default", a.mcpProxy},
+		{"DELETE", "/api/v1/mcp/{server}/mcp", RoleUser, "default", a.mcpProxy},
+		{"GET", "/.well-known/agent-card.json", RolePublic, "unauthenticated", a.getAgentCard},
+		{"GET", "/.well-known/agent-cards", RolePublic, "unauthenticated", a.listAgentCards},
+		{"GET", "/.well-known/agent-cards/{name}", RolePublic, "unauthenticated", a.getNamedAgentCard},
+		{"POST", "/a2a", RoleUser, "sessions_write", a.a2aRPC},
 	}
 }
 

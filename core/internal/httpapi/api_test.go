@@ -21,6 +21,7 @@ import (
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
 	"github.com/porticohq/portico/core/llm"
+	"github.com/porticohq/portico/core/mcp"
 	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/session"
@@ -61,6 +62,7 @@ func newAPI(t testing.TB, body string) *API {
 	return New(Deps{Config: m, Auth: svc, Limits: lim, Failures: fail, Plugins: plugins, Store: st, Bus: bus, Audit: audit.New(st), Sessions: sessions, Channels: channels,
 		LLM:    llm.New(st, m.Config().LLM, llm.Options{}),
 		Hooks:  webhook.New(webhook.Deps{Store: st, Bus: bus}, m.Config()),
+		MCP:    mcp.New(mcp.Deps{Plugins: plugins, Bus: bus, Config: m.Config}),
 		Logger: slog.New(slog.DiscardHandler), Version: "test", Started: time.Now()})
 }
 

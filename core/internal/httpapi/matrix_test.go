@@ -97,6 +97,19 @@ var spec = map[string]auth.Role{
 	"POST /api/v1/hooks/{id}/rotate-secret":                   RoleOperator,
 	"GET /api/v1/hooks/{id}/deliveries":                       RoleOperator,
 	"POST /api/v1/hooks/{id}/deliveries/{delivery}/redeliver": RoleOperator,
+
+	// MCP and A2A.
+	"POST /api/v1/mcp":                    RoleUser,
+	"GET /api/v1/mcp":                     RoleUser,
+	"DELETE /api/v1/mcp":                  RoleUser,
+	"GET /api/v1/mcp/registry":            RoleOperator,
+	"POST /api/v1/mcp/{server}/mcp":       RoleUser,
+	"GET /api/v1/mcp/{server}/mcp":        RoleUser,
+	"DELETE /api/v1/mcp/{server}/mcp":     RoleUser,
+	"GET /.well-known/agent-card.json":    RolePublic,
+	"GET /.well-known/agent-cards":        RolePublic,
+	"GET /.well-known/agent-cards/{name}": RolePublic,
+	"POST /a2a":                           RoleUser,
 }
 
 // TestPermissionMatrix sends every route every kind of credential and
@@ -147,7 +160,7 @@ func TestPermissionMatrix(t *testing.T) {
 		if want, ok := spec[rt.method+" "+rt.pattern]; !ok || want != rt.role {
 			t.Errorf("%s %s: role %v, the permission table says %v (ok=%v)", rt.method, rt.pattern, rt.role, want, ok)
 		}
-		path := strings.NewReplacer("{id}", "x", "{key_id}", "y", "{name}", "z", "{delivery}", "d").Replace(rt.pattern)
+		path := strings.NewReplacer("{id}", "x", "{key_id}", "y", "{name}", "z", "{delivery}", "d", "{server}", "z").Replace(rt.pattern)
 		for _, c := range creds {
 			t.Run(rt.method+" "+rt.pattern+"/"+c.name, func(t *testing.T) {
 				// Streams end when their request does.
