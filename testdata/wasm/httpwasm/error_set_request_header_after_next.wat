@@ -1,0 +1,28 @@
+(module $set_request_header_after_next
+  (import "http_handler" "set_header_value" (func $set_header_value
+    (param $kind i32)
+    (param $name i32) (param $name_len i32)
+    (param $value i32) (param $value_len i32)))
+
+  (memory (export "memory") 1 1 (; 1 page==64KB ;))
+
+  (global $name i32 (i32.const 0))
+  (data (i32.const 0) "Content-Type")
+  (global $name_len i32 (i32.const 12))
+
+  (global $value i32 (i32.const 16))
+  (data (i32.const 16) "text/plain")
+  (global $value_len i32 (i32.const 10))
+
+  ;; handle_request returns non-zero to proceed to the next handler.
+  (func $handle_request (export "handle_request") (result (; ctx_next ;) i64)
+    ;; call the next handler
+    (return (i64.const 1)))
+
+  ;; handle_response tries to set a request header even though it is too late.
+  (func $handle_response (export "handle_response") (param $reqCtx i32) (param $is_error i32)
+    (call $set_header_value
+      (i32.const 0) ;; header_kind_request
+      (global.get $name) (global.get $name_len)
+      (global.get $value) (global.get $value_len)))
+)
