@@ -2,11 +2,14 @@ package core_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -216,7 +219,24 @@ func upstreamMCP(t *testing.T, token string) *httptest.Server {
 func TestMCPProxy(t *testing.T) {
 	t.Parallel()
 	up := upstreamMCP(t, "s3cret")
-	g := start(t, small+fmt.Sprintf("[[mcp.servers]]\nname = \"calc\"\nurl = %q\nheaders = { Authorization = \"Bearer s3cret\" }\n"+
+	// Two copies of a skill that calls mcp_call_tool: one granted mcp.
+	plugins := ""
+	for _, name := range []string{"granted", "ungranted"} {
+		dir := filepath.Join(t.TempDir(), name)
+		os.MkdirAll(dir, 0o700)
+		os.WriteFile(filepath.Join(dir, "plugin.toml"), []byte("name = \""+name+"\"\nversion = \"1.0.0\"\nkinds = [\"skill\"]\n"+
+			"[[skills]]\nname = \""+name+"\"\ndescription = \"calls an upstream tool\"\n[capabilities]\noptional = [\"mcp\"]\n"), 0o600)
+		wasm, err := os.ReadFile(filepath.Join("..", "testdata", "wasm", "mcp.wasm"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, name+".wasm"), wasm, 0o600)
+		plugins += "[[plugins]]\nname = \"" + name + "\"\npath = \"" + dir + "\"\n"
+		if name == "granted" {
+			plugins += "grants = [\"mcp\"]\n"
+		}
+	}
+	g := start(t, small+plugins+fmt.Sprintf("[[mcp.servers]]\nname = \"calc\"\nurl = %q\nheaders = { Authorization = \"Bearer s3cret\" }\n"+
 		"[[mcp.servers]]\nname = \"down\"\nurl = \"http://127.0.0.1:1/mcp\"\ntimeout = \"2s\"\n", up.URL))
 	alice := userKey(t, g, "alice@example.com", "user")
 
@@ -255,6 +275,38 @@ func TestMCPProxy(t *testing.T) {
 	r = g.do(t, "GET", g.url+"/api/v1/audit?action=mcp.call", "")
 	if !strings.Contains(string(r.body), `"calc/add"`) {
 		t.Errorf("no audit entry for the proxied call: %s", r.body)
+	}
+
+	// A skill granted mcp calls the upstream tool (mcp_call_tool); the
+	// reply is the tool's result. Not granted: -2; unknown server: -1.
+	call := func(skill, input string) (code int32, result string) {
+		t.Helper()
+		r := do(t, "POST", g.url+"/api/v1/skills/"+skill+"/invoke", `{"input":`+input+`}`, "X-API-Key", alice)
+		out, ok := r.json(t)["output"].(string)
+		if r.status != 200 || !ok || len(out) < 4 {
+			t.Fatalf("invoke %s: %d %s", skill, r.status, r.body)
+		}
+		return int32(binary.LittleEndian.Uint32([]byte(out[:4]))), out[4:]
+	}
+	if code, out := call("granted", `{"server":"calc","tool":"add","arguments":{"a":20,"b":22}}`); code <= 0 || !strings.Contains(out, `"text":"42"`) {
+		t.Errorf("granted skill: %d %q", code, out)
+	}
+	// (Negative codes do not survive the JSON string the API answers
+	// with; the result text and the audit trail tell them apart.)
+	if _, out := call("ungranted", `{"server":"calc","tool":"add","arguments":{"a":1,"b":1}}`); strings.Contains(out, "content") {
+		t.Errorf("ungranted skill got a result: %q", out)
+	}
+	if _, out := call("granted", `{"server":"nope","tool":"add"}`); !strings.Contains(out, `no such upstream MCP server: "nope"`) {
+		t.Errorf("unknown server: %q", out)
+	}
+	if _, out := call("granted", `{"server":"calc"}`); !strings.Contains(out, "server and tool are required") {
+		t.Errorf("no tool: %q", out)
+	}
+	r = g.do(t, "GET", g.url+"/api/v1/audit?limit=200", "")
+	for _, want := range []string{`"actor":"plugin:granted","action":"mcp.call","target":"calc/add"`, `"actor":"plugin:ungranted","action":"capability.denied","target":"mcp"`} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("audit lacks %s: %s", want, r.body)
+		}
 	}
 
 	// A key scoped to echo does not reach the upstream; an unknown server

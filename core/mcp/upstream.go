@@ -23,7 +23,7 @@ import (
 
 // Errors of the registry, for errors.Is.
 var (
-	ErrUnknownServer = errors.New("no such upstream MCP server")
+	ErrUnknownServer = hostapi.ErrNoServer // also what mcp_call_tool answers -1 for
 	ErrUpstream      = errors.New("upstream MCP server failed")
 	ErrBadRequest    = errors.New("invalid MCP tool call request")
 )
@@ -377,9 +377,6 @@ func (s *Service) PluginCall(ctx context.Context, pluginName string, request []b
 	}
 	res, err := s.upstream.CallTool(ctx, req.Server, req.Tool, req.Arguments)
 	s.upstream.record(ctx, "plugin:"+pluginName, req.Server, req.Tool, err)
-	if errors.Is(err, ErrUnknownServer) {
-		return nil, fmt.Errorf("%w: %w", hostapi.ErrNoServer, err)
-	}
 	if err != nil {
 		return nil, err
 	}
