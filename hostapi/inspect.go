@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 
+	handlerapi "github.com/http-wasm/http-wasm-host-go/api/handler"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -59,6 +60,8 @@ func Inspect(ctx context.Context, name string, wasm []byte, host Host, cacheDir 
 			rep.Kinds = append(rep.Kinds, KindHook)
 		case ExportChannel:
 			rep.Kinds = append(rep.Kinds, KindChannel)
+		case handlerapi.FuncHandleRequest:
+			rep.Kinds = append(rep.Kinds, KindMiddleware)
 		case "_initialize":
 			rep.Start = name
 		case "_start":
@@ -86,6 +89,9 @@ func Inspect(ctx context.Context, name string, wasm []byte, host Host, cacheDir 
 		return nil, err
 	}
 	defer r.Close(ctx)
+	if slices.Contains(rep.Kinds, KindMiddleware) {
+		return inspectMiddleware(ctx, r, name, wasm, host, rep)
+	}
 	kinds := rep.Kinds
 	if len(kinds) == 0 {
 		kinds = []string{KindSkill}

@@ -874,3 +874,19 @@ func (middlewareHost) LLM(context.Context, []byte) ([]byte, error) { return nil,
 func (middlewareHost) Denied(context.Context, string)              {}
 
 var _ Host = middlewareHost{}
+
+// inspectMiddleware finishes Inspect's report for an http-wasm module: it
+// loads it as the gateway would and reports the first instance's memory.
+func inspectMiddleware(ctx context.Context, r *Runtime, name string, wasm []byte, host Host, rep *Report) (*Report, error) {
+	rep.ABI = "http-wasm"
+	m, err := r.LoadMiddleware(ctx, wasm, MiddlewareOptions{Name: name, Host: host, MinInstances: 1, MaxInstances: 1})
+	if err != nil {
+		rep.LoadError = err.Error()
+		return rep, nil
+	}
+	defer m.Close(ctx)
+	inst := <-m.p.idle
+	rep.MemoryUsed = uint64(inst.mod.Memory().Size())
+	m.p.release(inst, true)
+	return rep, nil
+}

@@ -561,3 +561,16 @@ func TestMiddlewareFixturesMatchSource(t *testing.T) {
 		}
 	}
 }
+
+func TestInspectMiddleware(t *testing.T) {
+	rep, err := Inspect(context.Background(), "rw", fixture(t, "mw_rewrite.wasm"), newHost(), "")
+	if err != nil || rep.LoadError != "" || !slicesEqual(rep.Kinds, []string{KindMiddleware}) || rep.ABI != "http-wasm" || rep.Start != "_start" || rep.MemoryUsed == 0 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	rep, err = Inspect(context.Background(), "bad", fixture(t, "mw_badimport.wasm"), newHost(), "")
+	if err != nil || !strings.Contains(rep.LoadError, "get_cookie") {
+		t.Fatalf("%+v %v", rep, err)
+	}
+}
+
+func slicesEqual(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }
