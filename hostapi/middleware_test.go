@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -517,23 +516,7 @@ func TestMiddlewareNoLeak(t *testing.T) {
 		}
 	}
 	run() // warm the runtime tier and the cache
-	runtime.GC()
-	before := runtime.NumGoroutine()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	heap := ms.HeapAlloc
-	for range 200 {
-		run()
-	}
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	if g := runtime.NumGoroutine(); g > before+2 {
-		t.Errorf("goroutines %d -> %d", before, g)
-	}
-	if ms.HeapAlloc > heap+32<<20 {
-		t.Errorf("heap %d -> %d MB after 200 loads", heap>>20, ms.HeapAlloc>>20)
-	}
+	checkNoLeak(t, 200, 32<<20, run)
 }
 
 // TestMiddlewareFixturesMatchSource rebuilds the hand-written middleware
