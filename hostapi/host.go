@@ -106,12 +106,7 @@ const maxMessage = 4096
 const i32 = api.ValueTypeI32
 
 // hostFunctions is ABI v1's host module: name, signature, implementation.
-var hostFunctions = []struct {
-	name    string
-	params  []api.ValueType
-	results []api.ValueType
-	fn      api.GoModuleFunc
-}{
+var hostFunctions = []hostFunc{
 	{"input", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		s[0] = copyOut(m, uint32(s[0]), uint32(s[1]), c.input)
@@ -295,9 +290,23 @@ func resultOf(err error) int32 {
 	return ResError
 }
 
+// hostFunc is one function of a host module: name, signature,
+// implementation.
+type hostFunc = struct {
+	name    string
+	params  []api.ValueType
+	results []api.ValueType
+	fn      api.GoModuleFunc
+}
+
 func instantiateHost(ctx context.Context, rt wazero.Runtime) error {
-	b := rt.NewHostModuleBuilder(HostModule)
-	for _, f := range hostFunctions {
+	return instantiateModule(ctx, rt, HostModule, hostFunctions)
+}
+
+// instantiateModule binds a host module's functions in a runtime.
+func instantiateModule(ctx context.Context, rt wazero.Runtime, module string, fns []hostFunc) error {
+	b := rt.NewHostModuleBuilder(module)
+	for _, f := range fns {
 		b.NewFunctionBuilder().WithGoModuleFunction(f.fn, f.params, f.results).Export(f.name)
 	}
 	_, err := b.Instantiate(ctx)
@@ -307,7 +316,11 @@ func instantiateHost(ctx context.Context, rt wazero.Runtime) error {
 // hostSignature returns a host function's signature, for checking a
 // module's imports at load.
 func hostSignature(name string) (params, results []api.ValueType, ok bool) {
-	for _, f := range hostFunctions {
+	return signatureIn(hostFunctions, name)
+}
+
+func signatureIn(fns []hostFunc, name string) (params, results []api.ValueType, ok bool) {
+	for _, f := range fns {
 		if f.name == name {
 			return f.params, f.results, true
 		}

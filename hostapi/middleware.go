@@ -321,20 +321,34 @@ func (m *Middleware) Handler(next http.Handler, o HandlerOptions) http.Handler {
 	return &mwHandler{m: m, next: next, o: o}
 }
 
+// mwHandler serves through a fixed middleware, or through a slot's
+// current one when s is set.
 type mwHandler struct {
 	m    *Middleware
+	s    *MiddlewareSlot
 	next http.Handler
 	o    HandlerOptions
 }
 
 func (h *mwHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	m := h.m
-	if !m.retain() {
-		m.fail(&h.o, w, r, "request", false, &CallError{Plugin: m.name, Kind: ErrClosed, Msg: "closed"})
-		return
+	for {
+		m := h.m
+		if h.s != nil {
+			if m = h.s.cur.Load(); m == nil { // disabled
+				h.next.ServeHTTP(w, r)
+				return
+			}
+		}
+		if m.retain() {
+			defer m.release()
+			m.serve(w, r, h.next, &h.o)
+			return
+		}
+		if h.s == nil || h.s.cur.Load() == m { // closed, and not swapped out
+			m.fail(&h.o, w, r, "request", false, &CallError{Plugin: m.name, Kind: ErrClosed, Msg: "closed"})
+			return
+		}
 	}
-	defer m.release()
-	m.serve(w, r, h.next, &h.o)
 }
 
 // MiddlewareSlot holds the current version of a middleware for live
@@ -355,32 +369,7 @@ func (s *MiddlewareSlot) Swap(m *Middleware) *Middleware { return s.cur.Swap(m) 
 
 // Handler is Middleware.Handler through the slot's current middleware.
 func (s *MiddlewareSlot) Handler(next http.Handler, o HandlerOptions) http.Handler {
-	return &slotHandler{s: s, next: next, o: o}
-}
-
-type slotHandler struct {
-	s    *MiddlewareSlot
-	next http.Handler
-	o    HandlerOptions
-}
-
-func (h *slotHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	for {
-		m := h.s.cur.Load()
-		if m == nil {
-			h.next.ServeHTTP(w, r)
-			return
-		}
-		if m.retain() {
-			defer m.release()
-			m.serve(w, r, h.next, &h.o)
-			return
-		}
-		if h.s.cur.Load() == m { // closed but still installed
-			m.fail(&h.o, w, r, "request", false, &CallError{Plugin: m.name, Kind: ErrClosed, Msg: "closed"})
-			return
-		}
-	}
+	return &mwHandler{s: s, next: next, o: o}
 }
 
 // serve runs one request through the middleware.
@@ -675,7 +664,8 @@ func (st *reqState) Value(key any) any {
 	return st.parent.Value(key)
 }
 
-// writeGuestResponse sends the response the guest made in handle_request.
+// writeGuestResponse sends the response held for the client: the one the
+// guest made in handle_request, or a buffered one.
 func (st *reqState) writeGuestResponse() {
 	code := st.status
 	if code == 0 {
@@ -717,20 +707,13 @@ func (st *reqState) toNext(buffered bool) {
 	st.respPos, st.respWriting = 0, false
 }
 
-// flushBuffered sends a buffered response after handle_response.
+// flushBuffered sends a buffered response after handle_response, with
+// the length of a body the guest rewrote.
 func (st *reqState) flushBuffered() {
-	h := st.w.Header()
 	if st.respRewritten {
-		h.Set("Content-Length", strconv.Itoa(len(st.respBody)))
+		st.w.Header().Set("Content-Length", strconv.Itoa(len(st.respBody)))
 	}
-	code := st.status
-	if code == 0 {
-		code = http.StatusOK
-	}
-	st.w.WriteHeader(code)
-	if len(st.respBody) > 0 {
-		st.w.Write(st.respBody) //nolint:errcheck // the client may be gone
-	}
+	st.writeGuestResponse()
 }
 
 // passWriter is what next writes to when the response is not buffered:

@@ -225,6 +225,30 @@ func headerKey(prefix, name string) string {
 	return textproto.CanonicalMIMEHeaderKey(name)
 }
 
+// putHeader is set_header_value, or add_header_value when add.
+func putHeader(st *reqState, mod api.Module, s []uint64, add bool) {
+	kind := handlerapi.HeaderKind(uint32(s[0]))
+	op := "set"
+	if add {
+		op = "add"
+	}
+	mutableHeaders(st, kind, op)
+	name, value := headerArgs(st, mod, s, true)
+	if kind == handlerapi.HeaderKindRequest && isHost(name) {
+		st.r.Host = value
+		return
+	}
+	h, prefix := st.headerMap(kind)
+	if !add {
+		h.Set(prefix+name, value)
+		return
+	}
+	if len(h[headerKey(prefix, name)]) >= 64 {
+		limitExceeded(st, "more than 64 values for header %q", name)
+	}
+	h.Add(prefix+name, value)
+}
+
 func isHost(name string) bool { return strings.EqualFold(name, "host") }
 
 // httpWasmLevel maps an http-wasm log level to slog's; ok is false for
@@ -245,12 +269,7 @@ func httpWasmLevel(level int32) (slog.Level, bool) {
 
 // httpHandlerFunctions is the http_handler host module: name, signature,
 // implementation.
-var httpHandlerFunctions = []struct {
-	name    string
-	params  []api.ValueType
-	results []api.ValueType
-	fn      api.GoModuleFunc
-}{
+var httpHandlerFunctions = []hostFunc{
 	{handlerapi.FuncEnableFeatures, []api.ValueType{i32}, []api.ValueType{i32}, func(ctx context.Context, _ api.Module, s []uint64) {
 		want := handlerapi.Features(uint32(s[0])) & supportedFeatures
 		if st := stateOf(ctx); st != nil {
@@ -387,31 +406,10 @@ var httpHandlerFunctions = []struct {
 		s[0] = writeNULTerminated(st, mod, uint32(s[3]), uint32(s[4]), values, false)
 	}},
 	{handlerapi.FuncSetHeaderValue, []api.ValueType{i32, i32, i32, i32, i32}, nil, func(ctx context.Context, mod api.Module, s []uint64) {
-		st := mustState(ctx, handlerapi.FuncSetHeaderValue)
-		kind := handlerapi.HeaderKind(uint32(s[0]))
-		mutableHeaders(st, kind, "set")
-		name, value := headerArgs(st, mod, s, true)
-		if kind == handlerapi.HeaderKindRequest && isHost(name) {
-			st.r.Host = value
-			return
-		}
-		h, prefix := st.headerMap(kind)
-		h.Set(prefix+name, value)
+		putHeader(mustState(ctx, handlerapi.FuncSetHeaderValue), mod, s, false)
 	}},
 	{handlerapi.FuncAddHeaderValue, []api.ValueType{i32, i32, i32, i32, i32}, nil, func(ctx context.Context, mod api.Module, s []uint64) {
-		st := mustState(ctx, handlerapi.FuncAddHeaderValue)
-		kind := handlerapi.HeaderKind(uint32(s[0]))
-		mutableHeaders(st, kind, "add")
-		name, value := headerArgs(st, mod, s, true)
-		if kind == handlerapi.HeaderKindRequest && isHost(name) {
-			st.r.Host = value
-			return
-		}
-		h, prefix := st.headerMap(kind)
-		if len(h[headerKey(prefix, name)]) >= 64 {
-			limitExceeded(st, "more than 64 values for header %q", name)
-		}
-		h.Add(prefix+name, value)
+		putHeader(mustState(ctx, handlerapi.FuncAddHeaderValue), mod, s, true)
 	}},
 	{handlerapi.FuncRemoveHeader, []api.ValueType{i32, i32, i32}, nil, func(ctx context.Context, mod api.Module, s []uint64) {
 		st := mustState(ctx, handlerapi.FuncRemoveHeader)
@@ -542,21 +540,11 @@ func (st *reqState) readRequestBody(buf []byte) (n int, eof bool) {
 }
 
 func instantiateHTTPHandler(ctx context.Context, rt wazero.Runtime) error {
-	b := rt.NewHostModuleBuilder(handlerapi.HostModule)
-	for _, f := range httpHandlerFunctions {
-		b.NewFunctionBuilder().WithGoModuleFunction(f.fn, f.params, f.results).Export(f.name)
-	}
-	_, err := b.Instantiate(ctx)
-	return err
+	return instantiateModule(ctx, rt, handlerapi.HostModule, httpHandlerFunctions)
 }
 
 // httpHandlerSignature returns an http_handler function's signature, for
 // checking a module's imports at load.
 func httpHandlerSignature(name string) (params, results []api.ValueType, ok bool) {
-	for _, f := range httpHandlerFunctions {
-		if f.name == name {
-			return f.params, f.results, true
-		}
-	}
-	return nil, nil, false
+	return signatureIn(httpHandlerFunctions, name)
 }
