@@ -340,8 +340,7 @@ func (h *mwHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if m.retain() {
-			defer m.release()
-			m.serve(w, r, h.next, &h.o)
+			m.serveRetained(w, r, h.next, &h.o)
 			return
 		}
 		if h.s == nil || h.s.cur.Load() == m { // closed, and not swapped out
@@ -370,6 +369,13 @@ func (s *MiddlewareSlot) Swap(m *Middleware) *Middleware { return s.cur.Swap(m) 
 // Handler is Middleware.Handler through the slot's current middleware.
 func (s *MiddlewareSlot) Handler(next http.Handler, o HandlerOptions) http.Handler {
 	return &mwHandler{s: s, next: next, o: o}
+}
+
+// serveRetained serves a request counted in by retain. (Its own function:
+// a defer inside ServeHTTP's loop would be heap-allocated.)
+func (m *Middleware) serveRetained(w http.ResponseWriter, r *http.Request, next http.Handler, o *HandlerOptions) {
+	defer m.release()
+	m.serve(w, r, next, o)
 }
 
 // serve runs one request through the middleware.
