@@ -92,7 +92,7 @@ func TestSkillsOverHTTP(t *testing.T) {
 		t.Errorf("plugin info: %v", info)
 	}
 	st := g.do(t, "GET", g.url+"/api/v1/status", "").json(t)
-	if get(st, "plugins.total") != 10.0 || get(st, "plugins.active") != 10.0 { // the embedded nine and looper
+	if get(st, "plugins.total") != 13.0 || get(st, "plugins.active") != 13.0 { // the embedded twelve and looper
 		t.Errorf("status plugins: %v", st["plugins"])
 	}
 	// The embedded audit hook saw the plugin events (disable, enable, reload).

@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -44,6 +48,30 @@ type testCase struct {
 	HTTP map[string]testResponse `toml:"http"`
 	// LLM is the reply of every llm_complete call; empty: no provider.
 	LLM string `toml:"llm"`
+	// Request runs a middleware on an HTTP request in front of the route:
+	// by default the route answers 200 with what it saw as JSON
+	// ({"method","uri","headers","body"}); Route sets its answer instead.
+	// Output and output_contains then check the response body.
+	Request         *testRequest      `toml:"request"`
+	Route           *testRoute        `toml:"route"`
+	Status          int               `toml:"status"`           // the response status, when set
+	ResponseHeaders map[string]string `toml:"response_headers"` // each must be there with this value ("" for absent)
+}
+
+// testRequest is request = { method = "GET", uri = "/x", headers = { ... }, body = "..." }.
+type testRequest struct {
+	Method     string            `toml:"method"`
+	URI        string            `toml:"uri"`
+	Headers    map[string]string `toml:"headers"`
+	Body       string            `toml:"body"`
+	RemoteAddr string            `toml:"remote_addr"`
+}
+
+// testRoute is what the route answers: route = { status = 200, headers = { ... }, body = "..." }.
+type testRoute struct {
+	Status  int               `toml:"status"`
+	Headers map[string]string `toml:"headers"`
+	Body    string            `toml:"body"`
 }
 
 // testResponse is a canned HTTP answer: http = { "https://x/y" = { status = 200, body = '...' } }.
@@ -105,6 +133,9 @@ func testPlugin(ctx context.Context, dir string, w io.Writer) (passed, failed in
 }
 
 func runCase(ctx context.Context, man *plugin.Manifest, wasm []byte, c testCase) string {
+	if slices.Contains(man.Kinds, hostapi.KindMiddleware) {
+		return runMiddlewareCase(ctx, man, wasm, c)
+	}
 	h := harness.NewHost()
 	for k, v := range c.KV {
 		h.KV[k] = []byte(v)
@@ -195,6 +226,74 @@ func checkResult(c testCase, out []byte, err error) string {
 		return fmt.Sprintf("reply %s, want %s", out, c.Output)
 	case c.Contains != "" && !strings.Contains(string(out), c.Contains):
 		return fmt.Sprintf("reply %s does not contain %s", out, c.Contains)
+	}
+	return ""
+}
+
+// runMiddlewareCase serves the case's request through the middleware.
+func runMiddlewareCase(ctx context.Context, man *plugin.Manifest, wasm []byte, c testCase) string {
+	if c.Request == nil || c.Skill != "" || c.Event != nil || c.Channel != "" {
+		return "a middleware case sets request (and maybe route), not skill, event or channel"
+	}
+	conf, _ := json.Marshal(c.Config)
+	if c.Config == nil {
+		conf = []byte("{}")
+	}
+	grants := append(append([]string{}, man.Capabilities.Required...), man.Capabilities.Optional...)
+	if c.Grants != nil {
+		grants = *c.Grants
+	}
+	mw, err := harness.LoadMiddleware(ctx, man.Name, wasm, harness.NewHost(), grants, conf)
+	if err != nil {
+		return "load: " + err.Error()
+	}
+	defer mw.Close(ctx)
+	method, uri := c.Request.Method, c.Request.URI
+	if method == "" {
+		method = "GET"
+	}
+	if uri == "" {
+		uri = "/"
+	}
+	r := httptest.NewRequest(method, uri, strings.NewReader(c.Request.Body))
+	for k, v := range c.Request.Headers {
+		r.Header.Set(k, v)
+	}
+	if c.Request.RemoteAddr != "" {
+		r.RemoteAddr = c.Request.RemoteAddr
+	}
+	route := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c.Route != nil {
+			for k, v := range c.Route.Headers {
+				w.Header().Set(k, v)
+			}
+			w.WriteHeader(cmp.Or(c.Route.Status, 200))
+			io.WriteString(w, c.Route.Body)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		headers := map[string]string{}
+		for k := range r.Header {
+			headers[strings.ToLower(k)] = r.Header.Get(k)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"method": r.Method, "uri": r.URL.RequestURI(), "headers": headers, "body": string(body)})
+	})
+	resp := mw.Serve(r, route)
+	out := resp.Body.Bytes()
+	if c.Status != 0 && resp.Code != c.Status {
+		return fmt.Sprintf("status %d, want %d (body %s)", resp.Code, c.Status, out)
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.ResponseHeaders)) {
+		if got := resp.Header().Get(k); got != c.ResponseHeaders[k] {
+			return fmt.Sprintf("response header %s = %q, want %q", k, got, c.ResponseHeaders[k])
+		}
+	}
+	switch {
+	case c.Output != "" && strings.TrimSpace(string(out)) != c.Output:
+		return fmt.Sprintf("body %s, want %s", out, c.Output)
+	case c.Contains != "" && !strings.Contains(string(out), c.Contains):
+		return fmt.Sprintf("body %s does not contain %s", out, c.Contains)
 	}
 	return ""
 }

@@ -84,4 +84,7 @@ func (e *entry) close(ctx context.Context) {
 	if e.plugin != nil {
 		e.plugin.Close(ctx)
 	}
+	if e.mw != nil {
+		closeMiddleware(e.mw)
+	}
 }

@@ -40,6 +40,9 @@ func (e *entry) info() Info {
 	if e.plugin != nil {
 		i.Stats = e.plugin.Stats()
 	}
+	if e.mw != nil {
+		i.Stats = e.mw.Stats()
+	}
 	if e.hook != nil {
 		i.Hooks = e.hook.stats(e.manifest.Hooks.Events)
 	}

@@ -70,7 +70,8 @@ type entry struct {
 	manifest *Manifest
 	plugin   *hostapi.Plugin // nil unless active
 	host     *pluginHost
-	hook     *hookRunner // set for an active hook plugin
+	hook     *hookRunner         // set for an active hook plugin
+	mw       *hostapi.Middleware // set for an active middleware plugin
 	state    State
 	lastErr  string
 	loadedAt time.Time
@@ -151,6 +152,10 @@ type Manager struct {
 	mu  sync.Mutex
 	cfg *config.Config
 	reg atomic.Pointer[registry]
+	// slots hold each middleware plugin's current version by name
+	// (*hostapi.MiddlewareSlot), so a chain follows reloads without
+	// dropping requests.
+	slots sync.Map
 }
 
 // NewManager returns a manager with no plugins; LoadAll loads them.
@@ -326,6 +331,9 @@ func (m *Manager) start(ctx context.Context, e *entry, wasm []byte) error {
 	if opts.MinInstances == 0 {
 		opts.MinInstances = 1 // hostapi treats 0 as its default; keep one warm to fail fast
 	}
+	if slices.Contains(e.manifest.Kinds, hostapi.KindMiddleware) {
+		return m.startMiddleware(ctx, e, wasm, host, opts)
+	}
 	p, err := m.d.Runtime.Load(ctx, wasm, opts)
 	if err != nil {
 		return err
@@ -452,8 +460,9 @@ func (m *Manager) Disable(ctx context.Context, name string) error {
 		return err
 	}
 	e := *old
-	e.plugin, e.hook, e.state = nil, nil, Disabled
+	e.plugin, e.hook, e.mw, e.state = nil, nil, nil, Disabled
 	m.reg.Store(reg.with(&e))
+	m.middlewareOff(name)
 	old.close(ctx)
 	m.announce(EventDisabled, &e)
 	return nil
@@ -548,6 +557,7 @@ func (m *Manager) remove(ctx context.Context, name string) {
 	reg := m.reg.Load()
 	if e, ok := reg.plugins[name]; ok {
 		m.reg.Store(reg.without(name))
+		m.middlewareOff(name)
 		e.close(ctx)
 	}
 }

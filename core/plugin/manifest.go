@@ -88,7 +88,7 @@ var (
 )
 
 // Kinds a manifest may declare; this host runs skills today.
-var supportedKinds = []string{"skill", "hook", "channel"}
+var supportedKinds = []string{"skill", "hook", "channel", "middleware"}
 
 // ParseManifest decodes and validates a plugin.toml strictly: unknown keys
 // are errors, and every problem is named.
@@ -133,6 +133,9 @@ func (m *Manifest) validate() error {
 		if !slices.Contains(supportedKinds, k) {
 			bad("kind %q is not supported by this host (supported: %s)", k, strings.Join(supportedKinds, ", "))
 		}
+	}
+	if slices.Contains(m.Kinds, "middleware") && len(m.Kinds) > 1 {
+		bad("a middleware plugin is only middleware (it speaks the http-wasm ABI): kinds = [\"middleware\"]")
 	}
 	if slices.Contains(m.Kinds, "skill") && len(m.Skills) == 0 {
 		bad("a skill plugin must declare at least one [[skills]]")

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 
 	"github.com/porticohq/portico/hostapi"
@@ -171,6 +172,42 @@ func (p *Plugin) Deliver(ctx context.Context, typ string, data []byte) error {
 func (p *Plugin) Channel(ctx context.Context, op string, payload []byte) ([]byte, error) {
 	env := append([]byte{byte(len(op) >> 8), byte(len(op))}, op...)
 	return p.p.CallChannel(ctx, append(env, payload...))
+}
+
+// Middleware is an http-wasm middleware loaded on a Host.
+type Middleware struct {
+	rt *hostapi.Runtime
+	m  *hostapi.Middleware
+}
+
+// LoadMiddleware compiles and starts a middleware module with its guest
+// config (Portico passes the plugin's config table as a JSON object).
+func LoadMiddleware(ctx context.Context, name string, wasm []byte, h *Host, grants []string, config []byte) (*Middleware, error) {
+	rt, err := hostapi.NewRuntime(CacheDir)
+	if err != nil {
+		return nil, err
+	}
+	m, err := rt.LoadMiddleware(ctx, wasm, hostapi.MiddlewareOptions{Name: name, Host: h, Grants: grants, GuestConfig: config, MaxInstances: 1})
+	if err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	return &Middleware{rt: rt, m: m}, nil
+}
+
+// Serve runs one request through the middleware in front of route and
+// returns the response the client would get; a middleware failure is a
+// 502 whose body names it.
+func (m *Middleware) Serve(r *http.Request, route http.Handler) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	m.m.Handler(route, hostapi.HandlerOptions{}).ServeHTTP(w, r)
+	return w
+}
+
+// Close frees the middleware and its runtime.
+func (m *Middleware) Close(ctx context.Context) {
+	m.m.Close(ctx)
+	m.rt.Close(ctx)
 }
 
 // Close frees the plugin and its runtime.

@@ -179,7 +179,7 @@ func (a *API) routes() []route {
 
 // middleware is the core chain every request passes, outermost first.
 func (a *API) middleware() []func(http.Handler) http.Handler {
-	return []func(http.Handler) http.Handler{requestID, accessLog(a.d.Logger), recoverer(a.d.Logger), a.cors.wrap, a.lim.wrap}
+	return []func(http.Handler) http.Handler{requestID, accessLog(a.d.Logger), recoverer(a.d.Logger), a.cors.wrap, a.lim.wrap, a.preAuth}
 }
 
 func (a *API) router() http.Handler {

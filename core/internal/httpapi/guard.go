@@ -120,7 +120,7 @@ func (a *API) guard(rt route, next handlerFunc) handlerFunc {
 		if err := a.limit(w, rt.group, p.KeyID); err != nil {
 			return err
 		}
-		return next(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+		return a.postAuth(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)), next)
 	}
 }
 
