@@ -108,6 +108,7 @@ func newRoot(stdout, stderr io.Writer, env []string) *cobra.Command {
 		pluginCmd(stdout),
 		restoreCmd(g, stdout),
 	)
+	root.AddCommand(adminCmds(g, stdout, stderr)...)
 	return root
 }
 
@@ -149,7 +150,7 @@ func serve(ctx context.Context, g *globals, stderr io.Writer) error {
 }
 
 func configCmd(g *globals, stdout io.Writer) *cobra.Command {
-	cmd := &cobra.Command{Use: "config", Short: "Check and show configuration"}
+	cmd := &cobra.Command{Use: "config", Short: "Check and show configuration (print, validate: offline; get, set: on the running gateway)"}
 	var asJSON bool
 	printCmd := &cobra.Command{
 		Use:   "print",
@@ -190,6 +191,7 @@ func configCmd(g *globals, stdout io.Writer) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(printCmd, validateCmd)
+	cmd.AddCommand(configRemoteCmds(g, stdout)...)
 	return cmd
 }
 

@@ -30,7 +30,7 @@ type remote struct {
 }
 
 // call sends a JSON request and decodes a JSON answer into out; an error
-// answer becomes an error carrying the server's message.
+// answer becomes an *apiError carrying the server's message.
 func (r remote) call(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
@@ -40,31 +40,14 @@ func (r remote) call(ctx context.Context, method, path string, body, out any) er
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(r.url, "/")+path, rd)
+	resp, err := r.send(ctx, r.client, method, path, "application/json", rd)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if r.key != "" {
-		req.Header.Set("Authorization", "Bearer "+r.key)
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("gateway at %s: %w", r.url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var env struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(b, &env) == nil && env.Error.Code != "" {
-			return fmt.Errorf("gateway at %s answered %d %s: %s", r.url, resp.StatusCode, env.Error.Code, env.Error.Message)
-		}
-		return fmt.Errorf("gateway at %s answered %s", r.url, resp.Status)
+		return fmt.Errorf("gateway at %s: read answer: %w", r.url, err)
 	}
 	if out != nil && len(b) > 0 {
 		return json.Unmarshal(b, out)

@@ -1,0 +1,258 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/porticohq/portico/core"
+	"github.com/porticohq/portico/core/auth"
+	"github.com/porticohq/portico/core/config"
+	"github.com/porticohq/portico/hostapi"
+)
+
+// liveGateway is a real gateway in-process on a loopback port.
+type liveGateway struct {
+	*core.Gateway
+	url, key, dir string
+}
+
+func startGateway(t *testing.T) *liveGateway {
+	t.Helper()
+	cache, err := hostapi.TestCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	key := auth.NewSecret()
+	env := append([]string{"PORTICO_ADMIN_KEY=" + key, "PORTICO_PLUGIN__CACHE_DIR=" + cache,
+		"PORTICO_RATELIMIT__DEFAULT__RATE=10000", "PORTICO_RATELIMIT__DEFAULT__BURST=10000"}, smallEnv...)
+	g, err := core.New(core.Options{
+		Config:    config.Sources{Env: env, Flags: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"}},
+		LogOutput: io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Shutdown(context.Background()) })
+	return &liveGateway{Gateway: g, url: "http://" + g.Addr(), key: key, dir: dir}
+}
+
+// request sends one API request with the admin key.
+func (g *liveGateway) request(t *testing.T, method, path, body string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, g.url+path, strings.NewReader(body))
+	req.Header.Set("X-API-Key", g.key)
+	resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// cli runs the CLI in-process against g and returns stdout, stderr and the
+// error.
+func (g *liveGateway) cli(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	root := newRoot(&out, &errOut, append([]string{"PORTICO_URL=" + g.url, "PORTICO_KEY=" + g.key}, smallEnv...))
+	root.SetArgs(append([]string{"--data-dir", t.TempDir()}, args...))
+	err := root.ExecuteContext(context.Background())
+	return out.String(), errOut.String(), err
+}
+
+func TestAdminCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a gateway with its embedded plugins; skipped in -short mode")
+	}
+	g := startGateway(t)
+	must := func(args ...string) string {
+		t.Helper()
+		out, _, err := g.cli(t, args...)
+		if err != nil {
+			t.Fatalf("portico %s: %v", strings.Join(args, " "), err)
+		}
+		return out
+	}
+	contains := func(what, out string, want ...string) {
+		t.Helper()
+		for _, w := range want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: no %q in\n%s", what, w, out)
+			}
+		}
+	}
+
+	t.Run("status", func(t *testing.T) {
+		contains("status", must("status"), "version", "ready", "yes", "plugins", "active", g.url)
+		var s map[string]any
+		if err := json.Unmarshal([]byte(must("status", "--json")), &s); err != nil || s["version"] == nil {
+			t.Errorf("status --json: %v %v", s, err)
+		}
+	})
+
+	t.Run("plugins", func(t *testing.T) {
+		out := must("plugins", "list")
+		contains("plugins list", out, "NAME", "STATUS", "echo", "active", "embedded")
+		var list struct {
+			Plugins []struct{ Name, Status string } `json:"plugins"`
+			Total   int                             `json:"total"`
+		}
+		if err := json.Unmarshal([]byte(must("plugins", "list", "--json")), &list); err != nil || list.Total == 0 || list.Total != len(list.Plugins) {
+			t.Errorf("plugins list --json: %+v %v", list, err)
+		}
+
+		contains("disable", must("plugins", "disable", "echo"), "echo 1.0.0: disabled")
+		if st, b := g.request(t, "POST", "/api/v1/skills/echo/invoke", `{"input":"x"}`); st != http.StatusConflict || !strings.Contains(string(b), "plugin_disabled") {
+			t.Errorf("echo while disabled: %d %s", st, b)
+		}
+		contains("list while disabled", must("plugins", "list"), "disabled")
+		contains("enable", must("plugins", "enable", "echo"), "echo 1.0.0: active")
+		if st, b := g.request(t, "POST", "/api/v1/skills/echo/invoke", `{"input":"x"}`); st != http.StatusOK {
+			t.Errorf("echo after enable: %d %s", st, b)
+		}
+		contains("reload", must("plugins", "reload", "reverse"), "reverse 1.0.0: active")
+
+		_, _, err := g.cli(t, "plugins", "disable", "nosuch")
+		if err == nil || !strings.Contains(err.Error(), "nosuch") || !strings.Contains(err.Error(), "404 not_found") {
+			t.Errorf("unknown plugin: %v", err)
+		}
+	})
+
+	t.Run("install and remove", func(t *testing.T) {
+		dir := t.TempDir()
+		wasm, err := os.ReadFile("../../testdata/wasm/ok.wasm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "memo.wasm"), wasm, 0o600)
+		os.WriteFile(filepath.Join(dir, "plugin.toml"), []byte("name = \"memo\"\nversion = \"1.2.0\"\nkinds = [\"skill\"]\n[[skills]]\nname = \"memo\"\ndescription = \"n\"\n"), 0o600)
+		out, progress, err := g.cli(t, "plugins", "install", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		contains("install", out, "installed memo 1.2.0: active", "skills: memo")
+		contains("install progress", progress, "uploading memo", "compiling", "done in")
+		if st, b := g.request(t, "POST", "/api/v1/skills/memo/invoke", `{"input":"x"}`); st != http.StatusOK {
+			t.Errorf("installed skill: %d %s", st, b)
+		}
+		contains("remove", must("plugins", "remove", "memo", "--purge"), "removed memo")
+		if _, _, err := g.cli(t, "plugins", "remove", "echo"); err == nil || !strings.Contains(err.Error(), "409") {
+			t.Errorf("remove an embedded plugin: %v", err)
+		}
+		// A directory without a module is refused before anything is sent.
+		os.Remove(filepath.Join(dir, "memo.wasm"))
+		if _, _, err := g.cli(t, "plugins", "install", dir); err == nil || !strings.Contains(err.Error(), "memo.wasm") {
+			t.Errorf("install without a module: %v", err)
+		}
+	})
+
+	t.Run("sessions", func(t *testing.T) {
+		st, b := g.request(t, "POST", "/api/v1/chat", `{"text":"/echo hello from the cli test"}`)
+		if st != http.StatusCreated && st != http.StatusOK {
+			t.Fatalf("chat: %d %s", st, b)
+		}
+		var turn struct {
+			SessionID string `json:"session_id"`
+		}
+		json.Unmarshal(b, &turn)
+		contains("sessions list", must("sessions", "list"), turn.SessionID, "api", "active")
+		contains("sessions show", must("sessions", "show", turn.SessionID), "session "+turn.SessionID, "user: /echo hello from the cli test", "assistant (echo):")
+		var shown struct {
+			Session  map[string]any `json:"session"`
+			Messages struct {
+				Total int `json:"total"`
+			} `json:"messages"`
+		}
+		if err := json.Unmarshal([]byte(must("sessions", "show", turn.SessionID, "--json")), &shown); err != nil || shown.Messages.Total != 2 {
+			t.Errorf("sessions show --json: %+v %v", shown, err)
+		}
+		if _, _, err := g.cli(t, "sessions", "show", "nosuch"); err == nil || !strings.Contains(err.Error(), "404") {
+			t.Errorf("unknown session: %v", err)
+		}
+		if _, _, err := g.cli(t, "sessions", "list", "--limit", "0"); err == nil || !strings.Contains(err.Error(), "--limit") {
+			t.Errorf("bad limit: %v", err)
+		}
+	})
+
+	t.Run("config", func(t *testing.T) {
+		if out := must("config", "get", "log.level"); strings.TrimSpace(out) != "info" {
+			t.Errorf("config get log.level = %q", out)
+		}
+		contains("config get", must("config", "get"), "[log]", "level = 'info'")
+		contains("config set", must("config", "set", "log.level=warn", "http.max_in_flight=77"), "updated", "log.level", "http.max_in_flight")
+		if out := must("config", "get", "log.level"); strings.TrimSpace(out) != "warn" {
+			t.Errorf("after set, log.level = %q", out)
+		}
+		if out := must("config", "get", "http.max_in_flight"); strings.TrimSpace(out) != "77" {
+			t.Errorf("after set, http.max_in_flight = %q", out)
+		}
+		// The environment still wins over the file, and the CLI says so.
+		contains("config set overridden", must("config", "set", "ratelimit.default.rate=9000"), "ratelimit.default.rate is still overridden by env PORTICO_RATELIMIT__DEFAULT__RATE")
+		_, _, err := g.cli(t, "config", "set", "log.level=loud")
+		if err == nil || !strings.Contains(err.Error(), "log.level") || !strings.Contains(err.Error(), "400 bad_request") {
+			t.Errorf("invalid value: %v", err)
+		}
+		if _, _, err := g.cli(t, "config", "get", "no.such.key"); err == nil || !strings.Contains(err.Error(), `no config key "no.such.key"`) {
+			t.Errorf("unknown key: %v", err)
+		}
+		if _, _, err := g.cli(t, "config", "set", "log.level"); err == nil || !strings.Contains(err.Error(), "KEY=VALUE") {
+			t.Errorf("no value: %v", err)
+		}
+	})
+
+	t.Run("wrong URL", func(t *testing.T) {
+		_, _, err := g.cli(t, "status", "--url", "http://127.0.0.1:1")
+		if err == nil || !strings.Contains(err.Error(), "cannot reach the gateway at http://127.0.0.1:1") {
+			t.Errorf("wrong URL: %v", err)
+		}
+	})
+
+	t.Run("wrong key", func(t *testing.T) {
+		_, _, err := g.cli(t, "plugins", "list", "--key", auth.NewSecret())
+		var ae *apiError
+		if err == nil || !strings.Contains(err.Error(), "the key was refused by the gateway at "+g.url) || !errors.As(err, &ae) || ae.Status != 401 {
+			t.Errorf("wrong key: %v", err)
+		}
+	})
+
+	t.Run("weaker key", func(t *testing.T) {
+		out := must("keys", "create", "--name", "ops", "--role", "operator")
+		secret := strings.Split(out, "\n")[1]
+		if out, _, err := g.cli(t, "plugins", "list", "--key", secret); err != nil || !strings.Contains(out, "echo") {
+			t.Errorf("operator lists plugins: %v", err)
+		}
+		_, _, err := g.cli(t, "config", "get", "--key", secret)
+		if err == nil || !strings.Contains(err.Error(), "admin role") || !strings.Contains(err.Error(), "403 forbidden") {
+			t.Errorf("operator reads config: %v", err)
+		}
+	})
+
+	t.Run("address from the data dir", func(t *testing.T) {
+		// No --url, --key or environment: the CLI finds the gateway by the
+		// data dir's portico.addr and signs in with its admin.key (which
+		// bootstrap writes when PORTICO_ADMIN_KEY is not set).
+		if err := os.WriteFile(filepath.Join(g.dir, auth.AdminKeyFile), []byte(g.key+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		root := newRoot(&out, io.Discard, smallEnv)
+		root.SetArgs([]string{"--data-dir", g.dir, "status"})
+		if err := root.ExecuteContext(context.Background()); err != nil || !strings.Contains(out.String(), g.url) {
+			t.Errorf("status from the data dir's address: %v\n%s", err, out.String())
+		}
+	})
+}
