@@ -118,6 +118,8 @@ func (a *API) routes() []route {
 		{"GET", "/api/v1/status/health", RolePublic, "", a.statusHealth},
 		{"GET", "/api/v1/status/ready", RolePublic, "", a.statusReady},
 		{"GET", "/api/v1/status", RoleOperator, "default", a.status},
+		{"GET", "/ui", RolePublic, "default", a.consoleRoot},
+		{"GET", "/ui/*", RolePublic, "default", a.console},
 		{"GET", "/api/v1/config", RoleAdmin, "default", a.getConfig},
 		{"PATCH", "/api/v1/config", RoleAdmin, "config_write", a.patchConfig},
 		{"POST", "/api/v1/admin/backup", RoleAdmin, "default", a.backup},

@@ -50,6 +50,8 @@ var spec = map[string]auth.Role{
 	"GET /api/v1/status/health":               RolePublic,
 	"GET /api/v1/status/ready":                RolePublic,
 	"GET /api/v1/status":                      RoleOperator,
+	"GET /ui":                                 RolePublic,
+	"GET /ui/*":                               RolePublic,
 	"GET /api/v1/config":                      RoleAdmin,
 	"PATCH /api/v1/config":                    RoleAdmin,
 	"POST /api/v1/admin/backup":               RoleAdmin,
