@@ -25,6 +25,7 @@ import (
 	"github.com/porticohq/portico/core/events"
 	"github.com/porticohq/portico/core/internal/httpapi"
 	"github.com/porticohq/portico/core/llm"
+	logring "github.com/porticohq/portico/core/logs"
 	"github.com/porticohq/portico/core/mcp"
 	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/ratelimit"
@@ -96,7 +97,8 @@ type Gateway struct {
 	sessions *session.Service
 	channels *channel.Service
 	mcp      *mcp.Service
-	logs     *logWriter // nil when log.flush_interval is 0
+	logs     *logWriter    // nil when log.flush_interval is 0
+	ring     *logring.Ring // recent log lines, for the API
 
 	debounce time.Duration
 	started  time.Time
@@ -136,10 +138,12 @@ func New(opts Options) (*Gateway, error) {
 	if c.Log.Format == "json" {
 		h = slog.NewJSONHandler(out, hopts)
 	}
-	log := slog.New(h)
-	cfg.SetLogger(log)
+	ring := logring.NewRing(int(c.Log.RingSize))
+	log := slog.New(logring.NewHandler(h, ring))
+	cfg.SetLogger(log.With(logring.KeyModule, "config"))
+	logFor := func(module string) *slog.Logger { return log.With(logring.KeyModule, module) }
 
-	st, err := store.Open(c.DataDir, store.Options{MemTableBytes: c.Storage.MemTableBytes, CacheBytes: c.Storage.CacheBytes, Logger: log})
+	st, err := store.Open(c.DataDir, store.Options{MemTableBytes: c.Storage.MemTableBytes, CacheBytes: c.Storage.CacheBytes, Logger: logFor("store")})
 	if err != nil {
 		logs.Close()
 		return nil, err
@@ -147,7 +151,7 @@ func New(opts Options) (*Gateway, error) {
 	g := &Gateway{
 		cfg: cfg, log: log, level: level, store: st,
 		bus: events.New(), audit: audit.New(st),
-		debounce: opts.ConfigDebounce, started: time.Now(), dataDir: c.DataDir, logs: logs,
+		debounce: opts.ConfigDebounce, started: time.Now(), dataDir: c.DataDir, logs: logs, ring: ring,
 	}
 	if g.debounce <= 0 {
 		g.debounce = 100 * time.Millisecond
@@ -171,29 +175,29 @@ func New(opts Options) (*Gateway, error) {
 		logs.Close()
 		return nil, err
 	}
-	g.llm = llm.New(st, c.LLM, llm.Options{Logger: log, Getenv: func(name string) string { return envValue(opts.Config.Env, name) }})
+	g.llm = llm.New(st, c.LLM, llm.Options{Logger: logFor("llm"), Getenv: func(name string) string { return envValue(opts.Config.Env, name) }})
 	g.plugins = plugin.NewManager(plugin.Deps{
-		Runtime: g.runtime, Store: st, Bus: g.bus, Audit: g.audit, Logger: log, LLM: g.llm.PluginComplete,
+		Runtime: g.runtime, Store: st, Bus: g.bus, Audit: g.audit, Logger: logFor("plugin"), LLM: g.llm.PluginComplete,
 		MCP: func(ctx context.Context, name string, req []byte) ([]byte, error) {
 			return g.mcp.PluginCall(ctx, name, req)
 		},
 		Embedded: plugins.FS, Names: plugins.Names, InstallDir: filepath.Join(c.DataDir, "plugins"),
 	})
-	if g.sessions, err = session.Open(context.Background(), session.Deps{Store: st, Bus: g.bus, Logger: log, Config: cfg.Config}); err != nil {
+	if g.sessions, err = session.Open(context.Background(), session.Deps{Store: st, Bus: g.bus, Logger: logFor("session"), Config: cfg.Config}); err != nil {
 		g.runtime.Close(context.Background())
 		st.Close()
 		logs.Close()
 		return nil, err
 	}
-	g.channels = channel.New(g.plugins, g.sessions, log)
+	g.channels = channel.New(g.plugins, g.sessions, logFor("channel"))
 	g.sessions.SetDeps(g.plugins, session.Hooks{Observe: observeLLM, Outbound: g.channels.Send})
-	g.hooks = webhook.New(webhook.Deps{Store: st, Bus: g.bus, Logger: log}, c)
-	g.mcp = mcp.New(mcp.Deps{Plugins: g.plugins, Bus: g.bus, Audit: g.audit, Logger: log, Config: cfg.Config, Version: VersionString(),
+	g.hooks = webhook.New(webhook.Deps{Store: st, Bus: g.bus, Logger: logFor("webhook")}, c)
+	g.mcp = mcp.New(mcp.Deps{Plugins: g.plugins, Bus: g.bus, Audit: g.audit, Logger: logFor("mcp"), Config: cfg.Config, Version: VersionString(),
 		Getenv: func(name string) string { return envValue(opts.Config.Env, name) }})
 	g.api = httpapi.New(httpapi.Deps{
 		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures, Plugins: g.plugins, LLM: g.llm,
-		Store: st, Bus: g.bus, Audit: g.audit, Sessions: g.sessions, Channels: g.channels, Logger: log,
-		Hooks: g.hooks, MCP: g.mcp, Version: VersionString(), Started: g.started,
+		Store: st, Bus: g.bus, Audit: g.audit, Sessions: g.sessions, Channels: g.channels, Logger: logFor("http"),
+		Hooks: g.hooks, MCP: g.mcp, Version: VersionString(), Started: g.started, Logs: ring,
 	})
 	cfg.Subscribe(g.onConfig)
 	return g, nil
@@ -305,6 +309,9 @@ func (g *Gateway) Hooks() *webhook.Service { return g.hooks }
 
 // Auth returns the users and keys service.
 func (g *Gateway) Auth() *auth.Service { return g.auth }
+
+// Logs returns the ring of recent log lines.
+func (g *Gateway) Logs() *logring.Ring { return g.ring }
 
 // Handler returns the gateway's HTTP handler, for tests and embedding.
 func (g *Gateway) Handler() http.Handler { return g.api }

@@ -46,6 +46,10 @@ type Config struct {
 	A2A       A2A           `koanf:"a2a"`
 	// Middleware chains; see middleware.go.
 	Middleware Middleware `koanf:"middleware"`
+	// Operations; see ops.go.
+	Metrics Metrics `koanf:"metrics"`
+	Tracing Tracing `koanf:"tracing"`
+	TLS     TLS     `koanf:"tls"`
 }
 
 // Plugin configures the plugin runtime and the defaults of every plugin.
@@ -133,6 +137,11 @@ type Log struct {
 	Level         string   `koanf:"level" doc:"Minimum level: debug, info, warn or error."`
 	Format        string   `koanf:"format" reload:"restart" doc:"Log line format: text or json."`
 	FlushInterval Duration `koanf:"flush_interval" reload:"restart" doc:"Logs are buffered and written at least this often (and at shutdown); 0 writes every line at once. A crash can lose up to one interval."`
+	RingSize      int64    `koanf:"ring_size" reload:"restart" doc:"Log lines kept in memory for GET /api/v1/logs and the log stream."`
+	StreamBuffer  int64    `koanf:"stream_buffer" doc:"Log lines queued per log-stream client; a client that reads slower loses lines (it is told how many)."`
+	// Plugin log lines are limited per plugin so a chatty plugin cannot flood.
+	PluginLinesPerSecond float64 `koanf:"plugin_lines_per_second" doc:"Log lines per second one plugin may write, sustained; past it lines are dropped and counted."`
+	PluginBurst          int64   `koanf:"plugin_burst" doc:"Log lines one plugin may write at once before plugin_lines_per_second applies."`
 }
 
 // HTTP configures the HTTP server and its core middleware.
@@ -188,10 +197,13 @@ var skillName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 // Default returns the built-in defaults: a gateway that starts with no
 // config file at all.
 func Default() *Config {
+	metrics, tracing, tls := defaultOps()
 	return &Config{
+		Metrics: metrics, Tracing: tracing, TLS: tls,
 		Listen:  "127.0.0.1:3120",
 		DataDir: "./portico-data",
-		Log:     Log{Level: "info", Format: "text", FlushInterval: Duration(100 * time.Millisecond)},
+		Log: Log{Level: "info", Format: "text", FlushInterval: Duration(100 * time.Millisecond),
+			RingSize: 10000, StreamBuffer: 256, PluginLinesPerSecond: 20, PluginBurst: 100},
 		HTTP: HTTP{
 			MaxBodyBytes:      1 << 20,
 			MaxInFlight:       0,
@@ -477,6 +489,7 @@ func (c *Config) Validate() error {
 	c.validateAgent(bad)
 	c.validateMCP(bad)
 	c.validateMiddleware(bad)
+	c.validateOps(bad)
 	if c.Events.Buffer < 1 || c.Events.Buffer > 1<<20 {
 		bad("events.buffer", "must be between 1 and 1048576 (got %d)", c.Events.Buffer)
 	}

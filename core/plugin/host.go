@@ -21,6 +21,7 @@ import (
 type pluginHost struct {
 	name   string
 	log    *slog.Logger
+	logLim *logLimiter
 	config map[string]string
 	kv     store.KV
 	quota  int64
@@ -88,7 +89,7 @@ func (h *pluginHost) Log(ctx context.Context, level int32, msg string) {
 	case hostapi.LogError:
 		l = slog.LevelError
 	}
-	h.log.Log(ctx, l, msg)
+	h.logLim.log(ctx, h.log, l, msg)
 }
 
 func (h *pluginHost) Config(key string) (string, bool) {

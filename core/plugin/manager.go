@@ -156,11 +156,16 @@ type Manager struct {
 	// (*hostapi.MiddlewareSlot), so a chain follows reloads without
 	// dropping requests.
 	slots sync.Map
+	// logLimits are the live log.* settings plugin log lines are limited
+	// by; logDrops counts the lines dropped per plugin (*atomic.Uint64).
+	logLimits atomic.Pointer[config.Log]
+	logDrops  sync.Map
 }
 
 // NewManager returns a manager with no plugins; LoadAll loads them.
 func NewManager(d Deps) *Manager {
 	m := &Manager{d: d, cfg: config.Default()}
+	m.logLimits.Store(&m.cfg.Log)
 	m.reg.Store(&registry{plugins: map[string]*entry{}, skills: map[string]*entry{}})
 	return m
 }
@@ -233,6 +238,7 @@ func (m *Manager) LoadAll(ctx context.Context, c *config.Config) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.cfg = c
+	m.logLimits.Store(&c.Log)
 	want := m.wanted(c)
 	entries := make(chan *entry, len(want))
 	var wg sync.WaitGroup
@@ -312,6 +318,7 @@ func (m *Manager) start(ctx context.Context, e *entry, wasm []byte) error {
 	if err != nil {
 		return err
 	}
+	host.logLim = newLogLimiter(&m.logLimits, m.logDropCounter(e.name))
 	host.invoke, host.maxDepth, host.llm, host.llmModels = m.Invoke, int(c.MaxCallDepth), m.d.LLM, slices.Clone(pc.LLMModels)
 	host.mcp = m.d.MCP
 	host.http = newHTTPPolicy(pc.HTTPAllow, pc.HTTPPrivate, c.HTTPTimeout.D(), c.HTTPMaxResponse)
@@ -497,6 +504,7 @@ func (m *Manager) ApplyConfig(ctx context.Context, c *config.Config) {
 	m.mu.Lock()
 	oldWant := m.wanted(m.cfg)
 	m.cfg = c
+	m.logLimits.Store(&c.Log)
 	newWant := m.wanted(c)
 	m.mu.Unlock()
 	for name := range oldWant {
@@ -628,4 +636,20 @@ func (m *Manager) invoke(ctx context.Context, skill string, input []byte, sink f
 		}
 		return out, e.name, err
 	}
+}
+
+func (m *Manager) logDropCounter(name string) *atomic.Uint64 {
+	c, _ := m.logDrops.LoadOrStore(name, new(atomic.Uint64))
+	return c.(*atomic.Uint64)
+}
+
+// LogLinesDropped returns, per plugin, how many of its log lines were
+// dropped by the log.plugin_lines_per_second limit since the start.
+func (m *Manager) LogLinesDropped() map[string]uint64 {
+	out := map[string]uint64{}
+	m.logDrops.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/porticohq/portico/core/logs"
 	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/store"
 )
@@ -165,6 +166,8 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 	if se.TerminatedAt != nil {
 		return Turn{}, fmt.Errorf("%w: %q takes no more messages; start a new one", ErrTerminated, se.ID)
 	}
+	// Every line logged below, the skill's own included, names the session.
+	ctx = logs.WithSessionID(ctx, se.ID)
 	route, ok := s.skills.Route(in.Text)
 	if !ok {
 		def := s.cfg().Sessions.DefaultSkill
@@ -224,6 +227,7 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	if err != nil {
+		s.log.WarnContext(ctx, "turn failed", "skill", route.Skill, "error", err)
 		return Turn{}, fmt.Errorf("skill %s: %w", route.Skill, err)
 	}
 
@@ -244,6 +248,7 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 	}
 	s.idx.update(entryOf(&se))
 	s.publish(EventSent, reply.event(&se))
+	s.log.InfoContext(ctx, "turn", "skill", route.Skill, "message_id", msg.ID, "duration", done.Sub(now))
 
 	turn := Turn{SessionID: se.ID, Message: msg, Reply: reply}
 	if in.IdempotencyKey != "" {

@@ -21,6 +21,7 @@ import (
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
 	"github.com/porticohq/portico/core/llm"
+	"github.com/porticohq/portico/core/logs"
 	"github.com/porticohq/portico/core/mcp"
 	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/ratelimit"
@@ -57,6 +58,7 @@ type Deps struct {
 	LLM      *llm.Service // nil: no LLM accounting (tests)
 	Hooks    *webhook.Service
 	MCP      *mcp.Service // the MCP server and the upstream MCP registry
+	Logs     *logs.Ring   // recent log lines; nil: a ring of log.ring_size fed by nothing (tests)
 	Logger   *slog.Logger
 	Version  string
 	Started  time.Time
@@ -75,6 +77,9 @@ type API struct {
 
 // New builds the router. The API answers not_ready until SetReady(true).
 func New(d Deps) *API {
+	if d.Logs == nil {
+		d.Logs = logs.NewRing(int(d.Config.Config().Log.RingSize))
+	}
 	a := &API{d: d}
 	a.lim = limits{cfg: d.Config.Config, log: d.Logger}
 	a.ApplyConfig(d.Config.Config())
@@ -176,6 +181,8 @@ func (a *API) routes() []route {
 		{"GET", "/.well-known/agent-cards", RolePublic, "unauthenticated", a.listAgentCards},
 		{"GET", "/.well-known/agent-cards/{name}", RolePublic, "unauthenticated", a.getNamedAgentCard},
 		{"POST", "/a2a", RoleUser, "sessions_write", a.a2aRPC},
+		{"GET", "/api/v1/logs", RoleOperator, "default", a.listLogs},
+		{"GET", "/api/v1/logs/stream", RoleOperator, "default", a.logStream},
 	}
 }
 

@@ -112,6 +112,10 @@ var spec = map[string]auth.Role{
 	"GET /.well-known/agent-cards":        RolePublic,
 	"GET /.well-known/agent-cards/{name}": RolePublic,
 	"POST /a2a":                           RoleUser,
+
+	// Operations.
+	"GET /api/v1/logs":        RoleOperator,
+	"GET /api/v1/logs/stream": RoleOperator,
 }
 
 // TestPermissionMatrix sends every route every kind of credential and

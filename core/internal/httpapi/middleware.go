@@ -15,17 +15,13 @@ import (
 	"github.com/rs/cors"
 
 	"github.com/porticohq/portico/core/config"
+	"github.com/porticohq/portico/core/logs"
 )
 
 type ctxKey int
 
-const requestIDKey ctxKey = 0
-
 // RequestID returns the request id that the requestID middleware put in ctx.
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey).(string)
-	return id
-}
+func RequestID(ctx context.Context) string { return logs.RequestID(ctx) }
 
 // requestID takes a well-formed X-Request-Id from the client or makes one,
 // puts it in the context and echoes it in the response.
@@ -38,7 +34,7 @@ func requestID(next http.Handler) http.Handler {
 			id = hex.EncodeToString(b[:])
 		}
 		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		next.ServeHTTP(w, r.WithContext(logs.WithRequestID(r.Context(), id)))
 	})
 }
 
