@@ -11,10 +11,11 @@ import (
 )
 
 // TestMain lets the test binary stand in for portico-bench when the
-// harness starts the bare chi target (os.Executable() serve-chi ADDR).
+// harness starts the bare chi or reference host target (os.Executable()
+// serve-chi ADDR, serve-ref ADDR WASM N).
 func TestMain(m *testing.M) {
-	if len(os.Args) == 3 && os.Args[1] == "serve-chi" {
-		if err := serveChi(os.Args[2]); err != nil {
+	if ok, err := subcommand(os.Args[1:]); ok {
+		if err != nil {
 			os.Exit(1)
 		}
 		return
@@ -59,7 +60,8 @@ func TestHarnessSmoke(t *testing.T) {
 	if out, err := b.CombinedOutput(); err != nil {
 		t.Fatalf("build portico: %v\n%s", err, out)
 	}
-	o := options{duration: 200 * time.Millisecond, rounds: 1, conns: 4, rate: 200, portico: bin, reloads: 3}
+	// One middleware target of each kind of host keeps the run short.
+	o := options{duration: 200 * time.Millisecond, rounds: 1, conns: 4, rate: 200, portico: bin, reloads: 3, middleware: "wat1,ref1"}
 	rep, err := measure(context.Background(), o, work)
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +71,9 @@ func TestHarnessSmoke(t *testing.T) {
 			t.Errorf("%s: %d requests, %d errors (first: %s)", row.name, row.res.requests, row.res.errors, row.res.firstErr)
 		}
 	}
+	if len(rep.closed) != 7 || rep.closed[6].mw != 1 {
+		t.Errorf("middleware rows: %d closed-loop rows", len(rep.closed))
+	}
 	if rep.reloadErrs != 0 || rep.reloadReqs == 0 {
 		t.Errorf("reload under load: %d of %d failed (first: %s)", rep.reloadErrs, rep.reloadReqs, rep.reloadFirstErr)
 	}
@@ -76,7 +81,7 @@ func TestHarnessSmoke(t *testing.T) {
 		t.Errorf("start times %v %v", rep.coldStart, rep.warmStart)
 	}
 	md := rep.markdown(o)
-	for _, want := range []string{"bare chi", "vs bare chi", "reload under load", "cold compilation cache"} {
+	for _, want := range []string{"bare chi", "vs bare chi", "reload under load", "cold compilation cache", "1 WAT middleware", "reference host", "added CPU µs per middleware"} {
 		if !strings.Contains(strings.ToLower(md), strings.ToLower(want)) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}

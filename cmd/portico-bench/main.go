@@ -28,12 +28,13 @@ type options struct {
 	cpuProfile string
 	memProfile string
 	reloads    int
+	middleware string
 }
 
 func main() {
-	if len(os.Args) == 3 && os.Args[1] == "serve-chi" {
-		if err := serveChi(os.Args[2]); err != nil {
-			fmt.Fprintln(os.Stderr, "serve-chi:", err)
+	if ok, err := subcommand(os.Args[1:]); ok {
+		if err != nil {
+			fmt.Fprintln(os.Stderr, os.Args[1]+":", err)
 			os.Exit(1)
 		}
 		return
@@ -48,6 +49,7 @@ func main() {
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write Portico's CPU profile of the throughput runs to this file")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write Portico's allocation profile to this file")
 	flag.IntVar(&o.reloads, "reloads", 20, "plugin reloads during the reload-under-load run")
+	flag.StringVar(&o.middleware, "middleware", allMiddleware, "middleware targets to measure beside bare chi (GET /health on Portico, GET /hello on the reference host), comma-separated, or none")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "portico-bench:", err)

@@ -22,6 +22,8 @@ type scenario struct {
 	name   string
 	target *target
 	req    request
+	mw     int    // middleware in front of the route
+	base   string // with mw: the scenario without them (same route and server)
 }
 
 // row is a scenario's results over all rounds.
@@ -29,6 +31,8 @@ type row struct {
 	name string
 	res  result
 	cpu  time.Duration // target CPU per request; -1 unknown
+	mw   int
+	base string
 }
 
 type report struct {
@@ -39,6 +43,7 @@ type report struct {
 	plugins              int
 	moduleBytes          int
 	coldStart, warmStart time.Duration
+	callTimes            []string // Portico's middleware by their own p50 call time
 	cpuModel             string
 	cores                int
 	date                 string
@@ -139,11 +144,45 @@ func measure(ctx context.Context, o options, work string) (*report, error) {
 		return nil, err
 	}
 	scenarios := []scenario{
-		{"bare chi: GET /hello", chi, get(chi, "/hello")},
-		{"portico: GET /health (probe)", p, get(&target{url: p.url}, "/health")},
-		{"portico: authenticated, rate-limited GET /api/v1/skills", p, get(p, "/api/v1/skills")},
-		{"portico: POST /api/v1/skills/echo/invoke (64 B)", p, invoke(p)},
-		{"portico: message in → echo reply out (POST .../messages)", p, chat},
+		{name: "bare chi: GET /hello", target: chi, req: get(chi, "/hello")},
+		{name: "portico: GET /health (probe)", target: p, req: get(&target{url: p.url}, "/health")},
+		{name: "portico: authenticated, rate-limited GET /api/v1/skills", target: p, req: get(p, "/api/v1/skills")},
+		{name: "portico: POST /api/v1/skills/echo/invoke (64 B)", target: p, req: invoke(p)},
+		{name: "portico: message in → echo reply out (POST .../messages)", target: p, req: chat},
+	}
+	open := []scenario{scenarios[0], scenarios[2], scenarios[3], scenarios[4]}
+
+	// The middleware targets: the same simple GET as the probe (Portico)
+	// or the baseline (the reference host in front of bare chi), so the
+	// difference is the middleware.
+	sets, err := selectMiddleware(o.middleware)
+	if err != nil {
+		return nil, err
+	}
+	if len(sets) > 0 {
+		open = append(open, scenarios[1])
+	}
+	var mwPortico []func() string
+	for _, s := range sets {
+		fmt.Fprintf(os.Stderr, "starting %s...\n", s.key)
+		t, err := startMiddleware(ctx, o, work, s)
+		if err != nil {
+			return nil, err
+		}
+		defer t.stop()
+		path, base := "/health", scenarios[1].name
+		if s.ref {
+			path, base = "/hello", scenarios[0].name
+		}
+		if err := checkMiddleware(t, s, path); err != nil {
+			return nil, err
+		}
+		if !s.ref {
+			mwPortico = append(mwPortico, func() string { return callTimes(t, s) })
+		}
+		sc := scenario{name: s.scenarioName(), target: t, req: get(&target{url: t.url}, path), mw: s.n(), base: base}
+		scenarios = append(scenarios, sc)
+		open = append(open, sc)
 	}
 	client := newClient(o.conns)
 	// Warm up every scenario once, unmeasured.
@@ -153,8 +192,11 @@ func measure(ctx context.Context, o options, work string) (*report, error) {
 	fmt.Fprintf(os.Stderr, "closed loop: %d connections, %d rounds of %s per scenario\n", o.conns, o.rounds, o.duration)
 	rep.closed = rounds(ctx, o, scenarios, func(s scenario) result { return closedLoop(ctx, client, o.conns, o.duration, s.req) })
 	fmt.Fprintf(os.Stderr, "open loop: %d requests/s\n", o.rate)
-	open := []scenario{scenarios[0], scenarios[2], scenarios[3], scenarios[4]}
 	rep.open = rounds(ctx, o, open, func(s scenario) result { return openLoop(ctx, newClient(64), o.rate, o.duration, s.req) })
+
+	for _, f := range mwPortico {
+		rep.callTimes = append(rep.callTimes, f())
+	}
 
 	fmt.Fprintf(os.Stderr, "reload under load: %d reloads\n", o.reloads)
 	rep.reloads = o.reloads
@@ -213,7 +255,7 @@ func rounds(ctx context.Context, o options, ss []scenario, run func(scenario) re
 		}
 	}
 	for i, s := range ss {
-		rows[i].name = s.name
+		rows[i].name, rows[i].mw, rows[i].base = s.name, s.mw, s.base
 		slices.Sort(rows[i].res.lat)
 		rows[i].cpu = -1
 		if cpu[i] >= 0 && rows[i].res.requests > 0 {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	nethttp "github.com/http-wasm/http-wasm-host-go/handler/nethttp"
 
 	"github.com/porticohq/portico/core"
 )
@@ -28,28 +31,79 @@ type target struct {
 	dataDir string
 }
 
-// serveChi is the baseline: a bare chi router with one JSON handler, in
-// its own process like Portico.
-func serveChi(listen string) error {
+// hello is the baseline's one JSON handler on a bare chi router.
+func hello() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/hello", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"hello":"world"}` + "\n"))
 	})
+	return r
+}
+
+// serveChi is the baseline: a bare chi router with one JSON handler, in
+// its own process like Portico.
+func serveChi(listen string) error {
+	return serve(listen, hello())
+}
+
+// serveRef puts n copies of an http-wasm guest, run by the reference
+// host's net/http middleware (github.com/http-wasm/http-wasm-host-go, as
+// it ships: its default runtime, no deadline), in front of the same bare
+// chi handler.
+func serveRef(listen, wasmFile string, n int) error {
+	ctx := context.Background()
+	wasm, err := os.ReadFile(wasmFile)
+	if err != nil {
+		return err
+	}
+	h := hello()
+	for range n {
+		mw, err := nethttp.NewMiddleware(ctx, wasm)
+		if err != nil {
+			return err
+		}
+		defer mw.Close(ctx)
+		h = mw.NewHandler(ctx, h)
+	}
+	return serve(listen, h)
+}
+
+func serve(listen string, h http.Handler) error {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
 	fmt.Println(ln.Addr().String())
-	return http.Serve(ln, r)
+	return http.Serve(ln, h)
 }
 
-func startChi(ctx context.Context) (*target, error) {
+// subcommand runs the servers the harness starts as its own executable
+// (serve-chi ADDR, serve-ref ADDR WASM N); it reports whether args named
+// one.
+func subcommand(args []string) (bool, error) {
+	switch {
+	case len(args) == 2 && args[0] == "serve-chi":
+		return true, serveChi(args[1])
+	case len(args) == 4 && args[0] == "serve-ref":
+		n, err := strconv.Atoi(args[3])
+		if err != nil {
+			return true, err
+		}
+		return true, serveRef(args[1], args[2], n)
+	}
+	return false, nil
+}
+
+// startSelf runs this executable's subcommand args (serve-chi, serve-ref)
+// and waits for the address it prints.
+func startSelf(ctx context.Context, name string, args ...string) (*target, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, "serve-chi", "127.0.0.1:0")
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -60,9 +114,14 @@ func startChi(ctx context.Context) (*target, error) {
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		cmd.Process.Kill()
-		return nil, fmt.Errorf("bare chi did not start: %w", err)
+		cmd.Wait()
+		return nil, fmt.Errorf("%s did not start: %w", name, err)
 	}
-	return &target{name: "bare chi", cmd: cmd, url: "http://" + strings.TrimSpace(line)}, nil
+	return &target{name: name, cmd: cmd, url: "http://" + strings.TrimSpace(line)}, nil
+}
+
+func startChi(ctx context.Context) (*target, error) {
+	return startSelf(ctx, "bare chi", "serve-chi", "127.0.0.1:0")
 }
 
 // startPortico runs the portico binary on a data dir with the given config
@@ -90,10 +149,15 @@ func startPortico(ctx context.Context, bin, dataDir, config string, extraArgs ..
 		if u := core.LocalURL(dataDir); u != "" {
 			resp, err := http.Get(u + "/api/v1/status/ready")
 			if err == nil {
+				body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 				resp.Body.Close()
-				if resp.StatusCode == 200 {
+				switch resp.StatusCode {
+				case 200:
 					t.url = u
 					return t, time.Since(began), nil
+				case http.StatusBadGateway: // a pre_auth middleware failed: it will not recover
+					t.stop()
+					return nil, 0, fmt.Errorf("portico answered %s: %s (see bench.log in %s)", resp.Status, bytes.TrimSpace(body), dataDir)
 				}
 			}
 		}
