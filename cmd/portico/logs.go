@@ -54,16 +54,23 @@ func logsCmd(g *globals, stdout io.Writer) *cobra.Command {
 					return printJSON(stdout, raw)
 				}
 				var out struct {
-					Logs []map[string]any `json:"logs"`
+					Entries []map[string]any `json:"entries"`
+					Total   int              `json:"total"`
 				}
 				if err := json.Unmarshal(raw, &out); err != nil {
 					return err
 				}
-				for _, l := range out.Logs {
+				for _, l := range out.Entries {
 					fmt.Fprintln(stdout, logLine(l))
 				}
 				return nil
 			}
+			// Like tail -f: a few recent lines first, then new ones.
+			backlog := 10
+			if cmd.Flags().Changed("limit") {
+				backlog = f.limit
+			}
+			q.Set("limit", fmt.Sprint(backlog))
 			ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return followLogs(ctx, r, "/api/v1/logs/stream?"+q.Encode(), o.json, stdout)
@@ -76,7 +83,7 @@ func logsCmd(g *globals, stdout io.Writer) *cobra.Command {
 	fl.StringVar(&f.module, "module", "", "only lines of this module (e.g. http, plugin, or a plugin's name)")
 	fl.StringVar(&f.since, "since", "", "only lines since a time (RFC 3339) or a duration ago (10m)")
 	fl.StringVar(&f.sessionID, "session", "", "only lines about this session id")
-	fl.IntVar(&f.limit, "limit", 100, "at most this many lines (without -f)")
+	fl.IntVar(&f.limit, "limit", 100, "at most this many lines (with -f: this many recent lines before the new ones; default 10)")
 	return cmd
 }
 
@@ -95,17 +102,23 @@ func followLogs(ctx context.Context, r *remote, path string, asJSON bool, stdout
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	var data []string
+	event := ""
 	for sc.Scan() {
 		line := sc.Text()
 		if d, ok := strings.CutPrefix(line, "data:"); ok {
 			data = append(data, strings.TrimPrefix(d, " "))
 			continue
 		}
+		if e, ok := strings.CutPrefix(line, "event:"); ok {
+			event = strings.TrimSpace(e)
+			continue
+		}
 		if line != "" || len(data) == 0 {
-			continue // event names, ids and keep-alive comments
+			continue // ids and keep-alive comments
 		}
 		payload := strings.Join(data, "\n")
-		data = data[:0]
+		ev := event
+		data, event = data[:0], ""
 		if asJSON {
 			fmt.Fprintln(stdout, payload)
 			continue
@@ -113,6 +126,10 @@ func followLogs(ctx context.Context, r *remote, path string, asJSON bool, stdout
 		var l map[string]any
 		if err := json.Unmarshal([]byte(payload), &l); err != nil {
 			fmt.Fprintln(stdout, payload)
+			continue
+		}
+		if ev == "dropped" {
+			fmt.Fprintf(stdout, "(%v lines dropped: this client fell behind the stream)\n", l["dropped"])
 			continue
 		}
 		fmt.Fprintln(stdout, logLine(l))
@@ -149,7 +166,7 @@ func logLine(l map[string]any) string {
 	keys := make([]string, 0, len(l))
 	for k := range l {
 		switch k {
-		case "time", "level", "module", "msg", "message":
+		case "seq", "time", "level", "module", "msg", "message":
 			continue
 		}
 		keys = append(keys, k)

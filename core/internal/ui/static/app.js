@@ -179,7 +179,7 @@ function plugins(sec) {
     try {
       const info = await call('POST', `/api/v1/plugins/${encodeURIComponent(name)}/${action}`);
       row.replaceWith(pluginRow(info, act));
-      flash(`${name}: ${action} done, now ${info.status}`, true);
+      flash(`${name}: ${{ reload: 'reloaded', disable: 'disabled', enable: 'enabled' }[action]}, now ${info.status}`, true);
     } catch (e) {
       flash(`${name}: ${action} failed: ${e.message}`);
       for (const b of row.querySelectorAll('button')) b.disabled = false;
@@ -372,6 +372,7 @@ let stopView = () => {};
 function route() {
   stopView();
   stopView = () => {};
+  flash('');
   const signedIn = !!session.key;
   $('#signin-view').hidden = signedIn;
   $('#nav').hidden = !signedIn;
@@ -389,8 +390,8 @@ function route() {
 
 function signOut(message) {
   session.clear();
-  flash(message || '');
   route();
+  flash(message || '');
 }
 
 async function signIn(ev) {
@@ -403,7 +404,6 @@ async function signIn(ev) {
     await call('GET', '/api/v1/sessions?limit=1', undefined, key);
     session.set(key);
     $('#key').value = '';
-    flash('');
     route();
   } catch (e) {
     flash(e instanceof APIError && e.status === 401 ? 'The key was refused: ' + e.message : e.message);
