@@ -200,6 +200,11 @@ func TestAdminCLI(t *testing.T) {
 		if out := must("config", "get", "http.max_in_flight"); strings.TrimSpace(out) != "77" {
 			t.Errorf("after set, http.max_in_flight = %q", out)
 		}
+		// null takes a key out of the file: back to the default.
+		must("config", "set", "log.level=null", "http.max_in_flight=null")
+		if out := must("config", "get", "log.level"); strings.TrimSpace(out) != "info" {
+			t.Errorf("after removing it, log.level = %q", out)
+		}
 		// The environment still wins over the file, and the CLI says so.
 		contains("config set overridden", must("config", "set", "ratelimit.default.rate=9000"), "ratelimit.default.rate is still overridden by env PORTICO_RATELIMIT__DEFAULT__RATE")
 		_, _, err := g.cli(t, "config", "set", "log.level=loud")
@@ -211,6 +216,61 @@ func TestAdminCLI(t *testing.T) {
 		}
 		if _, _, err := g.cli(t, "config", "set", "log.level"); err == nil || !strings.Contains(err.Error(), "KEY=VALUE") {
 			t.Errorf("no value: %v", err)
+		}
+	})
+
+	t.Run("logs", func(t *testing.T) {
+		marker := "/api/v1/plugins/marker-" + auth.NewSecret()[3:15]
+		if st, _ := g.request(t, "GET", marker, ""); st != http.StatusNotFound {
+			t.Fatalf("marked request: %d", st)
+		}
+		contains("logs", must("logs", "--module", "http", "--limit", "50"), "INFO", "[http] request", "path="+marker, "status=404")
+		var list struct {
+			Entries []map[string]any `json:"entries"`
+		}
+		if err := json.Unmarshal([]byte(must("logs", "--limit", "5", "--json")), &list); err != nil || len(list.Entries) == 0 || len(list.Entries) > 5 {
+			t.Errorf("logs --json: %d entries, %v", len(list.Entries), err)
+		}
+		if _, _, err := g.cli(t, "logs", "--level", "loud"); err == nil || !strings.Contains(err.Error(), "level must be") || !strings.Contains(err.Error(), "400") {
+			t.Errorf("bad level: %v", err)
+		}
+		if _, _, err := g.cli(t, "logs", "--limit", "0"); err == nil || !strings.Contains(err.Error(), "--limit") {
+			t.Errorf("bad limit: %v", err)
+		}
+	})
+
+	t.Run("logs -f", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		out := &syncBuffer{}
+		root := newRoot(out, io.Discard, append([]string{"PORTICO_URL=" + g.url, "PORTICO_KEY=" + g.key}, smallEnv...))
+		root.SetArgs([]string{"--data-dir", t.TempDir(), "logs", "-f", "--module", "http"})
+		done := make(chan error, 1)
+		go func() { done <- root.ExecuteContext(ctx) }()
+		// The stream replays recent lines once it is subscribed; after the
+		// first one, a new line can only arrive live.
+		waitFor := func(what string, ok func(string) bool) {
+			t.Helper()
+			deadline := time.Now().Add(20 * time.Second)
+			for !ok(out.String()) {
+				select {
+				case err := <-done:
+					t.Fatalf("logs -f ended while waiting for %s: %v\n%s", what, err, out.String())
+				default:
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no %s within 20s:\n%s", what, out.String())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		waitFor("replayed line", func(s string) bool { return strings.Contains(s, "[http] request") })
+		marker := "/api/v1/plugins/live-" + auth.NewSecret()[3:15]
+		g.request(t, "GET", marker, "")
+		waitFor("live line", func(s string) bool { return strings.Contains(s, "path="+marker) })
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("logs -f after interrupt: %v", err)
 		}
 	})
 
