@@ -27,6 +27,7 @@ import (
 	"github.com/porticohq/portico/core/llm"
 	logring "github.com/porticohq/portico/core/logs"
 	"github.com/porticohq/portico/core/mcp"
+	"github.com/porticohq/portico/core/metrics"
 	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/session"
@@ -99,6 +100,7 @@ type Gateway struct {
 	mcp      *mcp.Service
 	logs     *logWriter    // nil when log.flush_interval is 0
 	ring     *logring.Ring // recent log lines, for the API
+	metrics  *metrics.Metrics
 
 	debounce time.Duration
 	started  time.Time
@@ -194,10 +196,12 @@ func New(opts Options) (*Gateway, error) {
 	g.hooks = webhook.New(webhook.Deps{Store: st, Bus: g.bus, Logger: logFor("webhook")}, c)
 	g.mcp = mcp.New(mcp.Deps{Plugins: g.plugins, Bus: g.bus, Audit: g.audit, Logger: logFor("mcp"), Config: cfg.Config, Version: VersionString(),
 		Getenv: func(name string) string { return envValue(opts.Config.Env, name) }})
+	g.metrics = metrics.New()
+	g.metrics.Register(metrics.NewPluginCollector(g.plugins), metrics.NewWebhookCollector(g.hooks))
 	g.api = httpapi.New(httpapi.Deps{
 		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures, Plugins: g.plugins, LLM: g.llm,
 		Store: st, Bus: g.bus, Audit: g.audit, Sessions: g.sessions, Channels: g.channels, Logger: logFor("http"),
-		Hooks: g.hooks, MCP: g.mcp, Version: VersionString(), Started: g.started, Logs: ring,
+		Hooks: g.hooks, MCP: g.mcp, Version: VersionString(), Started: g.started, Logs: ring, Metrics: g.metrics,
 	})
 	cfg.Subscribe(g.onConfig)
 	return g, nil
@@ -253,6 +257,7 @@ func parseLevel(s string) slog.Level {
 // onConfig applies a new snapshot's live keys and announces the change.
 func (g *Gateway) onConfig(ch config.Change) {
 	ctx := context.Background()
+	g.metrics.ConfigReload(ch.Source, ch.Err == nil)
 	if ch.Err != nil {
 		g.bus.Publish(events.Event{Type: events.ConfigRejected, Data: map[string]any{"source": ch.Source, "error": config.Message(ch.Err)}})
 		if ch.Source == config.FromFile {

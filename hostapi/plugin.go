@@ -503,12 +503,15 @@ type Stats struct {
 	P50Micros        int64  `json:"p50_us"`             // call time, to within a factor of two
 	P99Micros        int64  `json:"p99_us"`
 	Failed           string `json:"failed,omitempty"`
+	// Latency is the histogram the quantiles come from, for metrics.
+	Latency Histogram `json:"-"`
 }
 
 // Stats returns the plugin's counters.
 func (p *Plugin) Stats() Stats {
 	s := Stats{Instances: p.live.Load(), Calls: p.calls.Load(), Errors: p.errors.Load(),
-		P50Micros: p.latency.quantile(0.5).Microseconds(), P99Micros: p.latency.quantile(0.99).Microseconds()}
+		P50Micros: p.latency.quantile(0.5).Microseconds(), P99Micros: p.latency.quantile(0.99).Microseconds(),
+		Latency: p.latency.snapshot()}
 	if f := p.failed.Load(); f != nil {
 		s.Failed = (*f).Error()
 	}

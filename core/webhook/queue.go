@@ -373,6 +373,17 @@ func (s *Service) attempt(q due) {
 		outcome = &n
 		return put(tx, cur, &n)
 	}, store.Sync)
+	s.counters.attempts.Add(1)
+	if outcome != nil {
+		switch outcome.State {
+		case Delivered:
+			s.counters.delivered.Add(1)
+		case Dead:
+			s.counters.dead.Add(1)
+		case Pending:
+			s.counters.retries.Add(1)
+		}
+	}
 	switch {
 	case err != nil:
 		s.log.Error("webhook delivery outcome not recorded; it will be sent again", "delivery", d.ID, "hook", d.HookID, "error", err)

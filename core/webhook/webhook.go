@@ -177,6 +177,8 @@ type Service struct {
 	qmu      sync.Mutex
 	inflight map[string]bool // deliveries being attempted, by id
 
+	counters struct{ attempts, delivered, retries, dead atomic.Uint64 }
+
 	started      bool
 	sub          *events.Subscription
 	intakeDone   chan struct{}
@@ -509,4 +511,18 @@ func newSecret() string {
 	var b [32]byte
 	rand.Read(b[:])
 	return "whsec_" + base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Counters are the outcomes of delivery attempts since the start.
+type Counters struct {
+	Attempts  uint64 // attempts made (whatever their outcome)
+	Delivered uint64 // attempts that delivered (2xx)
+	Retries   uint64 // failed attempts that will be retried
+	Dead      uint64 // failed last attempts: the delivery is dead
+}
+
+// Counters returns the delivery counters.
+func (s *Service) Counters() Counters {
+	return Counters{Attempts: s.counters.attempts.Load(), Delivered: s.counters.delivered.Load(),
+		Retries: s.counters.retries.Load(), Dead: s.counters.dead.Load()}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/porticohq/portico/core/llm"
 	"github.com/porticohq/portico/core/logs"
 	"github.com/porticohq/portico/core/mcp"
+	"github.com/porticohq/portico/core/metrics"
 	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/session"
@@ -57,8 +58,9 @@ type Deps struct {
 	Channels *channel.Service
 	LLM      *llm.Service // nil: no LLM accounting (tests)
 	Hooks    *webhook.Service
-	MCP      *mcp.Service // the MCP server and the upstream MCP registry
-	Logs     *logs.Ring   // recent log lines; nil: a ring of log.ring_size fed by nothing (tests)
+	MCP      *mcp.Service     // the MCP server and the upstream MCP registry
+	Logs     *logs.Ring       // recent log lines; nil: a ring of log.ring_size fed by nothing (tests)
+	Metrics  *metrics.Metrics // nil: metrics of the API alone (tests)
 	Logger   *slog.Logger
 	Version  string
 	Started  time.Time
@@ -80,7 +82,11 @@ func New(d Deps) *API {
 	if d.Logs == nil {
 		d.Logs = logs.NewRing(int(d.Config.Config().Log.RingSize))
 	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
 	a := &API{d: d}
+	d.Metrics.GaugeFunc("http", "in_flight_requests", "Requests being served now (probes not counted).", func() float64 { return float64(a.InFlight()) })
 	a.lim = limits{cfg: d.Config.Config, log: d.Logger}
 	a.ApplyConfig(d.Config.Config())
 	a.handler = a.router()
@@ -183,12 +189,13 @@ func (a *API) routes() []route {
 		{"POST", "/a2a", RoleUser, "sessions_write", a.a2aRPC},
 		{"GET", "/api/v1/logs", RoleOperator, "default", a.listLogs},
 		{"GET", "/api/v1/logs/stream", RoleOperator, "default", a.logStream},
+		{"GET", metricsPath, RoleOperator, "default", a.serveMetrics},
 	}
 }
 
 // middleware is the core chain every request passes, outermost first.
 func (a *API) middleware() []func(http.Handler) http.Handler {
-	return []func(http.Handler) http.Handler{requestID, accessLog(a.d.Logger), recoverer(a.d.Logger), a.cors.wrap, a.lim.wrap, a.preAuth}
+	return []func(http.Handler) http.Handler{requestID, accessLog(a.d.Logger, a.d.Metrics), recoverer(a.d.Logger), a.cors.wrap, a.lim.wrap, a.preAuth}
 }
 
 func (a *API) router() http.Handler {
@@ -206,7 +213,11 @@ func (a *API) router() http.Handler {
 		if rt.role == 0 {
 			panic(fmt.Sprintf("httpapi: route %s %s has no role", rt.method, rt.pattern))
 		}
-		r.Method(rt.method, rt.pattern, a.adapt(a.guard(rt, rt.h)))
+		h := a.guard(rt, rt.h)
+		if rt.method == "GET" && rt.pattern == metricsPath {
+			h = a.scrapeToken(h)
+		}
+		r.Method(rt.method, rt.pattern, a.adapt(h))
 	}
 	return r
 }

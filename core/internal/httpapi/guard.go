@@ -107,6 +107,7 @@ func (a *API) guard(rt route, next handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ip := a.proxies.clientIP(r)
 		if a.d.Failures.Exhausted(failureGroup, ip) {
+			a.d.Metrics.RateLimited(authFailuresGroup)
 			w.Header().Set("Retry-After", "60")
 			return Errorf(http.StatusTooManyRequests, CodeRateLimited, "too many failed authentication attempts from %s; wait a minute", ip)
 		}
@@ -127,6 +128,7 @@ func (a *API) guard(rt route, next handlerFunc) handlerFunc {
 func (a *API) authFailed(w http.ResponseWriter, r *http.Request, ip string, err error) error {
 	d := a.d.Failures.Allow(failureGroup, ip)
 	if !d.Allowed {
+		a.d.Metrics.RateLimited(authFailuresGroup)
 		w.Header().Set("Retry-After", strconv.Itoa(ceilSeconds(d.RetryAfter)))
 		return Errorf(http.StatusTooManyRequests, CodeRateLimited, "too many failed authentication attempts from %s; retry in %ds", ip, ceilSeconds(d.RetryAfter))
 	}
@@ -152,6 +154,7 @@ func (a *API) limit(w http.ResponseWriter, group, principal string) error {
 	h["X-Ratelimit-Remaining"] = []string{strconv.Itoa(d.Remaining)}
 	h["X-Ratelimit-Reset"] = []string{strconv.Itoa(ceilSeconds(d.Reset))}
 	if !d.Allowed {
+		a.d.Metrics.RateLimited(group)
 		secs := max(1, ceilSeconds(d.RetryAfter))
 		h.Set("Retry-After", strconv.Itoa(secs))
 		return Errorf(http.StatusTooManyRequests, CodeRateLimited, "rate limit of group %s exceeded (%d requests burst); retry in %ds", group, d.Limit, secs)

@@ -116,6 +116,7 @@ var spec = map[string]auth.Role{
 	// Operations.
 	"GET /api/v1/logs":        RoleOperator,
 	"GET /api/v1/logs/stream": RoleOperator,
+	"GET /metrics":            RoleOperator,
 }
 
 // TestPermissionMatrix sends every route every kind of credential and

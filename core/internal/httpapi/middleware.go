@@ -11,11 +11,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/rs/cors"
 
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/logs"
+	"github.com/porticohq/portico/core/metrics"
 )
 
 type ctxKey int
@@ -57,22 +59,28 @@ var quietPaths = map[string]bool{"/health": true, "/api/v1/status/health": true,
 
 // accessLog writes one structured line per request. It logs the path only,
 // never the query string, so tokens in URLs stay out of logs.
-func accessLog(log *slog.Logger) func(http.Handler) http.Handler {
+func accessLog(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 			defer func() {
+				status := ww.Status()
+				if status == 0 {
+					status = http.StatusOK
+				}
+				// The router filled in the route pattern by now.
+				var pattern string
+				if rc := chi.RouteContext(r.Context()); rc != nil {
+					pattern = rc.RoutePattern()
+				}
+				m.Route(r.Method, pattern).Observe(status, time.Since(start))
 				level := slog.LevelInfo
 				if quietPaths[r.URL.Path] {
 					level = slog.LevelDebug
 				}
 				if !log.Enabled(r.Context(), level) {
 					return
-				}
-				status := ww.Status()
-				if status == 0 {
-					status = http.StatusOK
 				}
 				log.LogAttrs(r.Context(), level, "request",
 					slog.String("method", r.Method),
