@@ -32,6 +32,7 @@ import (
 	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/session"
 	"github.com/porticohq/portico/core/store"
+	"github.com/porticohq/portico/core/tlscert"
 	"github.com/porticohq/portico/core/webhook"
 	"github.com/porticohq/portico/hostapi"
 	"github.com/porticohq/portico/plugins"
@@ -64,7 +65,11 @@ func LocalURL(dataDir string) string {
 	if err != nil {
 		return ""
 	}
-	return ClientURL(strings.TrimSpace(string(b)))
+	s := strings.TrimSpace(string(b))
+	if hostPort, ok := strings.CutPrefix(s, "https://"); ok { // TLS on
+		return "https" + strings.TrimPrefix(ClientURL(hostPort), "http")
+	}
+	return ClientURL(s)
 }
 
 // Options configure New.
@@ -101,6 +106,7 @@ type Gateway struct {
 	logs     *logWriter    // nil when log.flush_interval is 0
 	ring     *logring.Ring // recent log lines, for the API
 	metrics  *metrics.Metrics
+	tls      *tlscert.Source // nil: TLS off
 
 	debounce time.Duration
 	started  time.Time
@@ -158,6 +164,15 @@ func New(opts Options) (*Gateway, error) {
 	if g.debounce <= 0 {
 		g.debounce = 100 * time.Millisecond
 	}
+	if c.TLS.Enabled {
+		g.tls, err = tlscert.Open(tlscert.Options{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, DataDir: c.DataDir,
+			Hosts: c.TLS.Hosts, CheckInterval: c.TLS.CheckInterval.D(), Logger: logFor("gateway")})
+		if err != nil {
+			st.Close()
+			logs.Close()
+			return nil, err
+		}
+	}
 	if err := g.openAuth(context.Background(), c, envValue(opts.Config.Env, "PORTICO_ADMIN_KEY")); err != nil {
 		st.Close()
 		logs.Close()
@@ -201,7 +216,7 @@ func New(opts Options) (*Gateway, error) {
 	g.api = httpapi.New(httpapi.Deps{
 		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures, Plugins: g.plugins, LLM: g.llm,
 		Store: st, Bus: g.bus, Audit: g.audit, Sessions: g.sessions, Channels: g.channels, Logger: logFor("http"),
-		Hooks: g.hooks, MCP: g.mcp, Version: VersionString(), Started: g.started, Logs: ring, Metrics: g.metrics,
+		Hooks: g.hooks, MCP: g.mcp, Version: VersionString(), Started: g.started, Logs: ring, Metrics: g.metrics, TLS: g.tls,
 	})
 	cfg.Subscribe(g.onConfig)
 	return g, nil
@@ -358,7 +373,17 @@ func (g *Gateway) Start(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
 	}
 	g.serveErr = make(chan error, 1)
-	go func() { g.serveErr <- g.srv.Serve(ln) }()
+	addr := ln.Addr().String()
+	if g.tls != nil {
+		g.srv.TLSConfig = g.tls.Config()
+		info := g.tls.Info()
+		g.log.Info("serving HTTPS; clients can pin the certificate's fingerprint (also at GET /cert)", "sha256", info.SHA256,
+			"self_signed", info.SelfSigned, "not_after", info.NotAfter)
+		addr = "https://" + addr
+		go func() { g.serveErr <- g.srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { g.serveErr <- g.srv.Serve(ln) }()
+	}
 	g.every(bg, func(c *config.Config) time.Duration { return c.Storage.GCInterval.D() }, g.collectGarbage)
 	g.every(bg, func(c *config.Config) time.Duration { return c.Audit.SweepInterval.D() }, g.pruneAudit)
 	g.every(bg, func(*config.Config) time.Duration { return time.Minute }, g.flushKeyUse)
@@ -378,7 +403,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	start := time.Now()
 	g.plugins.LoadAll(ctx, c)
 	g.log.Info("plugins loaded", "count", len(g.plugins.List()), "took", time.Since(start).Round(time.Millisecond))
-	if err := os.WriteFile(filepath.Join(g.dataDir, AddrFile), []byte(ln.Addr().String()+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(g.dataDir, AddrFile), []byte(addr+"\n"), 0o600); err != nil {
 		g.log.Warn("cannot record the listen address in the data dir", "error", err)
 	}
 	g.api.SetReady(true)

@@ -28,6 +28,7 @@ import (
 	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/session"
 	"github.com/porticohq/portico/core/store"
+	"github.com/porticohq/portico/core/tlscert"
 	"github.com/porticohq/portico/core/webhook"
 )
 
@@ -61,6 +62,7 @@ type Deps struct {
 	MCP      *mcp.Service     // the MCP server and the upstream MCP registry
 	Logs     *logs.Ring       // recent log lines; nil: a ring of log.ring_size fed by nothing (tests)
 	Metrics  *metrics.Metrics // nil: metrics of the API alone (tests)
+	TLS      *tlscert.Source  // the certificate served; nil: TLS off
 	Logger   *slog.Logger
 	Version  string
 	Started  time.Time
@@ -190,6 +192,7 @@ func (a *API) routes() []route {
 		{"GET", "/api/v1/logs", RoleOperator, "default", a.listLogs},
 		{"GET", "/api/v1/logs/stream", RoleOperator, "default", a.logStream},
 		{"GET", metricsPath, RoleOperator, "default", a.serveMetrics},
+		{"GET", "/cert", RolePublic, "unauthenticated", a.getCert},
 	}
 }
 

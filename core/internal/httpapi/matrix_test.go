@@ -117,6 +117,7 @@ var spec = map[string]auth.Role{
 	"GET /api/v1/logs":        RoleOperator,
 	"GET /api/v1/logs/stream": RoleOperator,
 	"GET /metrics":            RoleOperator,
+	"GET /cert":               RolePublic,
 }
 
 // TestPermissionMatrix sends every route every kind of credential and

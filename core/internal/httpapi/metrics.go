@@ -35,3 +35,13 @@ func (a *API) scrapeToken(guarded handlerFunc) handlerFunc {
 		return a.serveMetrics(w, r)
 	}
 }
+
+// getCert serves GET /cert: the served certificate's fingerprint and PEM,
+// so clients can pin it.
+func (a *API) getCert(w http.ResponseWriter, r *http.Request) error {
+	if a.d.TLS == nil {
+		return Errorf(http.StatusNotFound, CodeNotFound, "TLS is off (tls.enabled); there is no certificate to pin")
+	}
+	writeJSON(w, http.StatusOK, a.d.TLS.Info())
+	return nil
+}
