@@ -141,7 +141,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#key"), key),
 		chromedp.Click(chromedp.CSS("#signin")),
 		chromedp.WaitVisible(chromedp.CSS(`#cards [data-card="Plugins active"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#cards [data-card="Requests"]`)),
+		// Request counts come from /metrics, parsed in the page.
+		chromedp.WaitVisible(chromedp.Search(`//div[@data-card="Requests"][contains(., "since start")]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#cards [data-card="Server errors (5xx)"]`)),
 		shot("console-overview.png"),
 	)
 	stored := eval(`sessionStorage.getItem('portico.key') + '|' + document.cookie + '|' + location.href`)

@@ -148,7 +148,7 @@ function overview(sec) {
     } catch { /* metrics off or not allowed: the cards say so */ }
     if (totals) {
       const now = Date.now();
-      let rate = '…', errRate = '';
+      let rate = 'measuring…', errRate = '';
       if (prev) {
         const dt = (now - prev.t) / 1000;
         rate = ((totals.total - prev.total) / dt).toFixed(1) + ' /s';
