@@ -50,6 +50,8 @@ type Config struct {
 	Metrics Metrics `koanf:"metrics"`
 	Tracing Tracing `koanf:"tracing"`
 	TLS     TLS     `koanf:"tls"`
+	// Skill packs; see packs.go.
+	Packs Packs `koanf:"packs"`
 }
 
 // Plugin configures the plugin runtime and the defaults of every plugin.
@@ -199,7 +201,7 @@ var skillName = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,64}$`)
 func Default() *Config {
 	metrics, tracing, tls := defaultOps()
 	return &Config{
-		Metrics: metrics, Tracing: tracing, TLS: tls,
+		Metrics: metrics, Tracing: tracing, TLS: tls, Packs: defaultPacks(),
 		Listen:  "127.0.0.1:3120",
 		DataDir: "./portico-data",
 		Log: Log{Level: "info", Format: "text", FlushInterval: Duration(100 * time.Millisecond),
@@ -490,6 +492,7 @@ func (c *Config) Validate() error {
 	c.validateMCP(bad)
 	c.validateMiddleware(bad)
 	c.validateOps(bad)
+	c.validatePacks(bad)
 	if c.Events.Buffer < 1 || c.Events.Buffer > 1<<20 {
 		bad("events.buffer", "must be between 1 and 1048576 (got %d)", c.Events.Buffer)
 	}

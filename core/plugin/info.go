@@ -26,11 +26,12 @@ type Info struct {
 	LoadedAt     time.Time     `json:"loaded_at"`
 	ModuleSHA256 string        `json:"module_sha256"`
 	ModuleBytes  int           `json:"module_bytes"`
+	Pack         *PackRef      `json:"pack,omitempty"` // the pack it came from
 }
 
 func (e *entry) info() Info {
 	i := Info{Name: e.name, Status: e.state, Source: e.src.desc, LastError: e.lastErr, LoadedAt: e.loadedAt.UTC(),
-		ModuleSHA256: e.sha, ModuleBytes: e.size, Granted: append([]string{}, e.granted...), Skills: []string{}, Kinds: []string{}}
+		ModuleSHA256: e.sha, ModuleBytes: e.size, Pack: e.src.pack, Granted: append([]string{}, e.granted...), Skills: []string{}, Kinds: []string{}}
 	if m := e.manifest; m != nil {
 		i.Version, i.Description, i.Kinds, i.Requested = m.Version, m.Description, m.Kinds, m.Capabilities
 		for _, s := range m.Skills {

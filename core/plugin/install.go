@@ -68,7 +68,7 @@ func (m *Manager) Install(ctx context.Context, manifest, module []byte) (Info, e
 	}
 	final := filepath.Join(m.d.InstallDir, man.Name)
 	cfg := configFor(m.cfg, man.Name)
-	e := m.build(ctx, man.Name, source{os.DirFS(tmp), tmp}, cfg)
+	e := m.build(ctx, man.Name, source{fsys: os.DirFS(tmp), desc: tmp}, cfg)
 	if e.state == Failed {
 		return Info{}, fmt.Errorf("%w: %s", ErrInvalid, e.lastErr)
 	}
@@ -85,7 +85,7 @@ func (m *Manager) Install(ctx context.Context, manifest, module []byte) (Info, e
 		e.close(ctx)
 		return Info{}, err
 	}
-	e.src = source{os.DirFS(final), final}
+	e.src = source{fsys: os.DirFS(final), desc: final}
 	m.reg.Store(reg.with(e))
 	if exists {
 		old.close(ctx)

@@ -55,8 +55,9 @@ const (
 
 // source is where a plugin's manifest and module come from.
 type source struct {
-	fsys fs.FS  // the plugin's directory
-	desc string // "embedded" or the directory path
+	fsys fs.FS    // the plugin's directory
+	desc string   // "embedded" or the directory path
+	pack *PackRef // the pack it came from; nil for plugins not from a pack
 }
 
 func (s source) read(name string) ([]byte, error) { return fs.ReadFile(s.fsys, name) }
@@ -160,6 +161,9 @@ type Manager struct {
 	// by; logDrops counts the lines dropped per plugin (*atomic.Uint64).
 	logLimits atomic.Pointer[config.Log]
 	logDrops  sync.Map
+	// packs are the installed packs by name; replaced, never modified,
+	// with m.mu held.
+	packs atomic.Pointer[map[string]*installedPack]
 }
 
 // NewManager returns a manager with no plugins; LoadAll loads them.
@@ -190,7 +194,7 @@ func (m *Manager) wanted(c *config.Config) map[string]struct {
 				out[n] = struct {
 					src source
 					cfg config.PluginEntry
-				}{source{sub, "embedded"}, config.PluginEntry{Name: n}}
+				}{source{fsys: sub, desc: "embedded"}, config.PluginEntry{Name: n}}
 			}
 		}
 	}
@@ -205,13 +209,21 @@ func (m *Manager) wanted(c *config.Config) map[string]struct {
 				out[d.Name()] = struct {
 					src source
 					cfg config.PluginEntry
-				}{source{os.DirFS(path), path}, config.PluginEntry{Name: d.Name()}}
+				}{source{fsys: os.DirFS(path), desc: path}, config.PluginEntry{Name: d.Name()}}
 			}
+		}
+	}
+	for name, w := range m.packsWanted(c) {
+		if _, taken := out[name]; !taken { // InstallPack refuses taken names
+			out[name] = w
 		}
 	}
 	for _, p := range c.Plugins {
 		path := p.Path
 		if path == "" {
+			if e, ok := out[p.Name]; ok && e.src.pack != nil {
+				continue // packsWanted applied this table
+			}
 			// A table without a path grants and configures the embedded
 			// or installed plugin of that name.
 			if e, ok := out[p.Name]; ok && e.src.desc == "embedded" {
@@ -226,7 +238,7 @@ func (m *Manager) wanted(c *config.Config) map[string]struct {
 		out[p.Name] = struct {
 			src source
 			cfg config.PluginEntry
-		}{source{os.DirFS(path), path}, p}
+		}{source{fsys: os.DirFS(path), desc: path}, p}
 	}
 	return out
 }
@@ -239,6 +251,7 @@ func (m *Manager) LoadAll(ctx context.Context, c *config.Config) {
 	defer m.mu.Unlock()
 	m.cfg = c
 	m.logLimits.Store(&c.Log)
+	m.loadPacks(c)
 	want := m.wanted(c)
 	entries := make(chan *entry, len(want))
 	var wg sync.WaitGroup
