@@ -18,6 +18,7 @@
 package main
 
 import (
+	"bytes"
 	"regexp"
 	"sort"
 	"strings"
@@ -30,10 +31,34 @@ var (
 	phone = `\+\d{8,15}\b|(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?|\b\d{2,4}[ .-])\d{3,4}[ .-]\d{3,4}\b`
 )
 
+// rule is one pattern with a cheap test a body must pass before the
+// regular expression runs (in WebAssembly, Go's regexp costs tens of
+// microseconds even on a short body that cannot match).
+type rule struct {
+	re   *regexp.Regexp
+	need func([]byte) bool // nil: always run
+}
+
 type settings struct {
-	re                *regexp.Regexp
+	rules             []rule // configured patterns first, then e-mails, then phones
 	mask              []byte
 	request, response bool
+}
+
+func hasAt(b []byte) bool { return bytes.IndexByte(b, '@') >= 0 }
+
+// hasDigits reports whether b holds at least 8 digits, the fewest a phone
+// number pattern matches.
+func hasDigits(b []byte) bool {
+	n := 0
+	for _, c := range b {
+		if c >= '0' && c <= '9' {
+			if n++; n == 8 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 var (
@@ -51,9 +76,9 @@ func load() {
 		return
 	}
 	s := &settings{mask: []byte("[redacted]"), request: true, response: true}
-	// Configured patterns come first: at one position the first
-	// alternative that matches wins, and they are the specific ones.
-	var pats, builtin []string
+	// Configured patterns come first: they are the specific ones (a card
+	// number must not be half-masked as a phone number).
+	var pats, builtin []rule
 	flag := func(k string, def bool) bool {
 		v, ok := m[k]
 		if !ok {
@@ -65,10 +90,10 @@ func load() {
 		return v == "true"
 	}
 	if flag("emails", true) {
-		builtin = append(builtin, email)
+		builtin = append(builtin, rule{regexp.MustCompile(email), hasAt})
 	}
 	if flag("phones", true) {
-		builtin = append(builtin, phone)
+		builtin = append(builtin, rule{regexp.MustCompile(phone), hasDigits})
 	}
 	s.request, s.response = flag("request", true), flag("response", true)
 	keys := make([]string, 0, len(m))
@@ -81,11 +106,12 @@ func load() {
 		case k == "mask":
 			s.mask = []byte(m[k])
 		case strings.HasPrefix(k, "pattern."):
-			if _, err := regexp.Compile(m[k]); err != nil {
+			re, err := regexp.Compile(m[k])
+			if err != nil {
 				loadErr = k + ": " + err.Error()
 				return
 			}
-			pats = append(pats, m[k])
+			pats = append(pats, rule{re: re})
 		case k == "emails" || k == "phones" || k == "request" || k == "response":
 		default:
 			loadErr = "unknown config key " + k + " (mask, emails, phones, request, response, pattern.NAME)"
@@ -95,10 +121,7 @@ func load() {
 	if loadErr != "" {
 		return
 	}
-	pats = append(pats, builtin...)
-	if len(pats) > 0 {
-		s.re = regexp.MustCompile("(?:" + strings.Join(pats, ")|(?:") + ")")
-	}
+	s.rules = append(pats, builtin...)
 	cfg = s
 }
 
@@ -109,10 +132,14 @@ func textual(ct string) bool {
 }
 
 func redact(b []byte) ([]byte, bool) {
-	if cfg.re == nil || len(b) == 0 || !cfg.re.Match(b) {
-		return b, false
+	changed := false
+	for _, r := range cfg.rules {
+		if len(b) == 0 || (r.need != nil && !r.need(b)) || !r.re.Match(b) {
+			continue
+		}
+		b, changed = r.re.ReplaceAllLiteral(b, cfg.mask), true
 	}
-	return cfg.re.ReplaceAllLiteral(b, cfg.mask), true
+	return b, changed
 }
 
 func onRequest(req middleware.Request, resp middleware.Response) bool {
