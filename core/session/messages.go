@@ -183,11 +183,8 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 
 	now := s.now().UTC()
 	msg := Message{ID: NewID("msg"), SessionID: se.ID, Seq: se.MessageCount + 1, Role: "user", Text: in.Text, CreatedAt: now}
-	if err := s.putMessage(ctx, &msg); err != nil {
-		return Turn{}, err
-	}
 	se.MessageCount, se.LastActivity, se.LastMessageAt = msg.Seq, now, &now
-	if err := s.put(ctx, &se); err != nil {
+	if err := s.store(ctx, &msg, &se); err != nil {
 		return Turn{}, err
 	}
 	s.idx.update(entryOf(&se))
@@ -237,13 +234,10 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 	if usage != (Usage{}) {
 		reply.Usage = &usage
 	}
-	if err := s.putMessage(ctx, &reply); err != nil {
-		return Turn{}, err
-	}
 	se.MessageCount, se.TurnCount, se.LastActivity, se.LastMessageAt = reply.Seq, se.TurnCount+1, done, &done
 	se.TokenUsage.Input += usage.Input
 	se.TokenUsage.Output += usage.Output
-	if err := s.put(ctx, &se); err != nil {
+	if err := s.store(ctx, &reply, &se); err != nil {
 		return Turn{}, err
 	}
 	s.idx.update(entryOf(&se))
@@ -294,12 +288,25 @@ func messageKey(sessionID string, seq int64) []byte {
 	return fmt.Appendf(messagePrefix(sessionID), "%012d", seq)
 }
 
-func (s *Service) putMessage(ctx context.Context, m *Message) error {
-	b, err := json.Marshal(m)
+// store writes a message and its session in one transaction: a crash
+// leaves both or neither, and one commit costs half of two.
+func (s *Service) store(ctx context.Context, m *Message, se *Session) error {
+	mb, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	if err := s.kv.Set(ctx, messageKey(m.SessionID, m.Seq), b); err != nil {
+	sb, err := json.Marshal(se)
+	if err != nil {
+		return err
+	}
+	mk, sk := messageKey(m.SessionID, m.Seq), sessionKey(se.ID)
+	err = s.kv.Update(ctx, func(tx store.Txn) error {
+		if err := tx.Set(mk, mb); err != nil {
+			return err
+		}
+		return tx.Set(sk, sb)
+	})
+	if err != nil {
 		return fmt.Errorf("storing message: %w", err)
 	}
 	return nil
