@@ -33,6 +33,7 @@ import (
 	"github.com/porticohq/portico/core/session"
 	"github.com/porticohq/portico/core/store"
 	"github.com/porticohq/portico/core/tlscert"
+	"github.com/porticohq/portico/core/tracing"
 	"github.com/porticohq/portico/core/webhook"
 	"github.com/porticohq/portico/hostapi"
 	"github.com/porticohq/portico/plugins"
@@ -107,6 +108,7 @@ type Gateway struct {
 	ring     *logring.Ring // recent log lines, for the API
 	metrics  *metrics.Metrics
 	tls      *tlscert.Source // nil: TLS off
+	tracer   *tracing.Tracer // nil: tracing off
 
 	debounce time.Duration
 	started  time.Time
@@ -164,6 +166,11 @@ func New(opts Options) (*Gateway, error) {
 	if g.debounce <= 0 {
 		g.debounce = 100 * time.Millisecond
 	}
+	if g.tracer, err = tracing.New(c.Tracing, VersionString()); err != nil {
+		st.Close()
+		logs.Close()
+		return nil, err
+	}
 	if c.TLS.Enabled {
 		g.tls, err = tlscert.Open(tlscert.Options{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, DataDir: c.DataDir,
 			Hosts: c.TLS.Hosts, CheckInterval: c.TLS.CheckInterval.D(), Logger: logFor("gateway")})
@@ -194,7 +201,7 @@ func New(opts Options) (*Gateway, error) {
 	}
 	g.llm = llm.New(st, c.LLM, llm.Options{Logger: logFor("llm"), Getenv: func(name string) string { return envValue(opts.Config.Env, name) }})
 	g.plugins = plugin.NewManager(plugin.Deps{
-		Runtime: g.runtime, Store: st, Bus: g.bus, Audit: g.audit, Logger: logFor("plugin"), LLM: g.llm.PluginComplete,
+		Runtime: g.runtime, Store: st, Bus: g.bus, Audit: g.audit, Logger: logFor("plugin"), LLM: g.llm.PluginComplete, Tracer: g.tracer,
 		MCP: func(ctx context.Context, name string, req []byte) ([]byte, error) {
 			return g.mcp.PluginCall(ctx, name, req)
 		},
@@ -216,7 +223,7 @@ func New(opts Options) (*Gateway, error) {
 	g.api = httpapi.New(httpapi.Deps{
 		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures, Plugins: g.plugins, LLM: g.llm,
 		Store: st, Bus: g.bus, Audit: g.audit, Sessions: g.sessions, Channels: g.channels, Logger: logFor("http"),
-		Hooks: g.hooks, MCP: g.mcp, Version: VersionString(), Started: g.started, Logs: ring, Metrics: g.metrics, TLS: g.tls,
+		Hooks: g.hooks, MCP: g.mcp, Version: VersionString(), Started: g.started, Logs: ring, Metrics: g.metrics, TLS: g.tls, Tracer: g.tracer,
 	})
 	cfg.Subscribe(g.onConfig)
 	return g, nil
@@ -524,6 +531,11 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	hcancel()
 	g.flushKeyUse(ctx)
+	tctx, tcancel := context.WithTimeout(ctx, g.cfg.Config().HTTP.ShutdownTimeout.D())
+	if err := g.tracer.Shutdown(tctx); err != nil {
+		g.log.Warn("spans not all exported at shutdown", "error", err)
+	}
+	tcancel()
 	if err := g.store.Close(); err != nil {
 		errs = append(errs, err)
 	}

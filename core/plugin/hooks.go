@@ -49,7 +49,9 @@ func (m *Manager) startHooks(e *entry, buffer int) error {
 				h.failed.Add(1)
 				continue
 			}
-			err = p.CallHook(context.Background(), Envelope(ev.Type, data))
+			ctx, end := m.d.Tracer.Plugin(context.Background(), "hook", ev.Type, e.name)
+			err = p.CallHook(ctx, Envelope(ev.Type, data))
+			end(err)
 			switch {
 			case err == nil:
 				h.delivered.Add(1)

@@ -21,6 +21,7 @@ import (
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/events"
 	"github.com/porticohq/portico/core/store"
+	"github.com/porticohq/portico/core/tracing"
 	"github.com/porticohq/portico/hostapi"
 )
 
@@ -141,6 +142,8 @@ type Deps struct {
 	// MCP serves mcp_call_tool for the named plugin (the upstream MCP
 	// servers); nil answers that none is configured.
 	MCP func(ctx context.Context, plugin string, request []byte) ([]byte, error)
+	// Tracer makes spans of skill calls and hook deliveries; nil: off.
+	Tracer *tracing.Tracer
 	// InstallDir holds plugins installed over the API, a directory each;
 	// empty turns installing off.
 	InstallDir string
@@ -637,11 +640,13 @@ func (m *Manager) invoke(ctx context.Context, skill string, input []byte, sink f
 		}
 		var out []byte
 		var err error
+		ctx, end := m.d.Tracer.Plugin(ctx, "skill", skill, e.name)
 		if sink != nil {
 			err = e.plugin.Stream(ctx, env, sink)
 		} else {
 			out, err = e.plugin.Call(ctx, env)
 		}
+		end(err)
 		// A reload or disable between the lookup and the call closed the
 		// version we found: look again, a few times at most.
 		if errors.Is(err, hostapi.ErrClosed) && attempt < 3 && m.reg.Load().skills[skill] != e {

@@ -29,6 +29,7 @@ import (
 	"github.com/porticohq/portico/core/session"
 	"github.com/porticohq/portico/core/store"
 	"github.com/porticohq/portico/core/tlscert"
+	"github.com/porticohq/portico/core/tracing"
 	"github.com/porticohq/portico/core/webhook"
 )
 
@@ -63,6 +64,7 @@ type Deps struct {
 	Logs     *logs.Ring       // recent log lines; nil: a ring of log.ring_size fed by nothing (tests)
 	Metrics  *metrics.Metrics // nil: metrics of the API alone (tests)
 	TLS      *tlscert.Source  // the certificate served; nil: TLS off
+	Tracer   *tracing.Tracer  // request and middleware spans; nil: off
 	Logger   *slog.Logger
 	Version  string
 	Started  time.Time
@@ -198,7 +200,7 @@ func (a *API) routes() []route {
 
 // middleware is the core chain every request passes, outermost first.
 func (a *API) middleware() []func(http.Handler) http.Handler {
-	return []func(http.Handler) http.Handler{requestID, accessLog(a.d.Logger, a.d.Metrics), recoverer(a.d.Logger), a.cors.wrap, a.lim.wrap, a.preAuth}
+	return []func(http.Handler) http.Handler{requestID, accessLog(a.d.Logger, a.d.Metrics, a.d.Tracer), recoverer(a.d.Logger), a.cors.wrap, a.lim.wrap, a.preAuth}
 }
 
 func (a *API) router() http.Handler {

@@ -18,6 +18,7 @@ import (
 	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/logs"
 	"github.com/porticohq/portico/core/metrics"
+	"github.com/porticohq/portico/core/tracing"
 )
 
 type ctxKey int
@@ -59,11 +60,15 @@ var quietPaths = map[string]bool{"/health": true, "/api/v1/status/health": true,
 
 // accessLog writes one structured line per request. It logs the path only,
 // never the query string, so tokens in URLs stay out of logs.
-func accessLog(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Handler {
+func accessLog(log *slog.Logger, m *metrics.Metrics, tr *tracing.Tracer) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			var endSpan func(route string, status int)
+			if tr != nil {
+				r, endSpan = tr.Request(r)
+			}
 			defer func() {
 				status := ww.Status()
 				if status == 0 {
@@ -75,6 +80,9 @@ func accessLog(log *slog.Logger, m *metrics.Metrics) func(http.Handler) http.Han
 					pattern = rc.RoutePattern()
 				}
 				m.Route(r.Method, pattern).Observe(status, time.Since(start))
+				if endSpan != nil {
+					endSpan(pattern, status)
+				}
 				level := slog.LevelInfo
 				if quietPaths[r.URL.Path] {
 					level = slog.LevelDebug
@@ -174,6 +182,8 @@ func (l *limits) wrap(next http.Handler) http.Handler {
 		max := c.HTTP.MaxBodyBytes
 		if r.Method == http.MethodPost && r.URL.Path == "/api/v1/plugins" {
 			max = c.Plugin.MaxUploadBytes // uploads carry a module
+		} else if r.Method == http.MethodPost && r.URL.Path == "/api/v1/packs" {
+			max = c.Packs.MaxUploadBytes // a pack carries several
 		}
 		if r.ContentLength > max {
 			WriteError(w, r, l.log, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,

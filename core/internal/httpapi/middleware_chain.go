@@ -52,7 +52,7 @@ func (a *API) withChain(names []string, next http.Handler) (http.Handler, error)
 			return nil, Errorf(http.StatusBadGateway, CodePluginError, "middleware: %v", err)
 		}
 		if slot != nil {
-			h = slot.Handler(h, opts)
+			h = a.tracedMiddleware(names[i], slot.Handler(h, opts))
 		}
 	}
 	return h, nil
@@ -105,4 +105,17 @@ func (a *API) postAuth(w http.ResponseWriter, r *http.Request, next handlerFunc)
 	}
 	h.ServeHTTP(w, r)
 	return nil
+}
+
+// tracedMiddleware puts a span around a middleware plugin (and what it
+// wraps) when tracing is on.
+func (a *API) tracedMiddleware(name string, h http.Handler) http.Handler {
+	if a.d.Tracer == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, end := a.d.Tracer.Plugin(r.Context(), "middleware", name, name)
+		defer end(nil)
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
