@@ -157,6 +157,8 @@ func (a *API) routes() []route {
 		{"POST", "/api/v1/plugins/{name}/reload", RoleOperator, "default", a.pluginAction("reload", (*plugin.Manager).Reload)},
 		{"POST", "/api/v1/plugins/{name}/disable", RoleOperator, "default", a.pluginAction("disable", (*plugin.Manager).Disable)},
 		{"POST", "/api/v1/plugins/{name}/enable", RoleOperator, "default", a.pluginAction("enable", (*plugin.Manager).Enable)},
+		{"GET", "/api/v1/packs", RoleOperator, "default", a.listPacks},
+		{"POST", "/api/v1/packs", RoleOperator, "default", a.installPack},
 		{"GET", "/api/v1/hooks", RoleOperator, "default", a.listHooks},
 		{"POST", "/api/v1/hooks", RoleOperator, "default", a.createHook},
 		{"GET", "/api/v1/hooks/{id}", RoleOperator, "default", a.getHook},

@@ -60,7 +60,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &mbe):
-		ae = Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body is larger than the limit of %d bytes (http.max_body_bytes, or plugin.max_upload_bytes for uploads)", mbe.Limit)
+		ae = Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body is larger than the limit of %d bytes (http.max_body_bytes, or plugin.max_upload_bytes and packs.max_upload_bytes for uploads)", mbe.Limit)
 	default:
 		log.ErrorContext(r.Context(), "request failed", "error", err, "method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()))
 		ae = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error; the server log has the details (request id " + RequestID(r.Context()) + ")"}

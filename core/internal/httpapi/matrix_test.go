@@ -74,6 +74,8 @@ var spec = map[string]auth.Role{
 	"POST /api/v1/plugins/{name}/reload":      RoleOperator,
 	"POST /api/v1/plugins/{name}/disable":     RoleOperator,
 	"POST /api/v1/plugins/{name}/enable":      RoleOperator,
+	"GET /api/v1/packs":                       RoleOperator,
+	"POST /api/v1/packs":                      RoleOperator,
 	"GET /api/v1/skills":                      RoleUser,
 	"POST /api/v1/skills/{name}/invoke":       RoleUser,
 	"GET /api/v1/usage":                       RoleUser,
