@@ -109,6 +109,7 @@ func newRoot(stdout, stderr io.Writer, env []string) *cobra.Command {
 		restoreCmd(g, stdout),
 	)
 	root.AddCommand(adminCmds(g, stdout, stderr)...)
+	root.AddCommand(packCmd(g, stdout, stderr))
 	return root
 }
 

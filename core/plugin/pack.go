@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/porticohq/portico/core/config"
@@ -264,7 +266,14 @@ func (m *Manager) InstallPack(ctx context.Context, p *pack.Pack) (PackInfo, erro
 		}
 		e := m.build(ctx, pl.Name, src, packConfig(c, p, pl))
 		if e.state == Failed {
-			return fail(fmt.Errorf("%w: pack %q: plugin %q: %s", ErrInvalid, name, pl.Name, e.lastErr))
+			msg := e.lastErr
+			if !strings.Contains(msg, strconv.Quote(pl.Name)) {
+				msg = fmt.Sprintf("plugin %q: %s", pl.Name, msg)
+			}
+			if strings.Contains(msg, "is required but not granted") && slices.ContainsFunc(pl.Grants, func(g string) bool { return strings.Contains(msg, strconv.Quote(g)) }) {
+				msg += "; or, when the pack is signed by a trusted key, set packs.grant_requested = true to grant what its pack.toml requests"
+			}
+			return fail(fmt.Errorf("%w: pack %q: %s", ErrInvalid, name, msg))
 		}
 		if e = m.admit(base, e); e.state == Failed { // admit closed it
 			return fail(fmt.Errorf("%w: pack %q: plugin %q: %s", ErrConflict, name, pl.Name, e.lastErr))
