@@ -115,7 +115,7 @@ func (g *globals) remote(o *adminOpts) (*remote, error) {
 	if o.timeout < 0 {
 		return nil, fmt.Errorf("--timeout must not be negative, got %s", o.timeout)
 	}
-	return &remote{url: u, key: g.apiKey(o.key, c), client: &http.Client{Timeout: o.timeout}}, nil
+	return &remote{url: u, key: g.apiKey(o.key, c), client: httpClient(c, o.timeout)}, nil
 }
 
 // get fetches path; with --json it prints the answer as it came and

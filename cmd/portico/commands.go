@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -224,7 +223,7 @@ func backupCmd(g *globals, stdout io.Writer) *cobra.Command {
 					}
 				}
 				how = "from the gateway at " + url
-				_, err := core.FetchBackup(ctx, http.DefaultClient, url, g.apiKey(key, c), w)
+				_, err := core.FetchBackup(ctx, httpClient(c, 0), url, g.apiKey(key, c), w)
 				return err
 			})
 			if err != nil {

@@ -94,7 +94,7 @@ func (g *globals) target(url, key string) (*store.Badger, *remote, error) {
 			url = core.ClientURL(c.Listen)
 		}
 	}
-	return nil, &remote{url: url, key: g.apiKey(key, c), client: &http.Client{Timeout: 30 * time.Second}}, nil
+	return nil, &remote{url: url, key: g.apiKey(key, c), client: httpClient(c, 30*time.Second)}, nil
 }
 
 func keysCmd(g *globals, stdout io.Writer) *cobra.Command {

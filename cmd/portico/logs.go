@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -91,7 +90,9 @@ func logsCmd(g *globals, stdout io.Writer) *cobra.Command {
 // or the gateway closes it.
 func followLogs(ctx context.Context, r *remote, path string, asJSON bool, stdout io.Writer) error {
 	// The stream stays open: no client timeout, ctx ends it.
-	resp, err := r.send(ctx, &http.Client{}, "GET", path, "", nil)
+	stream := *r.client
+	stream.Timeout = 0
+	resp, err := r.send(ctx, &stream, "GET", path, "", nil)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
