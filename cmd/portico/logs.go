@@ -21,7 +21,7 @@ func logsCmd(g *globals, stdout io.Writer) *cobra.Command {
 	o := &adminOpts{}
 	var f struct {
 		follow                          bool
-		level, module, since, sessionID string
+		level, module, since, sessionID, plugin string
 		limit                           int
 	}
 	cmd := &cobra.Command{
@@ -37,7 +37,7 @@ func logsCmd(g *globals, stdout io.Writer) *cobra.Command {
 				return err
 			}
 			q := url.Values{}
-			for k, v := range map[string]string{"level": f.level, "module": f.module, "since": f.since, "session_id": f.sessionID} {
+			for k, v := range map[string]string{"level": f.level, "module": f.module, "since": f.since, "session_id": f.sessionID, "plugin": f.plugin} {
 				if v != "" {
 					q.Set(k, v)
 				}
@@ -79,7 +79,8 @@ func logsCmd(g *globals, stdout io.Writer) *cobra.Command {
 	fl := cmd.Flags()
 	fl.BoolVarP(&f.follow, "follow", "f", false, "keep the stream open and print lines as they are logged")
 	fl.StringVar(&f.level, "level", "", "only lines at this level or above: debug, info, warn, error")
-	fl.StringVar(&f.module, "module", "", "only lines of this module (e.g. http, plugin, or a plugin's name)")
+	fl.StringVar(&f.module, "module", "", "only lines of these modules, comma-separated (gateway, http, plugin, webhook, config, session, channel, llm, mcp, store, auth)")
+	fl.StringVar(&f.plugin, "plugin", "", "only lines of this plugin")
 	fl.StringVar(&f.since, "since", "", "only lines since a time (RFC 3339) or a duration ago (10m)")
 	fl.StringVar(&f.sessionID, "session", "", "only lines about this session id")
 	fl.IntVar(&f.limit, "limit", 100, "at most this many lines (with -f: this many recent lines before the new ones; default 10)")
