@@ -28,6 +28,7 @@ import (
 	logring "github.com/porticohq/portico/core/logs"
 	"github.com/porticohq/portico/core/mcp"
 	"github.com/porticohq/portico/core/metrics"
+	"github.com/porticohq/portico/core/pack"
 	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/core/ratelimit"
 	"github.com/porticohq/portico/core/session"
@@ -82,6 +83,8 @@ type Options struct {
 	// ConfigDebounce is how long the file watcher waits for quiet after a
 	// change before reloading; zero means 100ms.
 	ConfigDebounce time.Duration
+	// Embedding: see embed.go.
+	Embed
 }
 
 // Gateway is one running Portico.
@@ -89,7 +92,7 @@ type Gateway struct {
 	cfg   *config.Manager
 	log   *slog.Logger
 	level *slog.LevelVar
-	store *store.Badger
+	store store.Store
 	bus   *events.Bus
 	audit *audit.Trail
 	api   *httpapi.API
@@ -107,6 +110,7 @@ type Gateway struct {
 	logs     *logWriter    // nil when log.flush_interval is 0
 	ring     *logring.Ring // recent log lines, for the API
 	metrics  *metrics.Metrics
+	packs    []*pack.Pack    // the embedder's, installed by Start
 	tls      *tlscert.Source // nil: TLS off
 	tracer   *tracing.Tracer // nil: tracing off
 
@@ -131,6 +135,9 @@ func New(opts Options) (*Gateway, error) {
 	if out == nil {
 		out = os.Stderr
 	}
+	if err := opts.Embed.check(); err != nil {
+		return nil, err
+	}
 	cfg, err := config.NewManager(opts.Config, nil)
 	if err != nil {
 		return nil, err
@@ -148,12 +155,15 @@ func New(opts Options) (*Gateway, error) {
 	if c.Log.Format == "json" {
 		h = slog.NewJSONHandler(out, hopts)
 	}
+	if opts.Logger != nil {
+		h = leveled{opts.Logger.Handler(), level}
+	}
 	ring := logring.NewRing(int(c.Log.RingSize))
 	log := slog.New(logring.NewHandler(h, ring))
 	cfg.SetLogger(log.With(logring.KeyModule, "config"))
 	logFor := func(module string) *slog.Logger { return log.With(logring.KeyModule, module) }
 
-	st, err := store.Open(c.DataDir, store.Options{MemTableBytes: c.Storage.MemTableBytes, CacheBytes: c.Storage.CacheBytes, Logger: logFor("store")})
+	st, err := opts.openStore(c, logFor("store"))
 	if err != nil {
 		logs.Close()
 		return nil, err
@@ -162,6 +172,7 @@ func New(opts Options) (*Gateway, error) {
 		cfg: cfg, log: log, level: level, store: st,
 		bus: events.New(), audit: audit.New(st),
 		debounce: opts.ConfigDebounce, started: time.Now(), dataDir: c.DataDir, logs: logs, ring: ring,
+		packs: opts.Packs,
 	}
 	if g.debounce <= 0 {
 		g.debounce = 100 * time.Millisecond
@@ -199,13 +210,19 @@ func New(opts Options) (*Gateway, error) {
 		logs.Close()
 		return nil, err
 	}
+	if err := g.runtime.AddHostFuncs(opts.HostFuncs...); err != nil {
+		g.runtime.Close(context.Background())
+		st.Close()
+		logs.Close()
+		return nil, err
+	}
 	g.llm = llm.New(st, c.LLM, llm.Options{Logger: logFor("llm"), Getenv: func(name string) string { return envValue(opts.Config.Env, name) }})
 	g.plugins = plugin.NewManager(plugin.Deps{
 		Runtime: g.runtime, Store: st, Bus: g.bus, Audit: g.audit, Logger: logFor("plugin"), LLM: g.llm.PluginComplete, Tracer: g.tracer,
 		MCP: func(ctx context.Context, name string, req []byte) ([]byte, error) {
 			return g.mcp.PluginCall(ctx, name, req)
 		},
-		Embedded: plugins.FS, Names: plugins.Names, InstallDir: filepath.Join(c.DataDir, "plugins"),
+		Embedded: plugins.FS, Names: plugins.Names, InstallDir: filepath.Join(c.DataDir, "plugins"), Bundled: opts.Plugins,
 	})
 	if g.sessions, err = session.Open(context.Background(), session.Deps{Store: st, Bus: g.bus, Logger: logFor("session"), Config: cfg.Config}); err != nil {
 		g.runtime.Close(context.Background())
@@ -224,6 +241,7 @@ func New(opts Options) (*Gateway, error) {
 		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures, Plugins: g.plugins, LLM: g.llm,
 		Store: st, Bus: g.bus, Audit: g.audit, Sessions: g.sessions, Channels: g.channels, Logger: logFor("http"),
 		Hooks: g.hooks, MCP: g.mcp, Version: VersionString(), Started: g.started, Logs: ring, Metrics: g.metrics, TLS: g.tls, Tracer: g.tracer,
+		Mounts: opts.Routes,
 	})
 	cfg.Subscribe(g.onConfig)
 	return g, nil
@@ -409,6 +427,9 @@ func (g *Gateway) Start(ctx context.Context) error {
 	// Readiness stays 503 until the plugins are loaded.
 	start := time.Now()
 	g.plugins.LoadAll(ctx, c)
+	if err := g.installPacks(ctx); err != nil {
+		return err
+	}
 	g.log.Info("plugins loaded", "count", len(g.plugins.List()), "took", time.Since(start).Round(time.Millisecond))
 	if err := os.WriteFile(filepath.Join(g.dataDir, AddrFile), []byte(addr+"\n"), 0o600); err != nil {
 		g.log.Warn("cannot record the listen address in the data dir", "error", err)

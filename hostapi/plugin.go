@@ -76,6 +76,7 @@ type Plugin struct {
 	start    string
 	out      *logWriter
 	grants   map[string]bool
+	ext      []HostFunc // the runtime's extension host functions
 
 	idle   chan *instance // warm instances
 	slots  chan struct{}  // one token per live instance, cap MaxInstances
@@ -139,7 +140,7 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte, opts Options) (*Plug
 	p := &Plugin{
 		opts: opts, compiled: compiled, rt: rt, out: &logWriter{host: opts.Host},
 		idle: make(chan *instance, opts.MaxInstances), slots: make(chan struct{}, opts.MaxInstances),
-		grants: map[string]bool{},
+		grants: map[string]bool{}, ext: r.ext, // fixed now that a tier exists
 	}
 	for _, g := range opts.Grants {
 		p.grants[g] = true
@@ -211,11 +212,12 @@ func (p *Plugin) check() error {
 }
 
 // checkHostImport checks an import from the portico module against the
-// host's functions; imports from other modules are the caller's to check.
+// host's functions, and one from an embedder's module against its host
+// functions; WASI imports are the runtime's to resolve.
 func (p *Plugin) checkHostImport(imp api.FunctionDefinition) error {
 	mod, fn, _ := imp.Import()
 	if mod != HostModule {
-		return nil
+		return p.checkExtensionImport(imp)
 	}
 	params, results, ok := hostSignature(fn)
 	if !ok {

@@ -19,6 +19,7 @@ type Runtime struct {
 	mu     sync.Mutex
 	tiers  map[tierKey]wazero.Runtime
 	closed bool
+	ext    []HostFunc // the embedding program's host functions; fixed once a tier exists
 }
 
 // tierKey names a wazero runtime: its memory limit in pages, and whether
@@ -71,6 +72,10 @@ func (r *Runtime) tier(ctx context.Context, key tierKey) (wazero.Runtime, error)
 		return nil, err
 	}
 	if err := instantiateHTTPHandler(ctx, rt); err != nil {
+		rt.Close(ctx)
+		return nil, err
+	}
+	if err := r.instantiateExtensions(ctx, rt); err != nil {
 		rt.Close(ctx)
 		return nil, err
 	}

@@ -474,8 +474,8 @@ func (c *Config) Validate() error {
 		}
 		seen[p.Name] = true
 		for _, g := range p.Grants {
-			if !slices.Contains(Capabilities, g) {
-				bad(key+".grants", "unknown capability %q; known: %s", g, strings.Join(Capabilities, ", "))
+			if !KnownCapability(g) {
+				bad(key+".grants", "unknown capability %q; known: %s, or an embedding program's dotted name such as \"acme.lookup\"", g, strings.Join(Capabilities, ", "))
 			}
 		}
 		if p.MinInstances < 0 || p.MaxInstances < 0 || (p.MaxInstances > 0 && p.MinInstances > p.MaxInstances) {

@@ -31,6 +31,10 @@ type Sources struct {
 	Env []string
 	// Flags maps dotted keys to the text given on the command line.
 	Flags map[string]string
+	// Base is a TOML document that sits between the built-in defaults and
+	// the file: a program embedding Portico gives its own configuration
+	// here. It is parsed and checked like a file, once; it is not watched.
+	Base []byte
 }
 
 // NonConfigEnv lists PORTICO_* environment variables that are not config
@@ -42,6 +46,7 @@ var NonConfigEnv = []string{"PORTICO_CONFIG", "PORTICO_ADMIN_KEY", "PORTICO_URL"
 // Source names for where a key's value came from.
 const (
 	FromDefault = "default"
+	FromBase    = "base"
 	FromFile    = "file"
 	FromEnv     = "env"
 	FromFlag    = "flag"
@@ -54,7 +59,7 @@ var ErrInvalid = errors.New("invalid configuration")
 
 // layers is the input of build: flat, coerced maps per source.
 type layers struct {
-	file, env, flags map[string]any
+	base, file, env, flags map[string]any
 }
 
 // Load builds and validates a Config from src. It is what `portico config
@@ -180,7 +185,7 @@ func unknownKeyMsg(key string) string {
 	return "unknown config key (see docs/configuration.md for the list)"
 }
 
-// build merges defaults < file < env < flags, decodes the result strictly
+// build merges defaults < base < file < env < flags, decodes the result strictly
 // into a Config and validates it. sources tells where each key came from.
 func build(l layers) (*Config, map[string]string, error) {
 	merged := Default().Flat(false)
@@ -191,7 +196,7 @@ func build(l layers) (*Config, map[string]string, error) {
 	for _, layer := range []struct {
 		name string
 		m    map[string]any
-	}{{FromFile, l.file}, {FromEnv, l.env}, {FromFlag, l.flags}} {
+	}{{FromBase, l.base}, {FromFile, l.file}, {FromEnv, l.env}, {FromFlag, l.flags}} {
 		for k, v := range layer.m {
 			merged[k] = v
 			sources[k] = layer.name

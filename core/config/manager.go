@@ -76,6 +76,7 @@ type Manager struct {
 	explicit bool
 
 	mu       sync.Mutex // serializes reloads and patches
+	base     map[string]any
 	env      map[string]any
 	flags    map[string]any
 	file     map[string]any
@@ -106,6 +107,9 @@ func NewManager(src Sources, log *slog.Logger) (*Manager, error) {
 	if m.flags, err = readFlags(src.Flags); err != nil {
 		return nil, err
 	}
+	if m.base, err = readBase(src.Base); err != nil {
+		return nil, err
+	}
 	m.path, m.explicit = src.File, src.File != ""
 	if !m.explicit {
 		for _, kv := range src.Env {
@@ -117,7 +121,7 @@ func NewManager(src Sources, log *slog.Logger) (*Manager, error) {
 	if !m.explicit {
 		// The default file lives in the data dir, which the file itself
 		// cannot move: take data_dir from defaults < env < flags.
-		pre, _, err := build(layers{env: m.env, flags: m.flags})
+		pre, _, err := build(layers{base: m.base, env: m.env, flags: m.flags})
 		if err != nil {
 			return nil, err
 		}
@@ -140,7 +144,7 @@ func NewManager(src Sources, log *slog.Logger) (*Manager, error) {
 	default:
 		return nil, fmt.Errorf("read config file: %w", err)
 	}
-	c, sources, err := build(layers{file: m.file, env: m.env, flags: m.flags})
+	c, sources, err := build(layers{base: m.base, file: m.file, env: m.env, flags: m.flags})
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +216,7 @@ func (m *Manager) Reload() error {
 	if err != nil {
 		return m.reject(FromFile, err)
 	}
-	c, sources, err := build(layers{file: file, env: m.env, flags: m.flags})
+	c, sources, err := build(layers{base: m.base, file: file, env: m.env, flags: m.flags})
 	if err != nil {
 		return m.reject(FromFile, err)
 	}
@@ -275,7 +279,7 @@ func (m *Manager) Patch(patch map[string]any) (PatchResult, error) {
 			file[k] = v
 		}
 	}
-	c, sources, err := build(layers{file: file, env: m.env, flags: m.flags})
+	c, sources, err := build(layers{base: m.base, file: file, env: m.env, flags: m.flags})
 	if err != nil {
 		return PatchResult{}, err
 	}

@@ -237,8 +237,8 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		}
 		granted := map[string]bool{}
 		for _, g := range pl.Grants {
-			if !slices.Contains(config.Capabilities, g) {
-				bad("plugin %q: grant %q is not a capability (known: %s)", pl.Name, g, strings.Join(config.Capabilities, ", "))
+			if !config.KnownCapability(g) {
+				bad("plugin %q: grant %q is not a capability (known: %s, or an embedding program's dotted name such as \"acme.lookup\")", pl.Name, g, strings.Join(config.Capabilities, ", "))
 			} else if granted[g] {
 				bad("plugin %q: grant %q is listed twice", pl.Name, g)
 			}

@@ -135,6 +135,10 @@ type Deps struct {
 	// per plugin name.
 	Embedded fs.FS
 	Names    []string
+	// Bundled are plugins an embedding program carries: trees of plugin
+	// directories (<name>/plugin.toml and its module), loaded whatever
+	// plugin.embedded says; see bundled.go.
+	Bundled []fs.FS
 	// LLM serves llm_complete for the named plugin, whose llm_models
 	// allow-list (empty: any configured model) it must enforce; nil
 	// answers "no LLM provider is configured".
@@ -201,6 +205,12 @@ func (m *Manager) wanted(c *config.Config) map[string]struct {
 			}
 		}
 	}
+	for name, src := range m.bundled() {
+		out[name] = struct {
+			src source
+			cfg config.PluginEntry
+		}{src, config.PluginEntry{Name: name}}
+	}
 	if m.d.InstallDir != "" {
 		dirs, _ := os.ReadDir(m.d.InstallDir)
 		for _, d := range dirs {
@@ -229,7 +239,7 @@ func (m *Manager) wanted(c *config.Config) map[string]struct {
 			}
 			// A table without a path grants and configures the embedded
 			// or installed plugin of that name.
-			if e, ok := out[p.Name]; ok && e.src.desc == "embedded" {
+			if e, ok := out[p.Name]; ok && (e.src.desc == "embedded" || e.src.desc == bundledDesc) {
 				out[p.Name] = struct {
 					src source
 					cfg config.PluginEntry
@@ -310,6 +320,9 @@ func (m *Manager) build(ctx context.Context, name string, src source, pc config.
 		if !slices.Contains(pc.Grants, req) {
 			return fail(fmt.Errorf("capability %q is required but not granted; add it to grants in the [[plugins]] table named %q", req, name))
 		}
+	}
+	if err := m.checkExtensionGrants(pc.Grants); err != nil {
+		return fail(err)
 	}
 	for _, g := range pc.Grants {
 		if slices.Contains(e.manifest.Capabilities.Required, g) || slices.Contains(e.manifest.Capabilities.Optional, g) {

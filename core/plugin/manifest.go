@@ -182,8 +182,8 @@ func (m *Manifest) validate() error {
 		}
 	}
 	for _, c := range append(slices.Clone(m.Capabilities.Required), m.Capabilities.Optional...) {
-		if !slices.Contains(config.Capabilities, c) {
-			bad("capability %q is unknown (known: %s)", c, strings.Join(config.Capabilities, ", "))
+		if !config.KnownCapability(c) {
+			bad("capability %q is unknown (known: %s, or an embedding program's dotted name such as \"acme.lookup\")", c, strings.Join(config.Capabilities, ", "))
 		}
 	}
 	if len(errs) > 0 {

@@ -68,6 +68,9 @@ type Deps struct {
 	Logger   *slog.Logger
 	Version  string
 	Started  time.Time
+	// Mounts are an embedding program's routes (mount.go), checked with
+	// CheckMounts before New.
+	Mounts []Mount
 }
 
 // API is the gateway's HTTP handler.
@@ -226,6 +229,7 @@ func (a *API) router() http.Handler {
 		}
 		r.Method(rt.method, rt.pattern, a.adapt(h))
 	}
+	a.mount(r)
 	return r
 }
 
