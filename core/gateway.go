@@ -526,6 +526,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	g.stopped = true
 	g.api.SetReady(false)
+	g.api.CloseStreams()
 	var errs []error
 	if g.srv != nil {
 		timeout := g.cfg.Config().HTTP.ShutdownTimeout.D()

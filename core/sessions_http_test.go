@@ -422,3 +422,36 @@ func BenchmarkMessageTurn(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 }
+
+// Shutdown ends open SSE and WebSocket streams instead of waiting
+// http.shutdown_timeout (30s here) for them.
+func TestShutdownEndsStreams(t *testing.T) {
+	t.Parallel()
+	g := start(t, sessionsConfig+"[http]\nshutdown_timeout = \"30s\"\n")
+	req, _ := http.NewRequest("GET", g.url+"/api/v1/events/stream", nil)
+	req.Header.Set("X-API-Key", g.key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	ws := wsDial(t, g, g.key)
+	done := make(chan error, 1)
+	go func() { done <- g.Shutdown(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("shutdown still waiting for the streams after 15s")
+	}
+	if _, err := io.ReadAll(resp.Body); err != nil {
+		t.Logf("event stream ended with %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := ws.Read(ctx); err == nil || ctx.Err() != nil {
+		t.Errorf("the WebSocket is still open: %v", err)
+	}
+}

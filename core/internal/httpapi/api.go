@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -82,6 +83,11 @@ type API struct {
 	proxies proxies
 	handler http.Handler
 	extra   []route // added by tests
+
+	// streams is canceled by CloseStreams: WebSocket and SSE streams end
+	// then, so a graceful shutdown does not wait for them.
+	streams     context.Context
+	stopStreams context.CancelFunc
 }
 
 // New builds the router. The API answers not_ready until SetReady(true).
@@ -93,6 +99,7 @@ func New(d Deps) *API {
 		d.Metrics = metrics.New()
 	}
 	a := &API{d: d}
+	a.streams, a.stopStreams = context.WithCancel(context.Background())
 	d.Metrics.GaugeFunc("http", "in_flight_requests", "Requests being served now (probes not counted).", func() float64 { return float64(a.InFlight()) })
 	a.lim = limits{cfg: d.Config.Config, log: d.Logger}
 	a.ApplyConfig(d.Config.Config())

@@ -65,11 +65,13 @@ func (a *API) logStream(w http.ResponseWriter, r *http.Request) error {
 	if err := rc.Flush(); err != nil {
 		return nil
 	}
+	ctx, cancel := a.streamContext(r.Context())
+	defer cancel()
 	tick := time.NewTicker(sseKeepAlive)
 	defer tick.Stop()
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {

@@ -81,11 +81,13 @@ func (a *API) eventStream(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	p := PrincipalFrom(r.Context())
+	ctx, cancel := a.streamContext(r.Context())
+	defer cancel()
 	tick := time.NewTicker(sseKeepAlive)
 	defer tick.Stop()
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {

@@ -88,7 +88,7 @@ func (a *API) websocket(w http.ResponseWriter, r *http.Request) error {
 	}
 	cfg := a.d.Config.Config().Sessions
 	c.SetReadLimit(cfg.MaxMessageBytes + 4096)
-	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	ctx, cancel := a.streamContext(context.WithoutCancel(r.Context()))
 	wc := &wsConn{a: a, c: c, r: r, ctx: ctx, cancel: cancel, out: make(chan []byte, cfg.WSQueue), chats: make(chan struct{}, wsMaxChats)}
 	go wc.writeLoop(cfg.WSPingInterval.D())
 	wc.readLoop()
