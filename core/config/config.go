@@ -88,6 +88,7 @@ type PluginEntry struct {
 	HTTPAllow    []string          `koanf:"http_allow" json:"http_allow"`     // hosts the http capability may reach; "*.example.com" allows subdomains
 	HTTPPrivate  bool              `koanf:"http_private" json:"http_private"` // also loopback, private and link-local addresses
 	LLMModels    []string          `koanf:"llm_models" json:"llm_models"`     // models the llm capability may ask for; empty: any configured model
+	Trusted      bool              `koanf:"trusted" json:"trusted"`           // middleware only: run without per-phase deadlines (cheaper; an endless loop then holds its instance)
 }
 
 // Auth configures authentication.

@@ -26,10 +26,14 @@ func (m *Manager) startMiddleware(ctx context.Context, e *entry, wasm []byte, ho
 	if err != nil {
 		return err
 	}
+	callTimeout := o.CallTimeout
+	if e.cfg.Trusted {
+		callTimeout = -1 // hostapi's trusted tier: no deadline, no close-on-context-done
+	}
 	mw, err := m.d.Runtime.LoadMiddleware(ctx, wasm, hostapi.MiddlewareOptions{
 		Name: e.name, GuestConfig: guestConfig, Host: host, Grants: e.granted,
 		MinInstances: o.MinInstances, MaxInstances: o.MaxInstances, AcquireTimeout: o.AcquireTimeout,
-		CallTimeout: o.CallTimeout, MemoryBytes: o.MemoryLimitBytes,
+		CallTimeout: callTimeout, MemoryBytes: o.MemoryLimitBytes,
 		MaxBodyBytes: int(m.cfg.Middleware.MaxBodyBytes),
 		Logger:       m.d.Logger.With("plugin", e.name),
 	})
