@@ -20,9 +20,9 @@ import (
 func logsCmd(g *globals, stdout io.Writer) *cobra.Command {
 	o := &adminOpts{}
 	var f struct {
-		follow                          bool
+		follow                                  bool
 		level, module, since, sessionID, plugin string
-		limit                           int
+		limit                                   int
 	}
 	cmd := &cobra.Command{
 		Use:   "logs",
