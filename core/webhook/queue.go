@@ -499,7 +499,18 @@ func (s *Service) purge(ctx context.Context, hookID string) (int, error) {
 		}
 		err = s.kv.Update(ctx, func(tx store.Txn) error {
 			for _, d := range batch {
-				if err := remove(tx, d); err != nil {
+				// Read it again inside the transaction: an attempt that
+				// finished since the scan may have moved it to another
+				// queue key, and the read makes a concurrent change a
+				// conflict that retries this transaction.
+				cur, err := getDelivery(tx, d.HookID, d.ID)
+				if errors.Is(err, store.ErrNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				if err := remove(tx, cur); err != nil {
 					return err
 				}
 			}
