@@ -541,8 +541,10 @@ func monotonic() int64 { return int64(time.Since(epoch)) }
 
 func (m *Middleware) guest(inst *instance) *mwGuest {
 	if inst.mw == nil {
-		inst.mw = &mwGuest{mod: inst.mod, req: inst.mod.ExportedFunction(handlerapi.FuncHandleRequest),
-			resp: inst.mod.ExportedFunction(handlerapi.FuncHandleResponse)}
+		m.p.guard.instantiate(func() { // see compileGuard
+			inst.mw = &mwGuest{mod: inst.mod, req: inst.mod.ExportedFunction(handlerapi.FuncHandleRequest),
+				resp: inst.mod.ExportedFunction(handlerapi.FuncHandleResponse)}
+		})
 	}
 	return inst.mw
 }

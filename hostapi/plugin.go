@@ -73,6 +73,7 @@ type Plugin struct {
 	opts     Options
 	compiled wazero.CompiledModule
 	rt       wazero.Runtime
+	guard    *compileGuard // see runtime.go
 	start    string
 	out      *logWriter
 	grants   map[string]bool
@@ -133,12 +134,13 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte, opts Options) (*Plug
 	if err != nil {
 		return nil, err
 	}
-	compiled, err := rt.CompileModule(ctx, wasm)
+	guard := r.guard(tierKey{pages: pages, trusted: opts.noDeadline})
+	compiled, err := guard.compile(ctx, rt, wasm)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %q: %w: %v", opts.Name, ErrNotWasm, err)
 	}
 	p := &Plugin{
-		opts: opts, compiled: compiled, rt: rt, out: &logWriter{host: opts.Host},
+		opts: opts, compiled: compiled, rt: rt, guard: guard, out: &logWriter{host: opts.Host},
 		idle: make(chan *instance, opts.MaxInstances), slots: make(chan struct{}, opts.MaxInstances),
 		grants: map[string]bool{}, ext: r.ext, // fixed now that a tier exists
 	}
@@ -288,14 +290,23 @@ func (p *Plugin) instantiate() (*instance, error) {
 	if p.mw != nil {
 		ctx = context.WithValue(ctx, startKey{}, p.mw)
 	}
-	mod, err := p.rt.InstantiateModule(ctx, p.compiled, moduleConfig(p.start, p.out))
+	// Instantiating and looking up exports read compiled code that a
+	// compile may be rewriting: see compileGuard.
+	var mod api.Module
+	var inst *instance
+	var err error
+	p.guard.instantiate(func() {
+		if mod, err = p.rt.InstantiateModule(ctx, p.compiled, moduleConfig(p.start, p.out)); err == nil {
+			inst = &instance{mod: mod, skill: mod.ExportedFunction(ExportSkill), hook: mod.ExportedFunction(ExportHook),
+				channel: mod.ExportedFunction(ExportChannel)}
+		}
+	})
 	if err != nil {
 		p.live.Add(-1)
 		p.maybeFree()
 		return nil, fmt.Errorf("plugin %q: start: %w: %v", p.opts.Name, ErrTrap, err)
 	}
-	return &instance{mod: mod, skill: mod.ExportedFunction(ExportSkill), hook: mod.ExportedFunction(ExportHook),
-		channel: mod.ExportedFunction(ExportChannel)}, nil
+	return inst, nil
 }
 
 // discard closes an instance and frees its slot.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"sync"
 
@@ -18,6 +19,7 @@ type Runtime struct {
 
 	mu     sync.Mutex
 	tiers  map[tierKey]wazero.Runtime
+	guards map[tierKey]*compileGuard
 	closed bool
 	ext    []HostFunc // the embedding program's host functions; fixed once a tier exists
 }
@@ -144,3 +146,67 @@ const (
 	LogWarn
 	LogError
 )
+
+// compileGuard works around a data race in wazero v1.12: compiling a
+// module rewrites the compiled code's entry preambles, which another
+// goroutine may be reading while it instantiates a module of the same
+// bytes (compiled before by this runtime: a reload, two plugins sharing a
+// module). So compiles and instantiations on one runtime never overlap:
+// compiles run together (the same bytes one at a time), instantiations run
+// together, and each kind waits for the other to finish.
+type compileGuard struct {
+	mu                       sync.Mutex
+	cond                     *sync.Cond
+	compiling, instantiating int
+	bytes                    sync.Map // sha256 of module bytes -> *sync.Mutex
+}
+
+func (r *Runtime) guard(key tierKey) *compileGuard {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.guards == nil {
+		r.guards = map[tierKey]*compileGuard{}
+	}
+	g := r.guards[key]
+	if g == nil {
+		g = &compileGuard{}
+		g.cond = sync.NewCond(&g.mu)
+		r.guards[key] = g
+	}
+	return g
+}
+
+// enter waits until no call of the other kind runs, then counts one in.
+func (g *compileGuard) enter(mine, other *int) {
+	g.mu.Lock()
+	for *other > 0 {
+		g.cond.Wait()
+	}
+	*mine++
+	g.mu.Unlock()
+}
+
+func (g *compileGuard) leave(mine *int) {
+	g.mu.Lock()
+	*mine--
+	g.cond.Broadcast()
+	g.mu.Unlock()
+}
+
+// compile compiles wasm on rt under the guard.
+func (g *compileGuard) compile(ctx context.Context, rt wazero.Runtime, wasm []byte) (wazero.CompiledModule, error) {
+	m, _ := g.bytes.LoadOrStore(sha256.Sum256(wasm), &sync.Mutex{})
+	m.(*sync.Mutex).Lock()
+	defer m.(*sync.Mutex).Unlock()
+	g.enter(&g.compiling, &g.instantiating)
+	defer g.leave(&g.compiling)
+	return rt.CompileModule(ctx, wasm)
+}
+
+// instantiating runs fn (an instantiation and its export lookups) under the
+// guard.
+func (g *compileGuard) instantiate(fn func()) {
+	g.enter(&g.instantiating, &g.compiling)
+	defer g.leave(&g.instantiating)
+	fn()
+}
