@@ -17,7 +17,9 @@ import (
 // a plugin disabled and enabled), and webhooks.* changes apply live.
 func TestWebhooksOverHTTP(t *testing.T) {
 	t.Parallel()
-	g := start(t, small+"[webhooks]\nallow_private = true\ninitial_backoff = \"5ms\"\nmax_backoff = \"50ms\"\n")
+	// Enough attempts that a refused delivery stays pending (not dead) for
+	// the seconds the test polls it, even on a loaded machine.
+	g := start(t, small+"[webhooks]\nallow_private = true\ninitial_backoff = \"5ms\"\nmax_backoff = \"200ms\"\nmax_attempts = 100\n")
 	type got struct {
 		event string
 		ok    bool
