@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -78,8 +79,9 @@ type SkillInfo struct {
 }
 
 // Skills returns every skill of every plugin that declares one, by name.
-func (m *Manager) Skills() []SkillInfo {
-	reg := m.reg.Load()
+func (m *Manager) Skills() []SkillInfo { return m.skillsOf(m.reg.Load()) }
+
+func (m *Manager) skillsOf(reg *registry) []SkillInfo {
 	out := []SkillInfo{}
 	for name, e := range reg.skills {
 		for _, s := range e.manifest.Skills {
@@ -90,6 +92,25 @@ func (m *Manager) Skills() []SkillInfo {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// SkillsJSON is the answer of GET /api/v1/skills for a key without
+// scopes, {"skills":[...],"total":N}, encoded once per registry snapshot:
+// listing skills is a hot, read-only path and the schemas make it the
+// largest answer the API gives often.
+func (m *Manager) SkillsJSON() []byte {
+	reg := m.reg.Load()
+	reg.skillsOnce.Do(func() {
+		list := m.skillsOf(reg)
+		b, err := json.Marshal(struct {
+			Skills []SkillInfo `json:"skills"`
+			Total  int         `json:"total"`
+		}{list, len(list)})
+		if err == nil {
+			reg.skillsJSON = append(b, '\n')
+		}
+	})
+	return reg.skillsJSON
 }
 
 // Loaded reports whether no plugin is still loading.

@@ -88,6 +88,8 @@ type registry struct {
 	skills  map[string]*entry
 
 	routesOnce sync.Once // routeList is built on first use
+	skillsOnce sync.Once // skillsJSON is built on first use
+	skillsJSON []byte
 	routeList  []routeEntry
 }
 

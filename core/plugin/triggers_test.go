@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -84,5 +86,33 @@ func BenchmarkRoute(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		m.Route("a plain message that matches no trigger at all, going to the default skill")
+	}
+}
+
+func TestSkillsJSONFollowsTheRegistry(t *testing.T) {
+	m := routedManager(t, skillManifest("sum", "summarize", "/summarize"), skillManifest("wx", "weather", "weather in"))
+	check := func() {
+		t.Helper()
+		want, _ := json.Marshal(map[string]any{"skills": m.Skills(), "total": len(m.Skills())})
+		var got, exp any
+		json.Unmarshal(m.SkillsJSON(), &got)
+		json.Unmarshal(want, &exp)
+		if !reflect.DeepEqual(got, exp) {
+			t.Errorf("SkillsJSON = %s\nwant %s", m.SkillsJSON(), want)
+		}
+	}
+	check()
+	first := m.SkillsJSON()
+	if &first[0] != &m.SkillsJSON()[0] {
+		t.Error("the answer is encoded again for the same registry")
+	}
+	// A new snapshot (a plugin disabled) answers its own list.
+	reg := m.reg.Load()
+	e := *reg.plugins["wx"]
+	e.state = Disabled
+	m.reg.Store(reg.with(&e))
+	check()
+	if !strings.Contains(string(m.SkillsJSON()), `"status":"disabled"`) {
+		t.Errorf("the disabled state is missing: %s", m.SkillsJSON())
 	}
 }
