@@ -138,7 +138,7 @@ func (r *Runtime) LoadMiddleware(ctx context.Context, wasm []byte, o MiddlewareO
 	}
 	p.mw, m.p = m, p
 	if err := m.check(); err != nil {
-		p.compiled.Close(ctx)
+		p.unshare()
 		return nil, err
 	}
 	if err := p.warm(ctx, nil); err != nil {
@@ -541,10 +541,8 @@ func monotonic() int64 { return int64(time.Since(epoch)) }
 
 func (m *Middleware) guest(inst *instance) *mwGuest {
 	if inst.mw == nil {
-		m.p.guard.instantiate(func() { // see compileGuard
-			inst.mw = &mwGuest{mod: inst.mod, req: inst.mod.ExportedFunction(handlerapi.FuncHandleRequest),
-				resp: inst.mod.ExportedFunction(handlerapi.FuncHandleResponse)}
-		})
+		inst.mw = &mwGuest{mod: inst.mod, req: inst.mod.ExportedFunction(handlerapi.FuncHandleRequest),
+			resp: inst.mod.ExportedFunction(handlerapi.FuncHandleResponse)}
 	}
 	return inst.mw
 }

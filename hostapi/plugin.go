@@ -73,7 +73,7 @@ type Plugin struct {
 	opts     Options
 	compiled wazero.CompiledModule
 	rt       wazero.Runtime
-	guard    *compileGuard // see runtime.go
+	unshare  func() // gives back the shared compiled module (see compileGuard)
 	start    string
 	out      *logWriter
 	grants   map[string]bool
@@ -114,7 +114,7 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, opts Options) (*Plugin,
 		return nil, err
 	}
 	if err := p.check(); err != nil {
-		p.compiled.Close(ctx)
+		p.unshare()
 		return nil, err
 	}
 	if err := p.warm(ctx, p.checkVersion); err != nil {
@@ -134,13 +134,12 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte, opts Options) (*Plug
 	if err != nil {
 		return nil, err
 	}
-	guard := r.guard(tierKey{pages: pages, trusted: opts.noDeadline})
-	compiled, err := guard.compile(ctx, rt, wasm)
+	compiled, release, err := r.guard(tierKey{pages: pages, trusted: opts.noDeadline}).compile(ctx, rt, wasm)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %q: %w: %v", opts.Name, ErrNotWasm, err)
 	}
 	p := &Plugin{
-		opts: opts, compiled: compiled, rt: rt, guard: guard, out: &logWriter{host: opts.Host},
+		opts: opts, compiled: compiled, unshare: release, rt: rt, out: &logWriter{host: opts.Host},
 		idle: make(chan *instance, opts.MaxInstances), slots: make(chan struct{}, opts.MaxInstances),
 		grants: map[string]bool{}, ext: r.ext, // fixed now that a tier exists
 	}
@@ -290,23 +289,14 @@ func (p *Plugin) instantiate() (*instance, error) {
 	if p.mw != nil {
 		ctx = context.WithValue(ctx, startKey{}, p.mw)
 	}
-	// Instantiating and looking up exports read compiled code that a
-	// compile may be rewriting: see compileGuard.
-	var mod api.Module
-	var inst *instance
-	var err error
-	p.guard.instantiate(func() {
-		if mod, err = p.rt.InstantiateModule(ctx, p.compiled, moduleConfig(p.start, p.out)); err == nil {
-			inst = &instance{mod: mod, skill: mod.ExportedFunction(ExportSkill), hook: mod.ExportedFunction(ExportHook),
-				channel: mod.ExportedFunction(ExportChannel)}
-		}
-	})
+	mod, err := p.rt.InstantiateModule(ctx, p.compiled, moduleConfig(p.start, p.out))
 	if err != nil {
 		p.live.Add(-1)
 		p.maybeFree()
 		return nil, fmt.Errorf("plugin %q: start: %w: %v", p.opts.Name, ErrTrap, err)
 	}
-	return inst, nil
+	return &instance{mod: mod, skill: mod.ExportedFunction(ExportSkill), hook: mod.ExportedFunction(ExportHook),
+		channel: mod.ExportedFunction(ExportChannel)}, nil
 }
 
 // discard closes an instance and frees its slot.
@@ -572,7 +562,7 @@ func (p *Plugin) maybeFree() {
 	done := p.closed && p.live.Load() == 0
 	p.mu.Unlock()
 	if done {
-		p.freed.Do(func() { p.compiled.Close(context.Background()) })
+		p.freed.Do(p.unshare)
 	}
 }
 

@@ -148,17 +148,22 @@ const (
 )
 
 // compileGuard works around a data race in wazero v1.12: compiling a
-// module rewrites the compiled code's entry preambles, which another
-// goroutine may be reading while it instantiates a module of the same
-// bytes (compiled before by this runtime: a reload, two plugins sharing a
-// module). So compiles and instantiations on one runtime never overlap:
-// compiles run together (the same bytes one at a time), instantiations run
-// together, and each kind waits for the other to finish.
+// module a runtime has already compiled (a reload of the same bytes, two
+// plugins sharing a module) rewrites the compiled code's entry preambles
+// while another goroutine may be instantiating that module. So a runtime
+// never compiles the same bytes twice while they are in use: the compiled
+// module is shared by every plugin of those bytes and counted, and closed
+// when the last one is freed. Reloading unchanged bytes then costs no
+// compile at all. Compiles of the same bytes wait for each other.
 type compileGuard struct {
-	mu                       sync.Mutex
-	cond                     *sync.Cond
-	compiling, instantiating int
-	bytes                    sync.Map // sha256 of module bytes -> *sync.Mutex
+	mu      sync.Mutex
+	modules map[[32]byte]*sharedModule
+	locks   sync.Map // sha256 -> *sync.Mutex
+}
+
+type sharedModule struct {
+	cm   wazero.CompiledModule
+	refs int
 }
 
 func (r *Runtime) guard(key tierKey) *compileGuard {
@@ -169,44 +174,49 @@ func (r *Runtime) guard(key tierKey) *compileGuard {
 	}
 	g := r.guards[key]
 	if g == nil {
-		g = &compileGuard{}
-		g.cond = sync.NewCond(&g.mu)
+		g = &compileGuard{modules: map[[32]byte]*sharedModule{}}
 		r.guards[key] = g
 	}
 	return g
 }
 
-// enter waits until no call of the other kind runs, then counts one in.
-func (g *compileGuard) enter(mine, other *int) {
+// compile returns the runtime's compiled module of wasm, compiling it only
+// when no plugin holds it, and the function that releases this hold.
+func (g *compileGuard) compile(ctx context.Context, rt wazero.Runtime, wasm []byte) (wazero.CompiledModule, func(), error) {
+	sum := sha256.Sum256(wasm)
+	l, _ := g.locks.LoadOrStore(sum, &sync.Mutex{})
+	l.(*sync.Mutex).Lock()
+	defer l.(*sync.Mutex).Unlock()
 	g.mu.Lock()
-	for *other > 0 {
-		g.cond.Wait()
+	sm := g.modules[sum]
+	if sm != nil {
+		sm.refs++
 	}
-	*mine++
 	g.mu.Unlock()
-}
-
-func (g *compileGuard) leave(mine *int) {
-	g.mu.Lock()
-	*mine--
-	g.cond.Broadcast()
-	g.mu.Unlock()
-}
-
-// compile compiles wasm on rt under the guard.
-func (g *compileGuard) compile(ctx context.Context, rt wazero.Runtime, wasm []byte) (wazero.CompiledModule, error) {
-	m, _ := g.bytes.LoadOrStore(sha256.Sum256(wasm), &sync.Mutex{})
-	m.(*sync.Mutex).Lock()
-	defer m.(*sync.Mutex).Unlock()
-	g.enter(&g.compiling, &g.instantiating)
-	defer g.leave(&g.compiling)
-	return rt.CompileModule(ctx, wasm)
-}
-
-// instantiating runs fn (an instantiation and its export lookups) under the
-// guard.
-func (g *compileGuard) instantiate(fn func()) {
-	g.enter(&g.instantiating, &g.compiling)
-	defer g.leave(&g.instantiating)
-	fn()
+	if sm == nil {
+		cm, err := rt.CompileModule(ctx, wasm)
+		if err != nil {
+			return nil, nil, err
+		}
+		sm = &sharedModule{cm: cm, refs: 1}
+		g.mu.Lock()
+		g.modules[sum] = sm
+		g.mu.Unlock()
+	}
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			g.mu.Lock()
+			sm.refs--
+			last := sm.refs == 0
+			if last && g.modules[sum] == sm {
+				delete(g.modules, sum)
+			}
+			g.mu.Unlock()
+			if last {
+				sm.cm.Close(context.Background())
+			}
+		})
+	}
+	return sm.cm, release, nil
 }
