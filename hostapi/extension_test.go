@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/porticohq/portico/internal/testtool"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -170,12 +171,7 @@ func TestExtensionImportMissing(t *testing.T) {
 
 // TestExtensionFixtureMatchesSource rebuilds ext.wat with wat2wasm.
 func TestExtensionFixtureMatchesSource(t *testing.T) {
-	if _, err := exec.LookPath("wat2wasm"); err != nil {
-		if os.Getenv("PORTICO_TEST_REQUIRE_TOOLS") != "" {
-			t.Fatal("wat2wasm not found and PORTICO_TEST_REQUIRE_TOOLS is set; install wabt")
-		}
-		t.Skip("wat2wasm (Debian's wabt) is not installed")
-	}
+	testtool.Need(t, "Debian's wabt", "wat2wasm")
 	out := filepath.Join(t.TempDir(), "ext.wasm")
 	if b, err := exec.Command("wat2wasm", filepath.Join("..", "testdata", "wasm", "ext.wat"), "-o", out).CombinedOutput(); err != nil {
 		t.Fatalf("wat2wasm: %v\n%s", err, b)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/porticohq/portico/internal/testtool"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -522,12 +523,7 @@ func TestMiddlewareNoLeak(t *testing.T) {
 // TestMiddlewareFixturesMatchSource rebuilds the hand-written middleware
 // fixtures with wat2wasm and checks them byte for byte.
 func TestMiddlewareFixturesMatchSource(t *testing.T) {
-	if _, err := exec.LookPath("wat2wasm"); err != nil {
-		if os.Getenv("PORTICO_TEST_REQUIRE_TOOLS") != "" {
-			t.Fatal("wat2wasm not found and PORTICO_TEST_REQUIRE_TOOLS is set; install wabt")
-		}
-		t.Skip("wat2wasm (Debian's wabt) is not installed")
-	}
+	testtool.Need(t, "Debian's wabt", "wat2wasm")
 	srcs, _ := filepath.Glob(filepath.Join("..", "testdata", "wasm", "mw_*.wat"))
 	if len(srcs) == 0 {
 		t.Fatal("no fixtures")

@@ -2,6 +2,7 @@ package plugins
 
 import (
 	"bytes"
+	"github.com/porticohq/portico/internal/testtool"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -53,12 +54,7 @@ func TestModulesMatchSource(t *testing.T) {
 // wat2wasm (Debian's wabt), which CI installs; elsewhere the test skips
 // unless PORTICO_TEST_REQUIRE_TOOLS is set.
 func TestWATModuleMatchesSource(t *testing.T) {
-	if _, err := exec.LookPath("wat2wasm"); err != nil {
-		if os.Getenv("PORTICO_TEST_REQUIRE_TOOLS") != "" {
-			t.Fatal("wat2wasm not found and PORTICO_TEST_REQUIRE_TOOLS is set; install wabt")
-		}
-		t.Skip("wat2wasm (Debian's wabt) is not installed")
-	}
+	testtool.Need(t, "Debian's wabt", "wat2wasm")
 	out := filepath.Join(t.TempDir(), "reverse.wasm")
 	if b, err := exec.Command("wat2wasm", "reverse/reverse.wat", "-o", out).CombinedOutput(); err != nil {
 		t.Fatalf("wat2wasm: %v\n%s", err, b)

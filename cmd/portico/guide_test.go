@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/porticohq/portico/internal/testtool"
 	"net/http"
 	"os"
 	"os/exec"
@@ -65,12 +66,8 @@ func parseGuide(md string) []guideBlock {
 // checkExpected).
 func TestGuide(t *testing.T) {
 	bin := buildBinary(t) // skips in -short mode
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("bash is not installed")
-	}
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed")
-	}
+	testtool.Need(t, "apt-get install bash", "bash")
+	testtool.Need(t, "apt-get install curl", "curl")
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)

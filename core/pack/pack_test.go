@@ -239,7 +239,7 @@ func TestParseDirRefusesSymlinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "demo", "alpha", "link")); err != nil {
-		t.Skip(err)
+		t.Fatal(err) // symlinks always work where the tests run (Linux)
 	}
 	if _, err := ParseDir(filepath.Join(dir, "demo"), Limits{}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("err = %v", err)

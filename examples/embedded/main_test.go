@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/porticohq/portico/internal/testtool"
 	"io"
 	"log/slog"
 	"net/http"
@@ -168,12 +169,7 @@ func TestHostFuncNeedsGrant(t *testing.T) {
 // (Debian's wabt), which CI installs; elsewhere the test skips unless
 // PORTICO_TEST_REQUIRE_TOOLS is set.
 func TestWATModuleMatchesSource(t *testing.T) {
-	if _, err := exec.LookPath("wat2wasm"); err != nil {
-		if os.Getenv("PORTICO_TEST_REQUIRE_TOOLS") != "" {
-			t.Fatal("wat2wasm not found and PORTICO_TEST_REQUIRE_TOOLS is set; install wabt")
-		}
-		t.Skip("wat2wasm (Debian's wabt) is not installed")
-	}
+	testtool.Need(t, "Debian's wabt", "wat2wasm")
 	out := filepath.Join(t.TempDir(), "inventory.wasm")
 	if b, err := exec.Command("wat2wasm", "inventory.wat", "-o", out).CombinedOutput(); err != nil {
 		t.Fatalf("wat2wasm: %v\n%s", err, b)

@@ -5,10 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/porticohq/portico/internal/testtool"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,20 +22,11 @@ import (
 	"github.com/porticohq/portico/hostapi"
 )
 
-// browser finds Debian's chromium (or another Chrome) or skips the test;
-// with PORTICO_TEST_REQUIRE_TOOLS set (CI) a missing browser fails it.
+// browser finds Debian's chromium (or another Chrome), or skips the test
+// (fails it in CI): see testtool.
 func browser(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("PORTICO_TEST_REQUIRE_TOOLS") != "" {
-		t.Fatal("chromium not found and PORTICO_TEST_REQUIRE_TOOLS is set; install Debian's chromium")
-	}
-	t.Skip("chromium is not installed (apt-get install chromium); the console's browser test needs it")
-	return ""
+	return testtool.Need(t, "apt-get install chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 }
 
 // artifacts is where screenshots go: PORTICO_TEST_ARTIFACTS when set (CI
