@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -54,45 +55,18 @@ func (a *API) logStream(w http.ResponseWriter, r *http.Request) error {
 	}
 	sub := a.d.Logs.Subscribe(f, int(a.d.Config.Config().Log.StreamBuffer), backlog)
 	defer sub.Close()
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives http.write_timeout
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": portico log stream\n\n")
-	if err := rc.Flush(); err != nil {
-		return nil
-	}
-	ctx, cancel := a.streamContext(r.Context())
-	defer cancel()
-	tick := time.NewTicker(sseKeepAlive)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
-				return nil
-			}
-		case e := <-sub.Entries():
-			if n := sub.TakeDropped(); n > 0 {
-				if _, err := fmt.Fprintf(w, "event: dropped\ndata: {\"dropped\":%d}\n\n", n); err != nil {
-					return nil
-				}
-			}
-			b, err := json.Marshal(e)
-			if err != nil {
-				continue
-			}
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: log\ndata: %s\n\n", e.Seq, b); err != nil {
-				return nil
+	serveSSE(a, w, r, "log stream", sub.Entries(), func(w io.Writer, e logs.Entry) error {
+		if n := sub.TakeDropped(); n > 0 {
+			if _, err := fmt.Fprintf(w, "event: dropped\ndata: {\"dropped\":%d}\n\n", n); err != nil {
+				return err
 			}
 		}
-		if err := rc.Flush(); err != nil {
+		b, err := json.Marshal(e)
+		if err != nil {
 			return nil
 		}
-	}
+		_, err = fmt.Fprintf(w, "id: %d\nevent: log\ndata: %s\n\n", e.Seq, b)
+		return err
+	})
+	return nil
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -69,46 +70,19 @@ func (a *API) eventStream(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusBadRequest, CodeBadRequest, "%v", err)
 	}
 	defer sub.Close()
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // a stream outlives http.write_timeout
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, ": portico event stream\n\n")
-	if err := rc.Flush(); err != nil {
-		return nil
-	}
 	p := PrincipalFrom(r.Context())
-	ctx, cancel := a.streamContext(r.Context())
-	defer cancel()
-	tick := time.NewTicker(sseKeepAlive)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
-				return nil
-			}
-		case e := <-sub.Events():
-			e, ok := visibleEvent(p, e)
-			if !ok {
-				continue
-			}
-			b, err := json.Marshal(e)
-			if err != nil {
-				a.d.Logger.Error("event not encodable", "type", e.Type, "error", err)
-				continue
-			}
-			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Type, b); err != nil {
-				return nil
-			}
-		}
-		if err := rc.Flush(); err != nil {
+	serveSSE(a, w, r, "event stream", sub.Events(), func(w io.Writer, e events.Event) error {
+		e, ok := visibleEvent(p, e)
+		if !ok {
 			return nil
 		}
-	}
+		b, err := json.Marshal(e)
+		if err != nil {
+			a.d.Logger.Error("event not encodable", "type", e.Type, "error", err)
+			return nil
+		}
+		_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Type, b)
+		return err
+	})
+	return nil
 }
