@@ -45,7 +45,7 @@ func (m *Manager) CallChannel(ctx context.Context, name, op string, payload []by
 			return nil, fmt.Errorf("%w: channel %q: %s", ErrFailed, name, e.lastErr)
 		}
 		out, err := e.plugin.CallChannel(ctx, env)
-		if errors.Is(err, hostapi.ErrClosed) && attempt < 3 && m.reg.Load().plugins[name] != e {
+		if errors.Is(err, hostapi.ErrClosed) && attempt < maxSwapRetries && m.reg.Load().plugins[name] != e {
 			continue
 		}
 		return out, err

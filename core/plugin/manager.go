@@ -664,7 +664,7 @@ func (m *Manager) invoke(ctx context.Context, skill string, input []byte, sink f
 		end(err)
 		// A reload or disable between the lookup and the call closed the
 		// version we found: look again, a few times at most.
-		if errors.Is(err, hostapi.ErrClosed) && attempt < 3 && m.reg.Load().skills[skill] != e {
+		if errors.Is(err, hostapi.ErrClosed) && attempt < maxSwapRetries && m.reg.Load().skills[skill] != e {
 			continue
 		}
 		return out, e.name, err
@@ -686,3 +686,9 @@ func (m *Manager) LogLinesDropped() map[string]uint64 {
 	})
 	return out
 }
+
+// maxSwapRetries bounds how often a call follows a newer version of its
+// plugin after the one it found was closed under it. Each retry needs a
+// new registry snapshot, so it only counts back-to-back reloads; three
+// proved too few under the race detector with reloads in a tight loop.
+const maxSwapRetries = 16
