@@ -49,10 +49,18 @@ func start(t *testing.T, body string) *gw {
 	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return startIn(t, dir, io.Discard)
+}
+
+// startIn runs a gateway on the data dir dir (its portico.toml written
+// already), sending its logs to logs.
+func startIn(t *testing.T, dir string, logs io.Writer) *gw {
+	t.Helper()
+	file := filepath.Join(dir, "portico.toml")
 	key := auth.NewSecret()
 	g, err := core.New(core.Options{
 		Config:         config.Sources{File: file, Env: []string{"PORTICO_ADMIN_KEY=" + key, "PORTICO_PLUGIN__CACHE_DIR=" + sharedCache(t)}, Flags: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"}},
-		LogOutput:      io.Discard,
+		LogOutput:      logs,
 		ConfigDebounce: 20 * time.Millisecond,
 	})
 	if err != nil {

@@ -32,6 +32,9 @@ func TestSkillsOverHTTP(t *testing.T) {
 	if r.status != 200 || get(r.json(t), "output.text") != "hello" || r.json(t)["plugin"] != "echo" {
 		t.Fatalf("invoke echo: %d %s", r.status, r.body)
 	}
+	if d, ok := r.json(t)["duration_ms"].(float64); !ok || d < 0 {
+		t.Errorf("duration_ms = %#v, want a JSON number", r.json(t)["duration_ms"])
+	}
 	if r := g.do(t, "POST", g.url+"/api/v1/skills/spin/invoke", `{"input":1}`); r.status != 504 || r.errCode(t) != "plugin_timeout" || !strings.Contains(string(r.body), "looper") {
 		t.Errorf("looping skill: %d %s", r.status, r.body)
 	}

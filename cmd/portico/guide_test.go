@@ -391,7 +391,7 @@ func jsonMatches(want, got any) bool {
 }
 
 func TestGuideOutputMatching(t *testing.T) {
-	script, exp := instrumentBlock("A=1   # explains\ncurl x \\\n  y\n# {\"output\":\"HELLO\",\"duration_ms\":\"0.05\"}\n\n# a comment\nrun\n# PASS a\n# 1 passed...\n")
+	script, exp := instrumentBlock("A=1   # explains\ncurl x \\\n  y\n# {\"output\":\"HELLO\",\"duration_ms\":0.05}\n\n# a comment\nrun\n# PASS a\n# 1 passed...\n")
 	if len(exp) != 2 || exp[0].command != "curl x \\\n  y" || exp[1].command != "run" || len(exp[1].lines) != 2 {
 		t.Fatalf("expected outputs %q", exp)
 	}
@@ -402,9 +402,9 @@ func TestGuideOutputMatching(t *testing.T) {
 		want, got string
 		ok        bool
 	}{
-		{`{"output":"HELLO","duration_ms":"0.05"}`, `{"duration_ms":"1.2","output":"HELLO"}`, true},
-		{`{"output":"HELLO","duration_ms":"0.05"}`, `{"output":"HELLO!","duration_ms":"0.05"}`, false},
-		{`{"output":"HELLO","duration_ms":"0.05"}`, `{"output":"HELLO","duration_ms":"0.05","x":1}`, false},
+		{`{"output":"HELLO","duration_ms":0.05}`, `{"duration_ms":1.2,"output":"HELLO"}`, true},
+		{`{"output":"HELLO","duration_ms":0.05}`, `{"output":"HELLO!","duration_ms":0.05}`, false},
+		{`{"output":"HELLO","duration_ms":0.05}`, `{"output":"HELLO","duration_ms":0.05,"x":1}`, false},
 		{`{"output":"HELLO"}`, `not json`, false},
 		{`2 passed, 0 failed`, `2 passed, 0 failed`, true},
 		{`2 passed, 0 failed`, `1 passed, 1 failed`, false},

@@ -38,7 +38,7 @@ type Config struct {
 	Auth      Auth          `koanf:"auth"`
 	RateLimit RateLimit     `koanf:"ratelimit"`
 	Plugin    Plugin        `koanf:"plugin"`
-	Plugins   []PluginEntry `koanf:"plugins" doc:"The plugins to load, one [[plugins]] table each (file only; see docs/plugins.md)."`
+	Plugins   []PluginEntry `koanf:"plugins" merge:"name" doc:"The plugins to load or configure, one [[plugins]] table each (file only; see docs/plugins.md). Tables merge by name: a table for a built-in plugin changes only the keys it sets."`
 	Sessions  Sessions      `koanf:"sessions"`
 	LLM       LLM           `koanf:"llm"`
 	Webhooks  Webhooks      `koanf:"webhooks"`
@@ -89,7 +89,11 @@ type PluginEntry struct {
 	HTTPPrivate  bool              `koanf:"http_private" json:"http_private"` // also loopback, private and link-local addresses
 	LLMModels    []string          `koanf:"llm_models" json:"llm_models"`     // models the llm capability may ask for; empty: any configured model
 	Trusted      bool              `koanf:"trusted" json:"trusted"`           // middleware only: run without per-phase deadlines (cheaper; an endless loop then holds its instance)
+	Enabled      *bool             `koanf:"enabled" json:"enabled,omitempty"` // false: keep the plugin disabled (nil or true: load it)
 }
+
+// Off reports whether the table turns its plugin off (enabled = false).
+func (p PluginEntry) Off() bool { return p.Enabled != nil && !*p.Enabled }
 
 // Auth configures authentication.
 type Auth struct {
@@ -465,15 +469,14 @@ func (c *Config) Validate() error {
 			bad(k, "must be at least 1 (got %d)", v)
 		}
 	}
-	seen := map[string]bool{}
-	for i, p := range c.Plugins {
-		key := fmt.Sprintf("plugins[%d]", i)
+	for _, p := range c.Plugins {
+		// Tables merge by name across layers, so a table is named by its
+		// plugin, not by a position the user never wrote.
+		key := fmt.Sprintf("plugins[%s]", p.Name)
 		if !pluginName.MatchString(p.Name) {
+			key = fmt.Sprintf("plugins[%q]", p.Name)
 			bad(key+".name", "%q must be 1 to 64 lower-case letters, digits, _ or -, starting with a letter or digit", p.Name)
-		} else if seen[p.Name] {
-			bad(key+".name", "plugin %q is listed twice", p.Name)
 		}
-		seen[p.Name] = true
 		for _, g := range p.Grants {
 			if !KnownCapability(g) {
 				bad(key+".grants", "unknown capability %q; known: %s, or an embedding program's dotted name such as \"acme.lookup\"", g, strings.Join(Capabilities, ", "))

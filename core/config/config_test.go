@@ -90,15 +90,48 @@ func TestLoadLayers(t *testing.T) {
 			file: "p.toml",
 			body: "[[plugins]]\nname = \"notes\"\npath = \"/srv/notes\"\ngrants = [\"kv\", \"events\"]\ncall_timeout = \"2s\"\n[plugins.config]\ncity = \"Oslo\"\n",
 			check: func(t *testing.T, c *Config) {
-				if len(c.Plugins) != 1 {
+				if len(c.Plugins) != 2 {
 					t.Fatalf("plugins = %+v", c.Plugins)
 				}
 				p := c.Plugins[0]
 				if p.Name != "notes" || p.Path != "/srv/notes" || !slices.Equal(p.Grants, []string{"kv", "events"}) || p.CallTimeout.D() != 2*time.Second || p.Config["city"] != "Oslo" {
 					t.Errorf("plugin = %+v", p)
 				}
-				if flat := c.Flat(false); len(flat["plugins"].([]any)) != 1 {
+				if a := c.Plugins[1]; a.Name != "audit" || !slices.Equal(a.Grants, []string{"kv"}) {
+					t.Errorf("the built-in audit table was not kept: %+v", a)
+				}
+				if flat := c.Flat(false); len(flat["plugins"].([]any)) != 2 {
 					t.Errorf("Flat plugins = %v", flat["plugins"])
+				}
+			},
+		},
+		{
+			name: "a table for another plugin keeps the built-in tables",
+			file: "p.toml",
+			body: "[[plugins]]\nname = \"counter\"\ngrants = [\"kv\"]\n",
+			check: func(t *testing.T, c *Config) {
+				got := map[string]PluginEntry{}
+				for _, p := range c.Plugins {
+					got[p.Name] = p
+				}
+				for _, name := range []string{"notes", "audit", "counter"} {
+					if !slices.Equal(got[name].Grants, []string{"kv"}) {
+						t.Errorf("plugin %s grants = %v, want [kv] (plugins %+v)", name, got[name].Grants, c.Plugins)
+					}
+				}
+			},
+		},
+		{
+			name: "a table changes only the keys it sets; grants = [] and enabled = false remove",
+			file: "p.yaml",
+			body: "plugins:\n  - name: notes\n    max_instances: 8\n  - name: audit\n    grants: []\n    enabled: false\n",
+			check: func(t *testing.T, c *Config) {
+				n, a := c.Plugins[0], c.Plugins[1]
+				if n.Name != "notes" || n.MaxInstances != 8 || !slices.Equal(n.Grants, []string{"kv"}) || n.Off() {
+					t.Errorf("notes = %+v", n)
+				}
+				if a.Name != "audit" || len(a.Grants) != 0 || !a.Off() {
+					t.Errorf("audit = %+v, want no grants and off", a)
 				}
 			},
 		},
@@ -187,9 +220,9 @@ func TestLoadErrors(t *testing.T) {
 		{name: "env invalid value names the variable", env: []string{"PORTICO_LOG__LEVEL=loud"}, keys: []string{"log.level"}, contains: "env PORTICO_LOG__LEVEL", invalid: true},
 		{name: "flag bad value", flags: map[string]string{"listen": "x"}, keys: []string{"listen"}, contains: "flag", invalid: true},
 		{name: "plugin table with unknown key", file: "c.toml", body: "[[plugins]]\nname = \"echo\"\npath = \"p\"\ngrant = [\"kv\"]\n", keys: []string{"plugins"}, contains: "grant", invalid: true},
-		{name: "plugin with unknown capability", file: "c.toml", body: "[[plugins]]\nname = \"echo\"\npath = \"p\"\ngrants = [\"root\"]\n", keys: []string{"plugins[0].grants"}, contains: "root", invalid: true},
-		{name: "plugin listed twice", file: "c.toml", body: "[[plugins]]\nname = \"a\"\npath = \"p\"\n[[plugins]]\nname = \"a\"\npath = \"q\"\n", keys: []string{"plugins[1].name"}, invalid: true},
-		{name: "plugin bad name", file: "c.toml", body: "[[plugins]]\nname = \"A B\"\npath = \"p\"\n", keys: []string{"plugins[0].name"}, invalid: true},
+		{name: "plugin with unknown capability", file: "c.toml", body: "[[plugins]]\nname = \"echo\"\npath = \"p\"\ngrants = [\"root\"]\n", keys: []string{"plugins[echo].grants"}, contains: "root", invalid: true},
+		{name: "plugin listed twice", file: "c.toml", body: "[[plugins]]\nname = \"a\"\npath = \"p\"\n[[plugins]]\nname = \"a\"\npath = \"q\"\n", keys: []string{"plugins"}, contains: "listed twice", invalid: true},
+		{name: "plugin bad name", file: "c.toml", body: "[[plugins]]\nname = \"A B\"\npath = \"p\"\n", keys: []string{`plugins["A B"].name`}, invalid: true},
 		{name: "plugins from env", env: []string{"PORTICO_PLUGINS=x"}, keys: []string{"plugins"}, contains: "config file only", invalid: true},
 		{name: "llm provider bad kind and url", file: "c.toml", body: "[[llm.providers]]\nname = \"x\"\nkind = \"gpt\"\nbase_url = \"nope\"\nmodels = [\"m\"]\n", keys: []string{"llm.providers[0].kind", "llm.providers[0].base_url"}, invalid: true},
 		{name: "llm provider without models", file: "c.toml", body: "[[llm.providers]]\nname = \"x\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:1/v1\"\n", keys: []string{"llm.providers[0].models"}, invalid: true},

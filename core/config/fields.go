@@ -3,13 +3,15 @@ package config
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/go-viper/mapstructure/v2"
+	"maps"
 	"math"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-viper/mapstructure/v2"
 )
 
 // Field describes one configuration key.
@@ -20,8 +22,12 @@ type Field struct {
 	Restart bool // a change needs a process restart
 	Secret  bool // redacted on every read
 	Kind    string
-	index   []int
-	typ     reflect.Type
+	// MergeByName is set for a list of tables merged by name across layers
+	// (tag merge:"name"): a table in the file changes the default table of
+	// the same name instead of replacing the whole list.
+	MergeByName bool
+	index       []int
+	typ         reflect.Type
 }
 
 var durationType = reflect.TypeFor[Duration]()
@@ -71,14 +77,15 @@ func fieldsOf(t reflect.Type) []Field {
 				continue
 			}
 			out = append(out, Field{
-				Key:     key,
-				Env:     EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "__")),
-				Doc:     strings.TrimSpace(doc + " " + sf.Tag.Get("doc")),
-				Restart: r,
-				Secret:  s,
-				Kind:    kindOf(sf.Type),
-				index:   idx,
-				typ:     sf.Type,
+				Key:         key,
+				Env:         EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "__")),
+				Doc:         strings.TrimSpace(doc + " " + sf.Tag.Get("doc")),
+				Restart:     r,
+				Secret:      s,
+				Kind:        kindOf(sf.Type),
+				MergeByName: sf.Tag.Get("merge") == "name",
+				index:       idx,
+				typ:         sf.Type,
 			})
 		}
 	}
@@ -319,7 +326,10 @@ func nest(flat map[string]any) map[string]any {
 
 // coerceTables checks a list of tables against the element struct
 // strictly (unknown keys and wrong types are errors naming the item) and
-// returns it as a list of maps the decoder accepts.
+// returns it as a list of maps in the one form the decoder and the file
+// encoders agree on (see normalTable). A null value is kept: it removes that
+// key (see mergeTables). In a list merged by name, a name listed twice is an
+// error.
 func coerceTables(f Field, v any) (any, error) {
 	list, ok := v.([]any)
 	if !ok {
@@ -332,21 +342,110 @@ func coerceTables(f Field, v any) (any, error) {
 		}
 	}
 	out := make([]any, 0, len(list))
+	names := map[string]int{}
 	for i, item := range list {
 		m, ok := item.(map[string]any)
 		if !ok {
 			return nil, fmt.Errorf("item %d: want a table, got %s", i, describe(item))
 		}
-		dst := reflect.New(f.typ.Elem()).Interface()
+		dst := reflect.New(f.typ.Elem())
 		dec, _ := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
-			DecodeHook: mapstructure.TextUnmarshallerHookFunc(), ErrorUnused: true, TagName: "koanf", Result: dst,
+			DecodeHook: mapstructure.TextUnmarshallerHookFunc(), ErrorUnused: true, TagName: "koanf", Result: dst.Interface(),
 		})
 		if err := dec.Decode(m); err != nil {
 			return nil, fmt.Errorf("item %d: %v", i, strings.ReplaceAll(err.Error(), "\n", " "))
 		}
-		out = append(out, m)
+		if f.MergeByName {
+			name, _ := m["name"].(string)
+			if name == "" {
+				return nil, fmt.Errorf("item %d: every table needs a name", i)
+			}
+			if j, dup := names[name]; dup {
+				return nil, fmt.Errorf("item %d: %q is listed twice (items %d and %d); one table per name", i, name, j, i)
+			}
+			names[name] = i
+		}
+		out = append(out, normalTable(dst.Elem(), m))
 	}
 	return out, nil
+}
+
+// normalTable returns the keys of m with the values decoded into the
+// struct v, each in one canonical form: durations as strings, integers as
+// int64, maps as map[string]any. A JSON number or a YAML integer thus
+// becomes the same int64 a TOML file gives, so what PATCH writes reads back
+// as it was sent. Null values stay null.
+func normalTable(v reflect.Value, m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	t := v.Type()
+	for i := range t.NumField() {
+		key := t.Field(i).Tag.Get("koanf")
+		raw, present := m[key]
+		if !present {
+			continue
+		}
+		if raw == nil {
+			out[key] = nil
+			continue
+		}
+		fv := v.Field(i)
+		switch x := fv.Interface().(type) {
+		case Duration:
+			out[key] = x.D().String()
+		case *bool:
+			out[key] = x != nil && *x
+		case []string:
+			out[key] = append([]string{}, x...)
+		case map[string]string:
+			mm := make(map[string]any, len(x))
+			for k, s := range x {
+				mm[k] = s
+			}
+			out[key] = mm
+		default:
+			out[key] = x
+		}
+	}
+	return out
+}
+
+// mergeTables lays the tables of upper over those of lower, for a list of
+// tables merged by name: a table whose name lower already has is merged
+// into that one key by key (upper's keys win, a null value removes the
+// key), any other is appended. Neither input is changed.
+func mergeTables(lower, upper any) []any {
+	lo, _ := lower.([]any)
+	up, _ := upper.([]any)
+	out := make([]any, 0, len(lo)+len(up))
+	at := map[string]int{}
+	for _, t := range lo {
+		m, _ := t.(map[string]any)
+		at[tableName(m)] = len(out)
+		out = append(out, maps.Clone(m))
+	}
+	for _, t := range up {
+		m, _ := t.(map[string]any)
+		i, ok := at[tableName(m)]
+		if !ok {
+			at[tableName(m)] = len(out)
+			i = len(out)
+			out = append(out, map[string]any{})
+		}
+		dst := out[i].(map[string]any)
+		for k, v := range m {
+			if v == nil {
+				delete(dst, k)
+			} else {
+				dst[k] = v
+			}
+		}
+	}
+	return out
+}
+
+func tableName(m map[string]any) string {
+	s, _ := m["name"].(string)
+	return s
 }
 
 // tablesOf turns a slice of structs back into maps keyed like the file,

@@ -198,6 +198,9 @@ func build(l layers) (*Config, map[string]string, error) {
 		m    map[string]any
 	}{{FromBase, l.base}, {FromFile, l.file}, {FromEnv, l.env}, {FromFlag, l.flags}} {
 		for k, v := range layer.m {
+			if f, _ := Lookup(k); f.MergeByName {
+				v = mergeTables(merged[k], v)
+			}
 			merged[k] = v
 			sources[k] = layer.name
 		}

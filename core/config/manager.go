@@ -273,9 +273,12 @@ func (m *Manager) Patch(patch map[string]any) (PatchResult, error) {
 		return PatchResult{}, fmt.Errorf("read config file: %w", err)
 	}
 	for k, v := range clean {
-		if v == nil {
+		switch f, _ := Lookup(k); {
+		case v == nil:
 			delete(file, k)
-		} else {
+		case f.MergeByName:
+			file[k] = withoutBareTables(mergeTables(file[k], v), v)
+		default:
 			file[k] = v
 		}
 	}
@@ -285,6 +288,11 @@ func (m *Manager) Patch(patch map[string]any) (PatchResult, error) {
 	}
 	out, err := marshalFile(m.path, file)
 	if err != nil {
+		return PatchResult{}, err
+	}
+	// What is written must read back as what was applied, or the next
+	// start (and every later PATCH) would meet a file it cannot use.
+	if err := roundTrip(m.path, out, c, layers{base: m.base, env: m.env, flags: m.flags}); err != nil {
 		return PatchResult{}, err
 	}
 	if err := writeAtomic(m.path, out); err != nil {
@@ -396,6 +404,47 @@ func (m *Manager) Watch(ctx context.Context, debounce time.Duration) error {
 		}
 	}()
 	return nil
+}
+
+// roundTrip decodes b, a config file about to be written, with the strict
+// decoder a start uses, and checks that it gives the config c (with the
+// other layers of l). Each key that would read back differently is an
+// error, so nothing is written.
+func roundTrip(path string, b []byte, c *Config, l layers) error {
+	file, err := parseFile(path, b)
+	if err != nil {
+		return fmt.Errorf("%w: the file this change would write does not read back: %v", ErrInvalid, Message(err))
+	}
+	l.file = file
+	back, _, err := build(l)
+	if err != nil {
+		return fmt.Errorf("%w: the file this change would write does not read back: %v", ErrInvalid, Message(err))
+	}
+	var errs []error
+	for _, k := range changedKeys(c, back) {
+		errs = append(errs, &KeyError{Key: k, Source: FromAPI, Msg: fmt.Sprintf("the value would not survive being written to %s (it reads back as %v); nothing was changed", filepath.Base(path), back.Flat(true)[k])})
+	}
+	return joinInvalid(errs)
+}
+
+// withoutBareTables drops, from a merged list, the tables the patch named
+// that are left with nothing but their name: such a table says no more
+// than its absence, and this is how a PATCH removes one (null every key
+// it set).
+func withoutBareTables(merged []any, patch any) []any {
+	named := map[string]bool{}
+	for _, t := range patch.([]any) {
+		named[tableName(t.(map[string]any))] = true
+	}
+	out := merged[:0]
+	for _, t := range merged {
+		m := t.(map[string]any)
+		if len(m) == 1 && named[tableName(m)] {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 func marshalFile(path string, flat map[string]any) ([]byte, error) {

@@ -454,6 +454,11 @@ func FuzzPatch(f *testing.F) {
 		`{"bogus":1}`,
 		`{"http.max_body_bytes":1.5}`,
 		`{"http.read_timeout":"5s"}`,
+		`{"plugins":[{"name":"echo","max_instances":8}]}`,
+		`{"plugins":[{"name":"notes","grants":[],"enabled":false,"config":{"a":"b"},"call_timeout":"1s"}]}`,
+		`{"plugins":[{"name":"echo","max_instances":null}]}`,
+		`{"llm.providers":[{"name":"p","kind":"openai","base_url":"http://h/v1","models":["m"]}]}`,
+		`{"storage.gc_discard_ratio":0.25}`,
 		`[]`,
 		`{`,
 	} {
@@ -485,8 +490,6 @@ func FuzzPatch(f *testing.F) {
 		if err := m.Config().Validate(); err != nil {
 			t.Fatalf("accepted patch %s gave an invalid config: %v", b, err)
 		}
-		if _, err := Load(Sources{File: path}); err != nil {
-			t.Fatalf("accepted patch %s wrote a file that does not load: %v", b, err)
-		}
+		checkRoundTrip(t, m, path, b)
 	})
 }

@@ -23,6 +23,7 @@ type Info struct {
 	Granted      []string      `json:"capabilities_granted"`
 	Stats        hostapi.Stats `json:"stats"`
 	Hooks        *HookStats    `json:"hooks,omitempty"`
+	DisabledBy   string        `json:"disabled_by,omitempty"` // "config" (enabled = false) or "api"
 	LastError    string        `json:"last_error,omitempty"`
 	LoadedAt     time.Time     `json:"loaded_at"`
 	ModuleSHA256 string        `json:"module_sha256"`
@@ -31,7 +32,7 @@ type Info struct {
 }
 
 func (e *entry) info() Info {
-	i := Info{Name: e.name, Status: e.state, Source: e.src.desc, LastError: e.lastErr, LoadedAt: e.loadedAt.UTC(),
+	i := Info{Name: e.name, Status: e.state, Source: e.src.desc, LastError: e.lastErr, DisabledBy: e.disabledBy, LoadedAt: e.loadedAt.UTC(),
 		ModuleSHA256: e.sha, ModuleBytes: e.size, Pack: e.src.pack, Granted: append([]string{}, e.granted...), Skills: []string{}, Kinds: []string{}}
 	if m := e.manifest; m != nil {
 		i.Version, i.Description, i.Kinds, i.Requested = m.Version, m.Description, m.Kinds, m.Capabilities

@@ -33,6 +33,10 @@ const (
 	Loading  State = "loading"
 	Active   State = "active"
 	Disabled State = "disabled"
+
+	// DisabledByConfig and DisabledByAPI say why a plugin is disabled.
+	DisabledByConfig = "config"
+	DisabledByAPI    = "api"
 	Failed   State = "failed"
 )
 
@@ -75,7 +79,10 @@ type entry struct {
 	hook     *hookRunner         // set for an active hook plugin
 	mw       *hostapi.Middleware // set for an active middleware plugin
 	state    State
-	lastErr  string
+	// disabledBy says who keeps a disabled plugin off: the config
+	// (enabled = false) or the API (POST .../disable).
+	disabledBy string
+	lastErr    string
 	loadedAt time.Time
 	sha      string
 	size     int
@@ -248,7 +255,16 @@ func (m *Manager) wanted(c *config.Config) map[string]struct {
 				}{e.src, p}
 				continue
 			}
+			// A table for a plugin not installed yet grants and configures
+			// it ahead of its install (configFor): a normal state, so the
+			// plugin is not listed until it is installed.
+			if m.d.InstallDir == "" {
+				continue
+			}
 			path = filepath.Join(m.d.InstallDir, p.Name)
+			if _, err := os.Stat(filepath.Join(path, ManifestFile)); err != nil {
+				continue
+			}
 		}
 		out[p.Name] = struct {
 			src source
@@ -303,6 +319,9 @@ func (m *Manager) build(ctx context.Context, name string, src source, pc config.
 		return e
 	}
 	mb, err := src.read(ManifestFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fail(fmt.Errorf("no plugin at %s (its %s is missing); fix path in the [[plugins]] table named %q, or leave path out to use the plugin installed under that name", src.desc, ManifestFile, name))
+	}
 	if err != nil {
 		return fail(fmt.Errorf("read %s in %s: %w", ManifestFile, src.desc, err))
 	}
@@ -331,8 +350,12 @@ func (m *Manager) build(ctx context.Context, name string, src source, pc config.
 			e.granted = append(e.granted, g)
 		}
 	}
+	if pc.Off() {
+		e.state, e.disabledBy = Disabled, DisabledByConfig
+		return e
+	}
 	if _, err := m.d.Store.Get(ctx, disabledKey(name)); err == nil {
-		e.state = Disabled
+		e.state, e.disabledBy = Disabled, DisabledByAPI
 		return e
 	}
 	if err := m.start(ctx, e, wasm); err != nil {
@@ -467,6 +490,9 @@ func (m *Manager) Reload(ctx context.Context, name string) error {
 	}
 	e = m.admit(reg.without(name), e)
 	m.reg.Store(reg.with(e))
+	if e.state == Disabled {
+		m.middlewareOff(name)
+	}
 	old.close(ctx)
 	m.announce(EventReloaded, e)
 	if e.state == Failed {
@@ -499,6 +525,9 @@ func (m *Manager) Disable(ctx context.Context, name string) error {
 	}
 	e := *old
 	e.plugin, e.hook, e.mw, e.state = nil, nil, nil, Disabled
+	if e.disabledBy == "" {
+		e.disabledBy = DisabledByAPI
+	}
 	m.reg.Store(reg.with(&e))
 	m.middlewareOff(name)
 	old.close(ctx)
@@ -516,6 +545,9 @@ func (m *Manager) Enable(ctx context.Context, name string) error {
 	}
 	if old.state == Active {
 		return nil
+	}
+	if old.cfg.Off() {
+		return fmt.Errorf("%w: plugin %q is disabled by the config (enabled = false in its [[plugins]] table); set enabled = true there or remove the key", ErrConflict, name)
 	}
 	if err := m.d.Store.Delete(ctx, disabledKey(name), store.Sync); err != nil {
 		return err
@@ -566,7 +598,8 @@ func (m *Manager) ApplyConfig(ctx context.Context, c *config.Config) {
 func equalEntry(a, b config.PluginEntry) bool {
 	return a.Name == b.Name && a.Path == b.Path && slices.Equal(a.Grants, b.Grants) && a.MinInstances == b.MinInstances &&
 		slices.Equal(a.HTTPAllow, b.HTTPAllow) && a.HTTPPrivate == b.HTTPPrivate && slices.Equal(a.LLMModels, b.LLMModels) &&
-		a.MaxInstances == b.MaxInstances && a.MemoryBytes == b.MemoryBytes && a.CallTimeout == b.CallTimeout && mapsEqual(a.Config, b.Config)
+		a.MaxInstances == b.MaxInstances && a.MemoryBytes == b.MemoryBytes && a.CallTimeout == b.CallTimeout && mapsEqual(a.Config, b.Config) &&
+		a.Trusted == b.Trusted && a.Off() == b.Off()
 }
 
 func mapsEqual(a, b map[string]string) bool {

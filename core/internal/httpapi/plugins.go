@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -76,6 +75,9 @@ func (a *API) pluginAction(action string, fn func(*plugin.Manager, context.Conte
 			e.Outcome, e.Details = audit.Failure, map[string]any{"error": err.Error()}
 		}
 		a.record(r, e)
+		if errors.Is(err, plugin.ErrConflict) {
+			return Errorf(http.StatusConflict, CodeConflict, "%v", err)
+		}
 		if err != nil {
 			return Errorf(http.StatusBadGateway, CodePluginError, "%v", err)
 		}
@@ -225,7 +227,7 @@ func (a *API) invokeSkill(w http.ResponseWriter, r *http.Request) error {
 	}
 	// A struct, not a map: encoding it needs no key sorting.
 	writeJSON(w, http.StatusOK, invokeResponse{Skill: name, Plugin: plug, Output: output,
-		DurationMS: strconv.FormatFloat(float64(time.Since(start).Microseconds())/1000, 'f', 3, 64)})
+		DurationMS: float64(time.Since(start).Microseconds()) / 1000})
 	return nil
 }
 
@@ -238,5 +240,5 @@ type invokeResponse struct {
 	Skill      string `json:"skill"`
 	Plugin     string `json:"plugin"`
 	Output     any    `json:"output"`
-	DurationMS string `json:"duration_ms"`
+	DurationMS float64 `json:"duration_ms"` // a number, to microseconds: what people graph`
 }
