@@ -35,9 +35,9 @@ const (
 	Disabled State = "disabled"
 
 	// DisabledByConfig and DisabledByAPI say why a plugin is disabled.
-	DisabledByConfig = "config"
-	DisabledByAPI    = "api"
-	Failed   State = "failed"
+	DisabledByConfig       = "config"
+	DisabledByAPI          = "api"
+	Failed           State = "failed"
 )
 
 // Errors of the manager, for errors.Is; the API maps them to codes.
@@ -83,10 +83,10 @@ type entry struct {
 	// (enabled = false) or the API (POST .../disable).
 	disabledBy string
 	lastErr    string
-	loadedAt time.Time
-	sha      string
-	size     int
-	granted  []string
+	loadedAt   time.Time
+	sha        string
+	size       int
+	granted    []string
 }
 
 // registry is the immutable set of plugins and their skills.

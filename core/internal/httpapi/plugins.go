@@ -237,8 +237,8 @@ type skillsResponse struct {
 }
 
 type invokeResponse struct {
-	Skill      string `json:"skill"`
-	Plugin     string `json:"plugin"`
-	Output     any    `json:"output"`
+	Skill      string  `json:"skill"`
+	Plugin     string  `json:"plugin"`
+	Output     any     `json:"output"`
 	DurationMS float64 `json:"duration_ms"` // a number, to microseconds: what people graph`
 }
