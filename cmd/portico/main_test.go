@@ -153,9 +153,14 @@ func buildBinary(t *testing.T) string {
 func TestServeProcess(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	var logs bytes.Buffer
+	var logs syncBuffer
 	cmd := exec.Command(bin, "--data-dir", dir, "--listen", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), smallEnv...)
+	// The shared compilation cache: a cold compile of every embedded
+	// plugin takes tens of seconds while the race run loads both cores.
+	if cache, err := hostapi.TestCacheDir(); err == nil {
+		cmd.Env = append(cmd.Env, "PORTICO_PLUGIN__CACHE_DIR="+cache)
+	}
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
