@@ -28,6 +28,7 @@ type callKey struct{}
 // the call's context.
 type call struct {
 	p       *Plugin
+	parent  *call // the call whose host function made this one (call_skill), or nil
 	input   []byte
 	out     []byte
 	failMsg string
@@ -64,6 +65,19 @@ func parseHTTPRequest(ctx context.Context, b []byte) (*http.Request, error) {
 		req.Header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
 	return req, nil
+}
+
+// heldBy counts the instances of p the call chain in ctx holds: one per
+// call of p that is waiting, through call_skill, for the nested call being
+// made now.
+func heldBy(ctx context.Context, p *Plugin) int {
+	n := 0
+	for c, _ := ctx.Value(callKey{}).(*call); c != nil; c = c.parent {
+		if c.p == p {
+			n++
+		}
+	}
+	return n
 }
 
 func callOf(ctx context.Context) *call {

@@ -309,6 +309,12 @@ func (p *Plugin) discard(inst *instance) {
 
 // acquire pins an instance to the caller: a warm one, a new one while the
 // pool is under its cap, or the first to come free within AcquireTimeout.
+//
+// A nested call (through call_skill) into a plugin its own call chain
+// already holds an instance of never waits: the instance it would wait for
+// may be its own caller's, and chains that each hold one instance and wait
+// for another would hold the whole pool until the timeout (A -> A, or
+// A -> B -> A). It takes a free instance or fails at once with ErrDepth.
 func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
 	select {
 	case inst := <-p.idle:
@@ -317,20 +323,13 @@ func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
 	}
 	var timer *time.Timer
 	for {
-		select {
-		case inst := <-p.idle:
-			return inst, nil
-		case p.slots <- struct{}{}:
-			inst, err := p.instantiate()
-			if err != nil {
-				<-p.slots
-				if !errors.Is(err, ErrClosed) {
-					p.trip(err)
-				}
-				return nil, err
-			}
-			return inst, nil
-		default:
+		if inst, ok, err := p.tryAcquire(); ok || err != nil {
+			return inst, err
+		}
+		if held := heldBy(ctx, p); held > 0 {
+			return nil, &CallError{Plugin: p.opts.Name, Kind: ErrDepth, Msg: fmt.Sprintf(
+				"its call chain already holds %d of its %d instances and none is free; a nested call does not wait for an instance its own chain may hold (raise max_instances or call less deep)",
+				held, p.opts.MaxInstances)}
 		}
 		if timer == nil {
 			timer = time.NewTimer(p.opts.AcquireTimeout)
@@ -346,6 +345,27 @@ func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
+	}
+}
+
+// tryAcquire takes an idle instance or, while the pool is under its cap, a
+// new one; ok is false when neither is there right now.
+func (p *Plugin) tryAcquire() (inst *instance, ok bool, err error) {
+	select {
+	case inst := <-p.idle:
+		return inst, true, nil
+	case p.slots <- struct{}{}:
+		inst, err := p.instantiate()
+		if err != nil {
+			<-p.slots
+			if !errors.Is(err, ErrClosed) {
+				p.trip(err)
+			}
+			return nil, false, err
+		}
+		return inst, true, nil
+	default:
+		return nil, false, nil
 	}
 }
 
@@ -429,6 +449,7 @@ func (p *Plugin) call(ctx context.Context, export string, input []byte, sink fun
 	}
 	p.calls.Add(1)
 	c := &call{p: p, input: input, sink: sink}
+	c.parent, _ = ctx.Value(callKey{}).(*call)
 	cctx, cancel := context.WithTimeout(context.WithValue(ctx, callKey{}, c), p.opts.CallTimeout)
 	inst.stack[0] = uint64(len(input))
 	began := time.Now()

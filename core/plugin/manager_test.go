@@ -2,7 +2,9 @@ package plugin
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/porticohq/portico/core/audit"
 	"github.com/porticohq/portico/core/config"
@@ -321,6 +324,60 @@ func TestSkillCallsSkill(t *testing.T) {
 	f4.m.LoadAll(ctx, cfg(alone))
 	if out, _, _ := f4.m.Invoke(ctx, "caller", []byte("x")); code(out) != hostapi.ResNotFound {
 		t.Errorf("missing target: %v", out)
+	}
+}
+
+// TestNestedCallsNeverWaitForTheirOwnChain: with the default pool (4
+// instances) and depth limit (4), a skill calling itself holds every
+// instance of its plugin; a nested call must then be refused at once with
+// -5 rather than wait acquire_timeout for an instance its own chain holds
+// (and then answer -3 "no free plugin instance"). acquire_timeout is 30s
+// here, so waiting would show as -3 after 30 s or as the context's end.
+func TestNestedCallsNeverWaitForTheirOwnChain(t *testing.T) {
+	f := newFixture(t, nil)
+	c := cfg(config.PluginEntry{Name: "selfcall", Grants: []string{"skills"}, Path: pluginDir(t, "selfcall", "selfcall.wasm",
+		"[[skills]]\nname = \"again\"\ndescription = \"calls itself\"\n[[skills]]\nname = \"plain\"\ndescription = \"answers its input\"\n[capabilities]\noptional = [\"skills\"]\n")})
+	c.Plugin.AcquireTimeout = config.Duration(30 * time.Second)
+	if c.Plugin.MaxInstances != 4 || c.Plugin.MaxCallDepth != 4 {
+		t.Fatalf("the defaults changed: max_instances %d, max_call_depth %d", c.Plugin.MaxInstances, c.Plugin.MaxCallDepth)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	f.m.LoadAll(ctx, c)
+	if i, _ := f.m.Get("selfcall"); i.Status != Active {
+		t.Fatalf("selfcall: %+v", i)
+	}
+	code := func(out []byte) int32 {
+		if len(out) != 4 {
+			return 0
+		}
+		return int32(binary.LittleEndian.Uint32(out))
+	}
+	var wg sync.WaitGroup
+	results := make(chan string, 8)
+	for range 8 {
+		wg.Go(func() {
+			out, _, err := f.m.Invoke(ctx, "again", []byte("x"))
+			if err != nil || code(out) != hostapi.ResDepth {
+				results <- fmt.Sprintf("recursive caller: %q %v (code %d), want code %d", out, err, code(out), hostapi.ResDepth)
+				return
+			}
+			results <- ""
+		})
+	}
+	// Meanwhile an unrelated caller of the same plugin is served.
+	for i := range 20 {
+		in := []byte(fmt.Sprintf(`"plain %d"`, i))
+		if out, _, err := f.m.Invoke(ctx, "plain", in); err != nil || string(out) != string(in) {
+			t.Errorf("unrelated caller: %q %v", out, err)
+		}
+	}
+	wg.Wait()
+	close(results)
+	for r := range results {
+		if r != "" {
+			t.Error(r)
+		}
 	}
 }
 
