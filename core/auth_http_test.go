@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"encoding/base64"
 	"os"
 	"strconv"
 	"strings"
@@ -42,8 +43,29 @@ func TestRateLimitOverHTTPChangesLive(t *testing.T) {
 
 func TestFailedAuthLockout(t *testing.T) {
 	t.Parallel()
-	g := start(t, small+"[auth]\nfailures_per_minute = 3\n")
-	for i := range 3 {
+	g := start(t, small+"[auth]\nfailures_per_minute = 3\n[auth.jwt]\nhs256_secret = \""+strings.Repeat("s", 32)+"\"\n")
+	// Requests with no credential at all are not failed logins: ten of
+	// them (over failures_per_minute) must not lock the address out.
+	for i := range 10 {
+		if r := do(t, "GET", g.url+"/api/v1/status", ""); r.status != 401 || !strings.Contains(string(r.body), "no credential") {
+			t.Fatalf("anonymous request %d: %d %s", i+1, r.status, r.body)
+		}
+	}
+	if r := g.do(t, "GET", g.url+"/api/v1/status", ""); r.status != 200 {
+		t.Fatalf("a valid key after anonymous requests: %d %s", r.status, r.body)
+	}
+	// Past the unauthenticated group's burst (10), anonymous requests are
+	// rate limited as such, still without a lockout.
+	if r := do(t, "GET", g.url+"/api/v1/status", ""); r.status != 429 || r.header.Get("X-RateLimit-Limit") != "10" {
+		t.Errorf("11th anonymous request: %d %s", r.status, r.body)
+	}
+	// A refused JWT says "invalid token", not the parser's reason.
+	none := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"x","portico_role":"admin"}`)) + "."
+	r := do(t, "GET", g.url+"/api/v1/status", "", "Authorization", "Bearer "+none)
+	if r.status != 401 || get(r.json(t), "error.message") != "invalid token" {
+		t.Errorf("alg none token: %d %s", r.status, r.body)
+	}
+	for i := range 2 {
 		if r := do(t, "GET", g.url+"/api/v1/status", "", "X-API-Key", auth.NewSecret()); r.status != 401 || r.errCode(t) != "unauthorized" {
 			t.Fatalf("attempt %d: %d %s", i+1, r.status, r.body)
 		}
@@ -61,7 +83,7 @@ func TestFailedAuthLockout(t *testing.T) {
 		t.Fatalf("audited failures: %d, %v", total, err)
 	}
 	for _, e := range entries {
-		if strings.Contains(e.Details["reason"].(string), "pk_") {
+		if reason := e.Details["reason"].(string); strings.Contains(reason, "pk_") || strings.Contains(reason, "none") {
 			t.Errorf("credential in audit entry: %+v", e)
 		}
 	}

@@ -97,7 +97,7 @@ func (p PluginEntry) Off() bool { return p.Enabled != nil && !*p.Enabled }
 
 // Auth configures authentication.
 type Auth struct {
-	FailuresPerMinute int64 `koanf:"failures_per_minute" doc:"Failed authentication attempts allowed per client IP per minute; past it every request from that IP with a credential gets 429 until the bucket refills."`
+	FailuresPerMinute int64 `koanf:"failures_per_minute" doc:"Failed authentication attempts (a credential sent and refused; requests without one count toward ratelimit.unauthenticated instead) allowed per client IP per minute; past it every request from that IP with a credential gets 429 until the bucket refills."`
 	JWT               JWT   `koanf:"jwt"`
 }
 

@@ -125,7 +125,19 @@ func (a *API) guard(rt route, next handlerFunc) handlerFunc {
 	}
 }
 
+// authFailed answers a request whose credential was refused (401) or
+// absent. Only a refused credential counts toward the per-IP lockout
+// (auth.failures_per_minute); a request with none is limited like any
+// anonymous request, by the unauthenticated group, so anonymous traffic
+// can never lock a valid key out of its address.
 func (a *API) authFailed(w http.ResponseWriter, r *http.Request, ip string, err error) error {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="portico"`)
+	if errors.Is(err, auth.ErrNoCredential) {
+		if lerr := a.limit(w, "unauthenticated", "ip:"+ip); lerr != nil {
+			return lerr
+		}
+		return Errorf(http.StatusUnauthorized, CodeUnauthorized, "%v", err)
+	}
 	d := a.d.Failures.Allow(failureGroup, ip)
 	if !d.Allowed {
 		a.d.Metrics.RateLimited(authFailuresGroup)
@@ -134,14 +146,15 @@ func (a *API) authFailed(w http.ResponseWriter, r *http.Request, ip string, err 
 	}
 	reason := err.Error()
 	if errors.Is(err, auth.ErrBadToken) {
-		reason = auth.ErrBadToken.Error() // the parser's text may quote the token
+		// The parser's reason helps an operator and may help an attacker:
+		// the client and the audit trail get "invalid token", the log the
+		// reason (never the token).
+		a.d.Logger.DebugContext(r.Context(), "token refused", "reason", reason, "ip", ip, "request_id", RequestID(r.Context()))
+		reason = auth.ErrBadToken.Error()
 	}
-	if !errors.Is(err, auth.ErrNoCredential) {
-		a.record(r, audit.Entry{Actor: "ip:" + ip, Action: "auth.failed", Target: r.Method + " " + r.URL.Path, Outcome: audit.Denied,
-			Details: map[string]any{"reason": reason}})
-	}
-	w.Header().Set("WWW-Authenticate", `Bearer realm="portico"`)
-	return Errorf(http.StatusUnauthorized, CodeUnauthorized, "%v", err)
+	a.record(r, audit.Entry{Actor: "ip:" + ip, Action: "auth.failed", Target: r.Method + " " + r.URL.Path, Outcome: audit.Denied,
+		Details: map[string]any{"reason": reason}})
+	return Errorf(http.StatusUnauthorized, CodeUnauthorized, "%s", reason)
 }
 
 // limit takes a token from principal's bucket in group and sets the
