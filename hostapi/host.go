@@ -29,6 +29,9 @@ type callKey struct{}
 type call struct {
 	p       *Plugin
 	parent  *call // the call whose host function made this one (call_skill), or nil
+	// abandoned is set when the guest wrote output again after a refusal
+	// and the host ended the call.
+	abandoned bool
 	input   []byte
 	out     []byte
 	failMsg string
@@ -99,6 +102,18 @@ func read(m api.Module, ptr, size uint32) []byte {
 	return b
 }
 
+// readMessage reads a message (fail, log): the whole range must be in
+// guest memory, like any other pointer, and only its first maxMessage
+// bytes are kept.
+func readMessage(m api.Module, ptr, size uint32) []byte {
+	b := read(m, ptr, size)
+	return b[:min(len(b), maxMessage)]
+}
+
+// errOutputAfterRefusal ends a call whose guest called output again after
+// output returned 1.
+var errOutputAfterRefusal = errors.New("portico: output called again after it returned 1")
+
 func write(m api.Module, ptr uint32, b []byte) {
 	if !m.Memory().Write(ptr, b) {
 		panic(errors.New("portico: guest pointer out of range"))
@@ -129,8 +144,12 @@ var hostFunctions = []hostFunc{
 		c := callOf(ctx)
 		b := read(m, uint32(s[0]), uint32(s[1]))
 		if c.err != nil {
-			s[0] = 1 // the reply already failed: drop the rest
-			return
+			// output already answered 1 and the guest writes on: end the
+			// call now instead of letting it run to the call timeout. The
+			// call fails with the refusal's error; the instance, stopped
+			// mid-call, is discarded (not counted as a trap).
+			c.abandoned = true
+			panic(errOutputAfterRefusal)
 		}
 		if c.written+len(b) > c.p.opts.MaxOutputBytes {
 			c.err = ErrOutputLimit
@@ -151,13 +170,11 @@ var hostFunctions = []hostFunc{
 	}},
 	{"fail", []api.ValueType{i32, i32}, nil, func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
-		b := read(m, uint32(s[0]), min(uint32(s[1]), maxMessage))
-		c.failMsg = string(b)
+		c.failMsg = string(readMessage(m, uint32(s[0]), uint32(s[1])))
 	}},
 	{"log", []api.ValueType{i32, i32, i32}, nil, func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
-		b := read(m, uint32(s[1]), min(uint32(s[2]), maxMessage))
-		c.p.opts.Host.Log(ctx, int32(s[0]), string(b))
+		c.p.opts.Host.Log(ctx, int32(s[0]), string(readMessage(m, uint32(s[1]), uint32(s[2]))))
 	}},
 	{"config_get", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)

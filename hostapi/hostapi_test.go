@@ -140,6 +140,8 @@ func TestHostileFixtures(t *testing.T) {
 		{file: "unreachable.wasm", callErr: ErrTrap, contains: "unreachable"},
 		{file: "recursion.wasm", callErr: ErrTrap, contains: "stack"},
 		{file: "hugeoutput.wasm", callErr: ErrOutputLimit},
+		{file: "outputloop.wasm", opts: Options{MaxOutputBytes: 100_000, CallTimeout: 10 * time.Minute}, callErr: ErrOutputLimit, contains: "kept writing"},
+		{file: "badlog.wasm", callErr: ErrTrap, contains: "out of range"},
 		{file: "failing.wasm", callErr: ErrGuest, contains: "no such city"},
 	}
 	for _, tt := range tests {
@@ -168,6 +170,28 @@ func TestHostileFixtures(t *testing.T) {
 				t.Fatalf("good plugin after %s: %q, %v", tt.file, out, err)
 			}
 		})
+	}
+}
+
+// TestOutputAfterRefusal: a guest that writes on after output returned 1
+// is ended at its next output, its instance discarded, and the call fails
+// with the output limit; that is not a trap, so the breaker stays calm.
+func TestOutputAfterRefusal(t *testing.T) {
+	r := newRuntime(t)
+	p, err := load(t, r, "outputloop.wasm", Options{MaxOutputBytes: 100_000, CallTimeout: 10 * time.Minute, FailureThreshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 4 {
+		if _, err := p.Call(context.Background(), envelope("x", nil)); !errors.Is(err, ErrOutputLimit) {
+			t.Fatalf("call %d: %v, want ErrOutputLimit", i, err)
+		}
+	}
+	if st := p.Stats(); st.Failed != "" || st.Errors != 4 {
+		t.Errorf("after 4 refused outputs: failed %q, errors %d", st.Failed, st.Errors)
+	}
+	if p.Live() != 0 {
+		t.Errorf("an ended instance was kept: %d live", p.Live())
 	}
 }
 

@@ -459,6 +459,9 @@ func (p *Plugin) call(ctx context.Context, export string, input []byte, sink fun
 	if err != nil {
 		p.release(inst, false) // a trapped or timed-out instance is never reused
 		p.errors.Add(1)
+		if c.abandoned {
+			return nil, p.outputErr(c.err, "; the guest kept writing after output returned 1, so the call was ended")
+		}
 		cerr := p.classify(ctx, err)
 		if errors.Is(cerr, ErrTrap) || errors.Is(cerr, ErrTimeout) {
 			p.trip(cerr)
@@ -471,7 +474,7 @@ func (p *Plugin) call(ctx context.Context, export string, input []byte, sink fun
 	switch {
 	case errors.Is(c.err, ErrOutputLimit):
 		p.errors.Add(1)
-		return nil, &CallError{Plugin: p.opts.Name, Kind: c.err, Msg: fmt.Sprintf("limit %d bytes", p.opts.MaxOutputBytes)}
+		return nil, p.outputErr(c.err, "")
 	case c.err != nil:
 		return nil, c.err // the sink's own error
 	case status == StatusOK:
@@ -485,6 +488,15 @@ func (p *Plugin) call(ctx context.Context, export string, input []byte, sink fun
 		p.errors.Add(1)
 		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrABI, Msg: fmt.Sprintf("unknown status %d from %s", status, export)}
 	}
+}
+
+// outputErr is the error of a call whose output was refused: the output
+// limit, or the streaming sink's own error.
+func (p *Plugin) outputErr(err error, more string) error {
+	if errors.Is(err, ErrOutputLimit) {
+		return &CallError{Plugin: p.opts.Name, Kind: ErrOutputLimit, Msg: fmt.Sprintf("limit %d bytes%s", p.opts.MaxOutputBytes, more)}
+	}
+	return err
 }
 
 func (p *Plugin) classify(ctx context.Context, err error) error {
