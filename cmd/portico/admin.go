@@ -69,6 +69,9 @@ func (r remote) send(ctx context.Context, client *http.Client, method, path, con
 		return resp, nil
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized && r.key == "" && r.noKey != "" {
+		return nil, fmt.Errorf("the gateway at %s needs an API key and %s", r.url, r.noKey)
+	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	e := &apiError{URL: r.url, Status: resp.StatusCode, Message: resp.Status}
 	var env struct {
@@ -115,7 +118,7 @@ func (g *globals) remote(o *adminOpts) (*remote, error) {
 	if o.timeout < 0 {
 		return nil, fmt.Errorf("--timeout must not be negative, got %s", o.timeout)
 	}
-	return &remote{url: u, key: g.apiKey(o.key, c), client: httpClient(c, o.timeout)}, nil
+	return (&remote{url: u, client: httpClient(c, o.timeout)}).withKey(g, o.key, c), nil
 }
 
 // get fetches path; with --json it prints the answer as it came and

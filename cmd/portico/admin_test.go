@@ -289,6 +289,21 @@ func TestAdminCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("no key at all", func(t *testing.T) {
+		// Run outside the data dir: no --key, no PORTICO_KEY, no admin.key.
+		dir := t.TempDir()
+		for _, args := range [][]string{{"status"}, {"plugins", "list"}, {"backup", filepath.Join(dir, "b.backup")}} {
+			var out, errOut bytes.Buffer
+			root := newRoot(&out, &errOut, append([]string{"PORTICO_URL=" + g.url}, smallEnv...))
+			root.SetArgs(append([]string{"--data-dir", dir}, args...))
+			err := root.ExecuteContext(context.Background())
+			want := filepath.Join(dir, "admin.key") + " does not exist"
+			if err == nil || !strings.Contains(err.Error(), "no API key was found") || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "refused") {
+				t.Errorf("%v without a key: %v; want it to say no key was found and %q", args, err, want)
+			}
+		}
+	})
+
 	t.Run("weaker key", func(t *testing.T) {
 		out := must("keys", "create", "--name", "ops", "--role", "operator")
 		secret := strings.Split(out, "\n")[1]

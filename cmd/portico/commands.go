@@ -109,7 +109,53 @@ func newRoot(stdout, stderr io.Writer, env []string) *cobra.Command {
 	)
 	root.AddCommand(adminCmds(g, stdout, stderr)...)
 	root.AddCommand(packCmd(g, stdout, stderr))
+	refuseUnknownSubcommands(root)
 	return root
+}
+
+// refuseUnknownSubcommands makes every command that only groups others
+// fail on an unknown subcommand, with suggestions, where cobra would print
+// the help and exit 0 (`portico plugin list` is `portico plugins list`).
+func refuseUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		refuseUnknownSubcommands(sub)
+	}
+	if c.Run != nil || c.RunE != nil || !c.HasSubCommands() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		return unknownSubcommand(cmd, args[0])
+	}
+}
+
+func unknownSubcommand(cmd *cobra.Command, name string) error {
+	var hints []string
+	near := func(c *cobra.Command, typed string) []string {
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = 2
+		}
+		return c.SuggestionsFor(typed)
+	}
+	// The subcommand under a sibling of a similar name: plugin vs plugins.
+	if parent := cmd.Parent(); parent != nil {
+		for _, sib := range near(parent, cmd.Name()) {
+			if c, _, err := parent.Find([]string{sib, name}); err == nil && c.Name() == name {
+				hints = append(hints, fmt.Sprintf("%q", c.CommandPath()))
+			}
+		}
+	}
+	for _, s := range near(cmd, name) {
+		hints = append(hints, fmt.Sprintf("%q", cmd.CommandPath()+" "+s))
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", name, cmd.CommandPath())
+	if len(hints) > 0 {
+		msg += "; did you mean " + strings.Join(hints, " or ") + "?"
+	}
+	return errors.New(msg + " (run " + cmd.CommandPath() + " --help for its commands)")
 }
 
 func serve(ctx context.Context, g *globals, stderr io.Writer) error {
@@ -223,7 +269,11 @@ func backupCmd(g *globals, stdout io.Writer) *cobra.Command {
 					}
 				}
 				how = "from the gateway at " + url
-				_, err := core.FetchBackup(ctx, httpClient(c, 0), url, g.apiKey(key, c), w)
+				k, noKey := g.apiKey(key, c)
+				if k == "" {
+					return fmt.Errorf("the gateway at %s needs an API key for a backup and %s", url, noKey)
+				}
+				_, err := core.FetchBackup(ctx, httpClient(c, 0), url, k, w)
 				return err
 			})
 			if err != nil {

@@ -26,6 +26,7 @@ import (
 // remote is a running gateway the CLI talks to.
 type remote struct {
 	url, key string
+	noKey    string // with no key: where apiKey looked
 	client   *http.Client
 }
 
@@ -57,18 +58,36 @@ func (r remote) call(ctx context.Context, method, path string, body, out any) er
 
 // apiKey is the key for a running gateway: --key, PORTICO_KEY, or the
 // bootstrap key in the data dir.
-func (g *globals) apiKey(flag string, c *config.Config) string {
+// apiKey returns the key an admin command sends: --key, else PORTICO_KEY,
+// else the data dir's admin.key. With none it returns "" and where it
+// looked, for the error a refusal then gets.
+func (g *globals) apiKey(flag string, c *config.Config) (key, looked string) {
 	if flag != "" {
-		return flag
+		return flag, ""
 	}
 	if k := g.envValue("PORTICO_KEY"); k != "" {
-		return k
+		return k, ""
 	}
-	b, err := os.ReadFile(filepath.Join(c.DataDir, auth.AdminKeyFile))
+	file := filepath.Join(c.DataDir, auth.AdminKeyFile)
+	b, err := os.ReadFile(file)
+	if k := strings.TrimSpace(string(b)); err == nil && k != "" {
+		return k, ""
+	}
+	why := "is empty"
 	if err != nil {
-		return ""
+		why = "cannot be read: " + err.Error()
+		if errors.Is(err, os.ErrNotExist) {
+			why = "does not exist"
+		}
 	}
-	return strings.TrimSpace(string(b))
+	abs, _ := filepath.Abs(file)
+	return "", fmt.Sprintf("no API key was found: --key and PORTICO_KEY are not set and %s %s (run portico where its data dir is, or pass --data-dir, --key or PORTICO_KEY)", abs, why)
+}
+
+// withKey sets r's key as apiKey finds it.
+func (r *remote) withKey(g *globals, flag string, c *config.Config) *remote {
+	r.key, r.noKey = g.apiKey(flag, c)
+	return r
 }
 
 // target loads the config and opens the data dir for offline work, or,
@@ -94,7 +113,7 @@ func (g *globals) target(url, key string) (*store.Badger, *remote, error) {
 			url = core.ClientURL(c.Listen)
 		}
 	}
-	return nil, &remote{url: url, key: g.apiKey(key, c), client: httpClient(c, 30*time.Second)}, nil
+	return nil, (&remote{url: url, client: httpClient(c, 30*time.Second)}).withKey(g, key, c), nil
 }
 
 func keysCmd(g *globals, stdout io.Writer) *cobra.Command {

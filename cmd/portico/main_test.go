@@ -50,6 +50,34 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+func TestUnknownSubcommands(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string // "" for success
+	}{
+		{[]string{"plugin", "list"}, `unknown command "list" for "portico plugin"; did you mean "portico plugins list"`},
+		{[]string{"plugins", "new"}, `did you mean "portico plugin new"`},
+		{[]string{"plugins", "lst"}, `did you mean "portico plugins list"`},
+		{[]string{"config", "frobnicate"}, `unknown command "frobnicate" for "portico config"`},
+		{[]string{"bogus"}, `unknown command "bogus" for "portico"`},
+		{[]string{"plugin"}, ""}, // a group alone prints its help
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out, err := run(t, nil, tt.args...)
+			if tt.want == "" {
+				if err != nil || !strings.Contains(out, "Available Commands") {
+					t.Errorf("err %v, out %q", err, out)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
+
 func TestConfigValidateAndPrint(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.toml")
