@@ -414,7 +414,7 @@ func TestChannelKind(t *testing.T) {
 		t.Errorf("ok.wasm as a channel: %v", err)
 	}
 	rep, err := Inspect(context.Background(), "channel", fixture(t, "channel.wasm"), newHost(), "")
-	if err != nil || len(rep.Kinds) != 1 || rep.Kinds[0] != KindChannel {
+	if err != nil || len(rep.ExportedKinds) != 1 || rep.ExportedKinds[0] != KindChannel {
 		t.Errorf("inspect: %+v %v", rep, err)
 	}
 }

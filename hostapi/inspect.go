@@ -13,15 +13,18 @@ import (
 
 // Report describes a module for `portico plugin inspect`.
 type Report struct {
-	Size       int      `json:"size_bytes"`
-	ABI        string   `json:"abi"`   // "v1.0", or "" when it could not be read
-	Kinds      []string `json:"kinds"` // from the exports present
-	Exports    []string `json:"exports"`
-	Imports    []string `json:"imports"`
-	Start      string   `json:"start"` // _initialize, _start or none
-	GoCommand  bool     `json:"go_command_mode"`
-	LoadError  string   `json:"load_error,omitempty"` // why the gateway would refuse it
-	MemoryUsed uint64   `json:"memory_bytes_after_start,omitempty"`
+	Size int    `json:"size_bytes"`
+	ABI  string `json:"abi"` // "v1.0", or "" when it could not be read
+	// ExportedKinds are the kinds whose entry points the module exports
+	// (an SDK-built module exports them all); the manifest says which it
+	// provides.
+	ExportedKinds []string `json:"exported_kinds"`
+	Exports       []string `json:"exports"`
+	Imports       []string `json:"imports"`
+	Start         string   `json:"start"` // _initialize, _start or none
+	GoCommand     bool     `json:"go_command_mode"`
+	LoadError     string   `json:"load_error,omitempty"` // why the gateway would refuse it
+	MemoryUsed    uint64   `json:"memory_bytes_after_start,omitempty"`
 }
 
 func signature(d api.FunctionDefinition) string {
@@ -42,7 +45,7 @@ func signature(d api.FunctionDefinition) string {
 // whether the gateway would load it (and why not). cacheDir is the
 // compilation cache to use ("" compiles in memory).
 func Inspect(ctx context.Context, name string, wasm []byte, host Host, cacheDir string) (*Report, error) {
-	rep := &Report{Size: len(wasm), Start: "none", Kinds: []string{}}
+	rep := &Report{Size: len(wasm), Start: "none", ExportedKinds: []string{}}
 	// Exports and imports are read from a compile without a cache (custom
 	// sections are needed); interpreting is enough and much cheaper.
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCustomSections(true))
@@ -55,13 +58,13 @@ func Inspect(ctx context.Context, name string, wasm []byte, host Host, cacheDir 
 		rep.Exports = append(rep.Exports, name+" "+signature(d))
 		switch name {
 		case ExportSkill:
-			rep.Kinds = append(rep.Kinds, KindSkill)
+			rep.ExportedKinds = append(rep.ExportedKinds, KindSkill)
 		case ExportHook:
-			rep.Kinds = append(rep.Kinds, KindHook)
+			rep.ExportedKinds = append(rep.ExportedKinds, KindHook)
 		case ExportChannel:
-			rep.Kinds = append(rep.Kinds, KindChannel)
+			rep.ExportedKinds = append(rep.ExportedKinds, KindChannel)
 		case handlerapi.FuncHandleRequest:
-			rep.Kinds = append(rep.Kinds, KindMiddleware)
+			rep.ExportedKinds = append(rep.ExportedKinds, KindMiddleware)
 		case "_initialize":
 			rep.Start = name
 		case "_start":
@@ -81,7 +84,7 @@ func Inspect(ctx context.Context, name string, wasm []byte, host Host, cacheDir 
 	}
 	sort.Strings(rep.Exports)
 	sort.Strings(rep.Imports)
-	slices.Sort(rep.Kinds)
+	slices.Sort(rep.ExportedKinds)
 
 	// Load it as the gateway would, with an in-memory cache.
 	r, err := NewRuntime(cacheDir)
@@ -89,10 +92,10 @@ func Inspect(ctx context.Context, name string, wasm []byte, host Host, cacheDir 
 		return nil, err
 	}
 	defer r.Close(ctx)
-	if slices.Contains(rep.Kinds, KindMiddleware) {
+	if slices.Contains(rep.ExportedKinds, KindMiddleware) {
 		return inspectMiddleware(ctx, r, name, wasm, host, rep)
 	}
-	kinds := rep.Kinds
+	kinds := rep.ExportedKinds
 	if len(kinds) == 0 {
 		kinds = []string{KindSkill}
 	}

@@ -14,7 +14,7 @@ func TestInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.ABI != "v1.0" || rep.Start != "_initialize" || !slices.Equal(rep.Kinds, []string{KindChannel, KindHook, KindSkill}) || rep.LoadError != "" || rep.MemoryUsed == 0 {
+	if rep.ABI != "v1.0" || rep.Start != "_initialize" || !slices.Equal(rep.ExportedKinds, []string{KindChannel, KindHook, KindSkill}) || rep.LoadError != "" || rep.MemoryUsed == 0 {
 		t.Errorf("echo: %+v", rep)
 	}
 	if !slices.ContainsFunc(rep.Imports, func(s string) bool { return strings.HasPrefix(s, "portico.input ") }) {

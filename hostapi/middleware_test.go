@@ -543,7 +543,7 @@ func TestMiddlewareFixturesMatchSource(t *testing.T) {
 
 func TestInspectMiddleware(t *testing.T) {
 	rep, err := Inspect(context.Background(), "rw", fixture(t, "mw_rewrite.wasm"), newHost(), "")
-	if err != nil || rep.LoadError != "" || !slicesEqual(rep.Kinds, []string{KindMiddleware}) || rep.ABI != "http-wasm" || rep.Start != "_start" || rep.MemoryUsed == 0 {
+	if err != nil || rep.LoadError != "" || !slicesEqual(rep.ExportedKinds, []string{KindMiddleware}) || rep.ABI != "http-wasm" || rep.Start != "_start" || rep.MemoryUsed == 0 {
 		t.Fatalf("%+v %v", rep, err)
 	}
 	rep, err = Inspect(context.Background(), "bad", fixture(t, "mw_badimport.wasm"), newHost(), "")

@@ -336,6 +336,11 @@ func TestPluginInspect(t *testing.T) {
 		!strings.Contains(out, "manifest: echo 1.0.0") {
 		t.Errorf("inspect echo: %v\n%s", err, out)
 	}
+	// What the manifest declares and what the SDK-built module exports are
+	// shown apart: echo is a skill, though it exports every entry point.
+	if !strings.Contains(out, "kinds: skill (declared in plugin.toml)\n") || !strings.Contains(out, "entry points exported for: channel, hook, skill\n") {
+		t.Errorf("inspect echo mixes declared and exported kinds:\n%s", out)
+	}
 	out, err = run(t, nil, "plugin", "inspect", "../../testdata/wasm/newminor.wasm")
 	if err != nil || !strings.Contains(out, "would refuse it") || !strings.Contains(out, "v1.5") {
 		t.Errorf("inspect newminor: %v\n%s", err, out)

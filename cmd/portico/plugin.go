@@ -124,7 +124,13 @@ func pluginCmd(stdout io.Writer) *cobra.Command {
 }
 
 func printReport(w io.Writer, file string, rep *hostapi.Report, man *plugin.Manifest) {
-	fmt.Fprintf(w, "%s: %d bytes, ABI %s, kinds %v, start %s\n", file, rep.Size, orDash(rep.ABI), rep.Kinds, rep.Start)
+	fmt.Fprintf(w, "%s: %d bytes, ABI %s, start %s\n", file, rep.Size, orDash(rep.ABI), rep.Start)
+	if man != nil {
+		fmt.Fprintf(w, "kinds: %s (declared in %s)\n", strings.Join(man.Kinds, ", "), plugin.ManifestFile)
+	} else {
+		fmt.Fprintf(w, "kinds: no %s beside the module to declare them\n", plugin.ManifestFile)
+	}
+	fmt.Fprintf(w, "entry points exported for: %s\n", orDash(strings.Join(rep.ExportedKinds, ", ")))
 	if rep.LoadError != "" {
 		fmt.Fprintf(w, "the gateway would refuse it: %s\n", rep.LoadError)
 	} else {
@@ -184,7 +190,7 @@ func buildPlugin(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("%s builds but the gateway would refuse it: %s", out, rep.LoadError)
 	}
 	for _, k := range man.Kinds {
-		if !slices.Contains(rep.Kinds, k) {
+		if !slices.Contains(rep.ExportedKinds, k) {
 			return "", fmt.Errorf("the manifest declares kind %q but the module lacks its export; register it with the SDK", k)
 		}
 	}
