@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,7 @@ type Options struct {
 // Badger is the embedded Store. It holds the data dir's lock while open.
 type Badger struct {
 	db     *badger.DB
+	dir    string // Badger's directory; "" in memory
 	lock   *os.File
 	closed atomic.Bool
 }
@@ -66,7 +68,8 @@ func Open(dataDir string, opts Options) (*Badger, error) {
 			return nil, err
 		}
 		s.lock = lock
-		bo = badger.DefaultOptions(filepath.Join(dataDir, DBDir))
+		s.dir = filepath.Join(dataDir, DBDir)
+		bo = badger.DefaultOptions(s.dir)
 	}
 	bo = bo.WithLogger(badgerLogger{opts.Logger}).
 		WithMemTableSize(opts.MemTableBytes).
@@ -356,10 +359,29 @@ func (s *Badger) CollectGarbage(discardRatio float64) (int, error) {
 	}
 }
 
-// Size implements Store.
+// Size implements Store: the bytes the database's files take on disk.
+// Badger's own Size gives their apparent size, and a value-log file is
+// preallocated sparse (a new store would report hundreds of MiB); the
+// blocks allocated are what an operator's disk holds.
 func (s *Badger) Size() Size {
-	lsm, vlog := s.db.Size()
-	return Size{LSMBytes: lsm, VlogBytes: vlog}
+	if s.dir == "" {
+		lsm, vlog := s.db.Size()
+		return Size{LSMBytes: lsm, VlogBytes: vlog}
+	}
+	var sz Size
+	entries, _ := os.ReadDir(s.dir)
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if n := diskBytes(fi); strings.HasSuffix(e.Name(), ".vlog") {
+			sz.VlogBytes += n
+		} else {
+			sz.LSMBytes += n
+		}
+	}
+	return sz
 }
 
 type badgerTxn struct{ txn *badger.Txn }
@@ -389,17 +411,23 @@ func (t *badgerTxn) Delete(key []byte) error {
 	return t.txn.Delete(append([]byte{}, key...))
 }
 
-// badgerLogger sends Badger's logs to slog; its chatty info lines go to debug.
+// badgerLogger sends Badger's logs to slog; its chatty info lines go to
+// debug. Badger ends its formats with a newline, which would end up inside
+// the message (msg="...\n"): it is trimmed.
 type badgerLogger struct{ l *slog.Logger }
 
+func badgerMsg(f string, a []any) string {
+	return strings.TrimRight(fmt.Sprintf(f, a...), "\r\n")
+}
+
 func (b badgerLogger) Errorf(f string, a ...any) {
-	b.l.Error(fmt.Sprintf(f, a...), "component", "badger")
+	b.l.Error(badgerMsg(f, a), "component", "badger")
 }
 func (b badgerLogger) Warningf(f string, a ...any) {
-	b.l.Warn(fmt.Sprintf(f, a...), "component", "badger")
+	b.l.Warn(badgerMsg(f, a), "component", "badger")
 }
 func (b badgerLogger) Infof(f string, a ...any) {
-	b.l.Debug(fmt.Sprintf(f, a...), "component", "badger")
+	b.l.Debug(badgerMsg(f, a), "component", "badger")
 }
 func (b badgerLogger) Debugf(string, ...any) {}
 
