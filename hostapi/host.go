@@ -252,6 +252,7 @@ var hostFunctions = []hostFunc{
 	{"http_request", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		if !c.p.granted(ctx, CapHTTP) {
+			c.result = fmt.Appendf(nil, "plugin %q is not granted the http capability; add \"http\" to grants in its [[plugins]] table", c.p.opts.Name)
 			s[0] = api.EncodeI32(ResDenied)
 			return
 		}

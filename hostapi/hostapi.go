@@ -54,7 +54,7 @@ var (
 	ErrBadInput    = errors.New("plugin refused its input")
 	ErrOutputLimit = errors.New("plugin output exceeds the limit")
 	ErrClosed      = errors.New("plugin is closed")
-	ErrDenied      = errors.New("capability not granted")
+	ErrDenied      = errors.New("refused")
 	// ErrNoSkill is what Host.CallSkill returns for an unknown skill.
 	ErrNoSkill = errors.New("no such skill")
 	// ErrDepth is what Host.CallSkill returns past the call-depth limit.

@@ -186,7 +186,7 @@ func (f *Fake) http(req []byte) (int32, []byte) {
 		return -2, []byte("http is not granted")
 	}
 	if f.HTTP == nil {
-		return -2, []byte("host is not on the allow-list")
+		return -2, []byte("host is not on the plugin's http_allow list")
 	}
 	status, body, err := f.HTTP(string(req))
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 // Errors the host API returns, for errors.Is.
 var (
 	ErrNotFound = errors.New("not found")
-	ErrDenied   = errors.New("capability not granted; the operator adds it to the plugin's grants")
+	ErrDenied   = errors.New("refused by the gateway (a capability not granted, or a target the operator does not allow)")
 	ErrHost     = errors.New("host error")
 	ErrTooLarge = errors.New("over a quota or limit")
 	ErrDepth    = errors.New("skill call depth exceeded")
@@ -21,7 +21,12 @@ type hostError struct {
 	msg  string
 }
 
-func (e *hostError) Error() string { return e.kind.Error() + ": " + e.msg }
+func (e *hostError) Error() string {
+	if e.kind == ErrDenied {
+		return "refused by the gateway: " + e.msg // the message says what was refused
+	}
+	return e.kind.Error() + ": " + e.msg
+}
 func (e *hostError) Unwrap() error { return e.kind }
 
 func resultErr(code int32) error {

@@ -117,7 +117,7 @@ func TestHostErrorMessages(t *testing.T) {
 		{err1, sdk.ErrHost, "host error: skill fails: boom"},
 		{err2, sdk.ErrHost, "host error: rate limited"},
 		{err3, sdk.ErrHost, "host error: dial timeout"},
-		{err4, sdk.ErrDenied, sdk.ErrDenied.Error() + ": host is not on the allow-list"},
+		{err4, sdk.ErrDenied, "refused by the gateway: host is not on the plugin's http_allow list"},
 	} {
 		if !errors.Is(tt.err, tt.is) || tt.err.Error() != tt.want {
 			t.Errorf("%v, want %q (wrapping %v)", tt.err, tt.want, tt.is)

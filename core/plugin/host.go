@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -176,7 +177,11 @@ func (h *pluginHost) Denied(ctx context.Context, capability string) {
 	}
 	h.denied[capability] = now
 	h.mu.Unlock()
-	h.log.Warn("capability not granted; add it to the plugin's grants to allow it", "capability", capability)
+	if strings.HasPrefix(capability, hostapi.CapHTTP+":") {
+		h.log.Warn("outbound request refused: the host is not on http_allow, or its address is internal and http_private is off", "target", strings.TrimPrefix(capability, hostapi.CapHTTP+":"))
+	} else {
+		h.log.Warn("capability not granted; add it to the plugin's grants to allow it", "capability", capability)
+	}
 	if err := h.audit.Record(context.WithoutCancel(ctx), audit.Entry{Actor: "plugin:" + h.name, Action: "capability.denied", Target: capability, Outcome: audit.Denied}); err != nil {
 		h.log.Error("audit record failed", "error", err)
 	}

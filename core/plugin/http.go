@@ -68,7 +68,7 @@ func (p *httpPolicy) checkAddress(network, address string, _ syscall.RawConn) er
 		return nil
 	}
 	if err := egress.CheckDial(address); err != nil {
-		return fmt.Errorf("%w: %w; set http_private = true in the plugin's table to allow it", hostapi.ErrDenied, err)
+		return fmt.Errorf("%w: %w", hostapi.ErrDenied, err)
 	}
 	return nil
 }
@@ -77,15 +77,20 @@ func (p *httpPolicy) checkAddress(network, address string, _ syscall.RawConn) er
 // timeout and response limit.
 func (h *pluginHost) HTTP(ctx context.Context, req *http.Request) (int, []byte, error) {
 	p := h.http
-	if p == nil || !p.allowed(req.URL.Hostname()) {
-		h.Denied(ctx, hostapi.CapHTTP+":"+req.URL.Hostname())
-		return 0, nil, fmt.Errorf("%w: host %s is not on the plugin's http_allow list", hostapi.ErrDenied, req.URL.Hostname())
+	host := req.URL.Hostname()
+	if p == nil || !p.allowed(host) {
+		h.Denied(ctx, hostapi.CapHTTP+":"+host)
+		return 0, nil, fmt.Errorf("%w: host %s is not on the http_allow list of plugin %q; add it to http_allow in its [[plugins]] table", hostapi.ErrDenied, host, h.name)
 	}
 	req.Header.Set("User-Agent", "portico-plugin/"+h.name)
 	resp, err := p.client.Do(req)
 	if err != nil {
+		if ie := (*egress.InternalError)(nil); errors.As(err, &ie) {
+			h.Denied(ctx, hostapi.CapHTTP+":"+host)
+			return 0, nil, fmt.Errorf("%w: host %s is on the http_allow list, but its address %s is loopback, private or link-local, which plugins may not reach; set http_private = true in the [[plugins]] table of plugin %q to allow it", hostapi.ErrDenied, host, ie.Addr, h.name)
+		}
 		if errors.Is(err, hostapi.ErrDenied) {
-			h.Denied(ctx, hostapi.CapHTTP+":"+req.URL.Hostname())
+			h.Denied(ctx, hostapi.CapHTTP+":"+host)
 			return 0, nil, err
 		}
 		return 0, nil, fmt.Errorf("http %s %s: %w", req.Method, req.URL.Redacted(), err)

@@ -51,15 +51,15 @@ func TestHTTPCapability(t *testing.T) {
 		code     int32
 		contains string
 	}{
-		{"not granted", func(e config.PluginEntry) config.PluginEntry { return e }, get, hostapi.ResDenied, ""},
+		{"not granted", func(e config.PluginEntry) config.PluginEntry { return e }, get, hostapi.ResDenied, `plugin "fetch" is not granted the http capability; add "http" to grants`},
 		{"host not allowed", func(e config.PluginEntry) config.PluginEntry {
 			e.Grants = []string{"http"}
 			return e
-		}, get, hostapi.ResDenied, "allow"},
+		}, get, hostapi.ResDenied, `host 127.0.0.1 is not on the http_allow list of plugin "fetch"`},
 		{"loopback refused", func(e config.PluginEntry) config.PluginEntry {
 			e.Grants, e.HTTPAllow = []string{"http"}, []string{"127.0.0.1"}
 			return e
-		}, get, hostapi.ResDenied, "internal"},
+		}, get, hostapi.ResDenied, `host 127.0.0.1 is on the http_allow list, but its address 127.0.0.1 is loopback, private or link-local, which plugins may not reach; set http_private = true`},
 		{"loopback when private is granted", func(e config.PluginEntry) config.PluginEntry {
 			e.Grants, e.HTTPAllow, e.HTTPPrivate = []string{"http"}, []string{"127.0.0.1"}, true
 			return e

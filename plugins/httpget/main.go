@@ -41,11 +41,10 @@ func init() {
 			return nil, sdk.BadInput("want {\"url\": \"https://...\"}")
 		}
 		status, body, err := sdk.HTTP(sdk.Request{Method: "GET", URL: url})
-		if errors.Is(err, sdk.ErrDenied) {
-			return nil, errors.New("the gateway refused the request: grant http and add the host to http_allow in the http-get [[plugins]] table (" + err.Error() + ")")
-		}
 		if err != nil {
-			return nil, err
+			// A refusal carries the gateway's reason: the grant, the host
+			// or the address, and what to change.
+			return nil, errors.New("GET " + url + ": " + err.Error())
 		}
 		title, text := pageText(string(body))
 		// Fields in alphabetical order, as the reply has always had them.

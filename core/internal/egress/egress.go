@@ -20,6 +20,23 @@ import (
 // operator allows private targets.
 var ErrInternal = errors.New("internal address")
 
+// InternalError is the refusal of one internal address; it matches
+// ErrInternal with errors.Is.
+type InternalError struct {
+	Addr netip.Addr
+	Host string // the name that resolved to Addr, when there was one
+}
+
+func (e *InternalError) Error() string {
+	if e.Host != "" {
+		return fmt.Sprintf("%v %s (%s resolves to it)", ErrInternal, e.Addr, e.Host)
+	}
+	return fmt.Sprintf("%v %s", ErrInternal, e.Addr)
+}
+
+// Is makes errors.Is(err, ErrInternal) hold.
+func (e *InternalError) Is(target error) bool { return target == ErrInternal }
+
 var internalPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT
 	netip.MustParsePrefix("192.0.0.0/24"),
@@ -58,7 +75,7 @@ func CheckDial(address string) error {
 		return fmt.Errorf("unexpected address %q", address)
 	}
 	if Internal(ip) {
-		return fmt.Errorf("%w %s", ErrInternal, ip.Unmap())
+		return &InternalError{Addr: ip.Unmap()}
 	}
 	return nil
 }
@@ -71,7 +88,7 @@ func CheckDial(address string) error {
 func CheckHost(ctx context.Context, host string) error {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if Internal(ip) {
-			return fmt.Errorf("%w %s", ErrInternal, ip.Unmap())
+			return &InternalError{Addr: ip.Unmap()}
 		}
 		return nil
 	}
@@ -81,7 +98,7 @@ func CheckHost(ctx context.Context, host string) error {
 	}
 	for _, ip := range ips {
 		if Internal(ip) {
-			return fmt.Errorf("%w %s (%s resolves to it)", ErrInternal, ip.Unmap(), host)
+			return &InternalError{Addr: ip.Unmap(), Host: host}
 		}
 	}
 	return nil
