@@ -27,19 +27,19 @@ type callKey struct{}
 // call is the state of one guest call, reached by host functions through
 // the call's context.
 type call struct {
-	p       *Plugin
-	parent  *call // the call whose host function made this one (call_skill), or nil
+	p      *Plugin
+	parent *call // the call whose host function made this one (call_skill), or nil
 	// abandoned is set when the guest wrote output again after a refusal
 	// and the host ended the call.
 	abandoned bool
-	input   []byte
-	out     []byte
-	failMsg string
-	err     error
-	sink    func([]byte) error // streams output chunks as they come; nil collects them
-	written int
-	result  []byte // the last call_skill's reply, for result
-	http    int    // outbound requests made in this call
+	input     []byte
+	out       []byte
+	failMsg   string
+	err       error
+	sink      func([]byte) error // streams output chunks as they come; nil collects them
+	written   int
+	result    []byte // the last call_skill's reply, for result
+	http      int    // outbound requests made in this call
 }
 
 // MaxHTTPRequests bounds outbound requests per call unless Options say.
