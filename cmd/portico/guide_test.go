@@ -22,10 +22,19 @@ import (
 	"github.com/porticohq/portico/hostapi"
 )
 
-// guide is the plugin author's guide that TestGuide follows.
-const guide = "docs/plugin-authoring.md"
+// guideDocs are the pages TestGuide follows word for word: the README's
+// tour (its section only; the gateway runs from the repository's root, as
+// the set-up command starts it) and the plugin author's guide (the
+// gateway runs in ~/portico-plugins, where the guide starts it).
+var guideDocs = []struct {
+	file, section, gatewayDir string
+	want                      string // an output some block must print
+}{
+	{file: "README.md", section: "## A short tour", gatewayDir: ".", want: `"output":{"text":"hi"}`},
+	{file: "docs/plugin-authoring.md", gatewayDir: "~/portico-plugins", want: `"output":"HELLO"`},
+}
 
-// guideBlock is one fenced block of the guide.
+// guideBlock is one fenced block of a page.
 type guideBlock struct {
 	lang string
 	line int // of the opening fence
@@ -33,21 +42,35 @@ type guideBlock struct {
 }
 
 // guidePath matches the first line of a block that names the file it is:
-// "// plugins/shout/main.go", "# plugins/shout/plugin.toml".
-var guidePath = regexp.MustCompile(`^(?://|#)\s*([A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*\.[a-z]+)\s*$`)
+// "// ~/portico-plugins/shout/main.go", "# shout/plugin.toml".
+var guidePath = regexp.MustCompile(`^(?://|#)\s*((?:~/)?[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*\.[a-z]+)\s*$`)
 
-func parseGuide(md string) []guideBlock {
+// parseGuide returns the fenced blocks of md; with a section heading, only
+// those under it (up to the next heading of its level).
+func parseGuide(md, section string) []guideBlock {
 	var blocks []guideBlock
 	var cur *guideBlock
 	var body strings.Builder
+	level, in := "", section == ""
+	if section != "" {
+		level = section[:strings.IndexByte(section, ' ')+1]
+	}
 	for i, l := range strings.Split(md, "\n") {
 		switch {
+		case cur == nil && section != "" && strings.HasPrefix(l, "#"):
+			if l == section {
+				in = true
+			} else if in && strings.HasPrefix(l, level) {
+				in = false
+			}
 		case cur == nil && strings.HasPrefix(l, "```"):
 			cur = &guideBlock{lang: strings.TrimSpace(strings.TrimPrefix(l, "```")), line: i + 1}
 			body.Reset()
 		case cur != nil && strings.TrimSpace(l) == "```":
 			cur.body = body.String()
-			blocks = append(blocks, *cur)
+			if in {
+				blocks = append(blocks, *cur)
+			}
 			cur = nil
 		case cur != nil:
 			body.WriteString(l + "\n")
@@ -56,75 +79,137 @@ func parseGuide(md string) []guideBlock {
 	return blocks
 }
 
-// TestGuide follows docs/plugin-authoring.md as a new author would, on a
-// copy of the repository with the module proxy off: go and toml blocks
-// whose first line names a path are written there, and sh blocks run in
-// order with bash, from the copy's root, with a freshly built portico first
-// on PATH and, from the first block that uses curl, a gateway running in
-// the copy (its URL in PORTICO_URL, which the guide reads). A comment line
-// right after a command is the output the command must print (see
-// checkExpected).
+// TestGuide follows the README's tour and docs/plugin-authoring.md as a
+// new user would, each on a fresh copy of the repository (a git checkout
+// of the working tree) with the module proxy off and a home of its own.
+// The sh blocks run in order with bash in one shell session (the working
+// directory and exported variables carry from block to block, as in a
+// terminal), starting at the copy's root, with the copy's portico on
+// PATH; go and toml blocks whose first line names a path are written
+// there (relative to the session's directory, or to the home for ~/...).
+// From the first block that uses curl a gateway runs where the page
+// starts it, its URL in PORTICO_URL (which the pages read). A comment line
+// right after a command is the output it must print (see checkExpected).
+// Afterwards every embedded plugin must be active and git status clean:
+// following the pages writes nothing into the repository.
 func TestGuide(t *testing.T) {
 	bin := buildBinary(t) // skips in -short mode
 	testtool.Need(t, "apt-get install bash", "bash")
 	testtool.Need(t, "apt-get install curl", "curl")
+	testtool.Need(t, "apt-get install git", "git")
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	md, err := os.ReadFile(filepath.Join(root, guide))
-	if err != nil {
-		t.Fatal(err)
-	}
-	work := copyCheckout(t, root)
-
-	env := guideEnv(filepath.Dir(bin))
-	var gateway string // base URL, once started
-	ran, sawHello := 0, false
-	for _, b := range parseGuide(string(md)) {
-		first, _, _ := strings.Cut(b.body, "\n")
-		switch {
-		case (b.lang == "go" || b.lang == "toml") && guidePath.MatchString(first):
-			path := guidePath.FindStringSubmatch(first)[1]
-			dst := filepath.Join(work, filepath.FromSlash(path))
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+	for _, doc := range guideDocs {
+		t.Run(doc.file, func(t *testing.T) {
+			md, err := os.ReadFile(filepath.Join(root, doc.file))
+			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(dst, []byte(b.body), 0o644); err != nil {
-				t.Fatal(err)
+			s := newGuideSession(t, bin, copyCheckout(t, root), doc.file)
+			ran, saw := 0, false
+			for _, b := range parseGuide(string(md), doc.section) {
+				first, _, _ := strings.Cut(b.body, "\n")
+				switch {
+				case (b.lang == "go" || b.lang == "toml") && guidePath.MatchString(first):
+					path := s.resolve(guidePath.FindStringSubmatch(first)[1])
+					if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(path, []byte(b.body), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					t.Logf("%s:%d: wrote %s", doc.file, b.line, path)
+				case b.lang == "sh":
+					if s.gateway == "" && strings.Contains(b.body, "curl") {
+						s.startGateway(s.resolve(doc.gatewayDir))
+					}
+					start := time.Now()
+					out := s.run(b)
+					t.Logf("%s:%d: ran %q... in %v", doc.file, b.line, first, time.Since(start).Round(time.Millisecond))
+					saw = saw || strings.Contains(out, doc.want)
+					ran++
+				}
 			}
-			t.Logf("%s:%d: wrote %s", guide, b.line, path)
-		case b.lang == "sh":
-			if gateway == "" && strings.Contains(b.body, "curl") {
-				gateway = startGuideGateway(t, bin, work)
-				env = append(env, "PORTICO_URL="+gateway)
+			if ran == 0 {
+				t.Fatalf("%s has no sh blocks", doc.file)
 			}
-			start := time.Now()
-			out := runGuideBlock(t, work, env, b)
-			t.Logf("%s:%d: ran %q... in %v", guide, b.line, first, time.Since(start).Round(time.Millisecond))
-			if strings.Contains(out, `"output":"HELLO"`) {
-				sawHello = true
+			if !saw {
+				t.Errorf("no block of %s printed %s", doc.file, doc.want)
 			}
-			ran++
-		}
-	}
-	if ran == 0 {
-		t.Fatalf("%s has no sh blocks", guide)
-	}
-	if !sawHello {
-		t.Errorf(`no block of %s answered "output":"HELLO" (the shout skill invoked through the gateway)`, guide)
+			s.checkPluginsActive()
+			s.checkClean()
+		})
 	}
 }
 
-// guideEnv is the environment of the guide's commands: this one, with the
-// built binary first on PATH, the module proxy off and no GOFLAGS (a -race
-// there breaks wasip1 builds) or GOWORK.
+// guideSession is one page's shell session: its copy of the repository,
+// its home, and the state carried between blocks.
+type guideSession struct {
+	t                 *testing.T
+	bin, work, home   string
+	state             string // the session's directory and exports, saved by each block
+	env               []string
+	doc, gateway, key string
+}
+
+func newGuideSession(t *testing.T, bin, work, doc string) *guideSession {
+	home, gobin, state := t.TempDir(), t.TempDir(), t.TempDir()
+	s := &guideSession{t: t, bin: bin, work: work, home: home, state: state, doc: doc}
+	s.env = guideEnv(gobin)
+	// A home of its own (the pages write under ~), with Go's caches and the
+	// user cache (compiled plugins) where they are, and go install
+	// landing first on PATH.
+	for _, kv := range goEnv(t, "GOPATH", "GOMODCACHE", "GOCACHE") {
+		s.env = append(s.env, kv)
+	}
+	if dir, err := os.UserCacheDir(); err == nil {
+		s.env = append(s.env, "XDG_CACHE_HOME="+dir)
+	}
+	s.env = append(s.env, "HOME="+home, "GOBIN="+gobin, "TMPDIR="+t.TempDir())
+	if err := os.WriteFile(filepath.Join(state, "cwd"), []byte(work), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// goEnv returns NAME=value for Go's settings as this process sees them.
+func goEnv(t *testing.T, names ...string) []string {
+	out, err := exec.Command("go", append([]string{"env"}, names...)...).Output()
+	if err != nil {
+		t.Fatalf("go env: %v", err)
+	}
+	var kv []string
+	for i, v := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		kv = append(kv, names[i]+"="+v)
+	}
+	return kv
+}
+
+// resolve makes a page's path absolute: ~/ is the session's home, else
+// the session's current directory.
+func (s *guideSession) resolve(p string) string {
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		return filepath.Join(s.home, filepath.FromSlash(rest))
+	}
+	cwd, err := os.ReadFile(filepath.Join(s.state, "cwd"))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return filepath.Join(string(cwd), filepath.FromSlash(p))
+}
+
+// guideEnv is the environment of the guide's commands: this one, with
+// binDir first on PATH, the module proxy off and no GOFLAGS (a -race there
+// breaks wasip1 builds), GOWORK or Portico settings.
 func guideEnv(binDir string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch {
-		case name == "PATH", name == "GOFLAGS", name == "GOWORK", name == "GOPROXY", strings.HasPrefix(name, "PORTICO_"):
+		case name == "PATH", name == "GOFLAGS", name == "GOWORK", name == "GOPROXY", name == "HOME", name == "GOBIN", name == "TMPDIR",
+			name == "XDG_CACHE_HOME", strings.HasPrefix(name, "PORTICO_"):
 			continue
 		}
 		env = append(env, kv)
@@ -133,7 +218,8 @@ func guideEnv(binDir string) []string {
 }
 
 // copyCheckout copies the repository's tracked files, as they are in the
-// working tree, into a temporary directory: a fresh clone, and the
+// working tree, into a temporary directory and commits them there: a fresh
+// clone whose git status tells what following a page changed. The
 // repository itself is never touched.
 func copyCheckout(t *testing.T, root string) string {
 	t.Helper()
@@ -162,18 +248,69 @@ func copyCheckout(t *testing.T, root string) string {
 			t.Fatal(err)
 		}
 	}
+	git(t, work, "init", "-q")
+	git(t, work, "add", "-A")
+	git(t, work, "-c", "user.name=guide", "-c", "user.email=guide@example.com", "commit", "-q", "-m", "the working tree")
 	return work
 }
 
-// startGuideGateway runs `portico serve` in dir with the default data dir,
-// on a free port, until the test ends, and returns its URL once it is
-// ready.
-func startGuideGateway(t *testing.T, bin, dir string) string {
+func git(t *testing.T, dir string, args ...string) string {
 	t.Helper()
-	var logs syncBuffer
-	cmd := exec.Command(bin, "serve", "--data-dir", "portico-data", "--listen", "127.0.0.1:0")
+	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
-	cmd.Env = append(guideEnv(filepath.Dir(bin)), smallEnv...)
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_SYSTEM=/dev/null")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// checkClean fails if following the page changed the checkout.
+func (s *guideSession) checkClean() {
+	if st := git(s.t, s.work, "status", "--porcelain"); st != "" {
+		s.t.Errorf("following %s changed the checkout (git status --porcelain):\n%s%s", s.doc, st, git(s.t, s.work, "diff"))
+	}
+}
+
+// checkPluginsActive fails unless every plugin the gateway lists is active.
+func (s *guideSession) checkPluginsActive() {
+	if s.gateway == "" {
+		return
+	}
+	req, _ := http.NewRequest("GET", s.gateway+"/api/v1/plugins", nil)
+	req.Header.Set("X-API-Key", s.key)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var list struct {
+		Plugins []struct{ Name, Status, LastError string } `json:"plugins"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || len(list.Plugins) == 0 {
+		s.t.Fatalf("GET /api/v1/plugins: %d %v", resp.StatusCode, err)
+	}
+	for _, p := range list.Plugins {
+		if p.Status != "active" {
+			s.t.Errorf("after %s, plugin %s is %s: %s", s.doc, p.Name, p.Status, p.LastError)
+		}
+	}
+}
+
+// startGateway runs `portico serve` in dir with its default data dir
+// (./portico-data), on a free port, until the test ends, and records its
+// URL and admin key once it is ready.
+func (s *guideSession) startGateway(dir string) {
+	t := s.t
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	cmd := exec.Command(s.bin, "serve", "--listen", "127.0.0.1:0")
+	cmd.Dir = dir
+	cmd.Env = append(append([]string{}, s.env...), smallEnv...)
 	if cache, err := hostapi.TestCacheDir(); err == nil {
 		cmd.Env = append(cmd.Env, "PORTICO_PLUGIN__CACHE_DIR="+cache)
 	}
@@ -198,6 +335,7 @@ func startGuideGateway(t *testing.T, bin, dir string) string {
 	})
 	client := &http.Client{Timeout: 5 * time.Second}
 	deadline := time.Now().Add(60 * time.Second)
+	data := filepath.Join(dir, "portico-data")
 	for {
 		select {
 		case err := <-done:
@@ -207,11 +345,17 @@ func startGuideGateway(t *testing.T, bin, dir string) string {
 		if time.Now().After(deadline) {
 			t.Fatalf("the gateway was not ready within 60s; logs:\n%s", logs.String())
 		}
-		if url := core.LocalURL(filepath.Join(dir, "portico-data")); url != "" {
+		if url := core.LocalURL(data); url != "" {
 			if resp, err := client.Get(url + "/api/v1/status/ready"); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
-					return url
+					key, err := os.ReadFile(filepath.Join(data, "admin.key"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					s.gateway, s.key = url, strings.TrimSpace(string(key))
+					s.env = append(s.env, "PORTICO_URL="+url)
+					return
 				}
 			}
 		}
@@ -219,25 +363,24 @@ func startGuideGateway(t *testing.T, bin, dir string) string {
 	}
 }
 
-// guideMark separates the output of the commands whose output the guide
-// shows.
-const guideMark = "@@portico-guide-output@@"
-
-// runGuideBlock runs an sh block with bash and checks the outputs it
-// shows; it fails the test, printing the block and its output, if a
-// command fails or prints something else.
-func runGuideBlock(t *testing.T, dir string, env []string, b guideBlock) string {
+// run runs an sh block in the session and checks the outputs it shows; it
+// fails the test, printing the block and its output, if a command fails
+// or prints something else.
+func (s *guideSession) run(b guideBlock) string {
+	t := s.t
 	t.Helper()
 	script, expected := instrumentBlock(b.body)
-	cmd := exec.Command("bash", "-c", "set -euo pipefail\n"+script)
-	cmd.Dir = dir
-	cmd.Env = env
+	cwd, env := filepath.Join(s.state, "cwd"), filepath.Join(s.state, "env")
+	pre := fmt.Sprintf("set -euo pipefail\ncd \"$(cat %q)\"\n[ -f %q ] && source %q\n", cwd, env, env)
+	post := fmt.Sprintf("\npwd > %q\nexport -p > %q\n", cwd, env)
+	cmd := exec.Command("bash", "-c", pre+script+post)
+	cmd.Env = s.env
 	cmd.WaitDelay = 10 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	if err != nil {
-		t.Fatalf("%s:%d: the block fails: %v\n--- block\n%s--- output\n%s", guide, b.line, err, b.body, strings.ReplaceAll(out.String(), guideMark+"\n", ""))
+		t.Fatalf("%s:%d: the block fails: %v\n--- block\n%s--- output\n%s", s.doc, b.line, err, b.body, strings.ReplaceAll(out.String(), guideMark+"\n", ""))
 	}
 	parts := strings.Split(out.String(), guideMark+"\n")
 	for i, want := range expected {
@@ -246,11 +389,15 @@ func runGuideBlock(t *testing.T, dir string, env []string, b guideBlock) string 
 			got = parts[2*i+1]
 		}
 		if msg := checkExpected(want, got); msg != "" {
-			t.Errorf("%s:%d: %s\n--- block\n%s--- output of %s\n%s", guide, b.line, msg, b.body, want.command, got)
+			t.Errorf("%s:%d: %s\n--- block\n%s--- output of %s\n%s", s.doc, b.line, msg, b.body, want.command, got)
 		}
 	}
 	return strings.ReplaceAll(out.String(), guideMark+"\n", "")
 }
+
+// guideMark separates the output of the commands whose output the guide
+// shows.
+const guideMark = "@@portico-guide-output@@"
 
 // expectedOutput is what the guide shows a command printing.
 type expectedOutput struct {
