@@ -43,7 +43,9 @@ func TestRateLimitOverHTTPChangesLive(t *testing.T) {
 
 func TestFailedAuthLockout(t *testing.T) {
 	t.Parallel()
-	g := start(t, small+"[auth]\nfailures_per_minute = 3\n[auth.jwt]\nhs256_secret = \""+strings.Repeat("s", 32)+"\"\n")
+	// The unauthenticated group refills slowly, so its burst of 10 is all
+	// the anonymous requests get however slowly the test runs.
+	g := start(t, small+"[auth]\nfailures_per_minute = 3\n[auth.jwt]\nhs256_secret = \""+strings.Repeat("s", 32)+"\"\n[ratelimit.unauthenticated]\nrate = 0.001\nburst = 10\n")
 	// Requests with no credential at all are not failed logins: ten of
 	// them (over failures_per_minute) must not lock the address out.
 	for i := range 10 {
