@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/porticohq/portico/core/auth"
+	"github.com/porticohq/portico/core/internal/auth"
 )
 
 func TestRateLimitOverHTTPChangesLive(t *testing.T) {

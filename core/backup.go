@@ -9,9 +9,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/core/internal/httpapi"
-	"github.com/porticohq/portico/core/store"
+	"github.com/porticohq/portico/core/internal/store"
 )
 
 // ErrGatewayRunning reports that a data dir is held by a running gateway:
@@ -20,8 +19,8 @@ var ErrGatewayRunning = store.ErrLocked
 
 // BackupDataDir writes an online-consistent backup of a data dir that no
 // gateway holds. It returns ErrGatewayRunning (store.ErrLocked) when one does.
-func BackupDataDir(ctx context.Context, c *config.Config, w io.Writer) error {
-	st, err := store.Open(c.DataDir, store.Options{MemTableBytes: c.Storage.MemTableBytes, CacheBytes: c.Storage.CacheBytes})
+func BackupDataDir(ctx context.Context, c *Config, w io.Writer) error {
+	st, err := openDataDir(c)
 	if err != nil {
 		return err
 	}
@@ -30,9 +29,10 @@ func BackupDataDir(ctx context.Context, c *config.Config, w io.Writer) error {
 }
 
 // RestoreDataDir loads a backup into a stopped gateway's data dir. Without
-// replace the data dir must hold no data; with it, its data is dropped first.
-func RestoreDataDir(ctx context.Context, c *config.Config, r io.Reader, replace bool) error {
-	st, err := store.Open(c.DataDir, store.Options{MemTableBytes: c.Storage.MemTableBytes, CacheBytes: c.Storage.CacheBytes})
+// replace the data dir must hold no data (ErrDataDirNotEmpty); with it,
+// its data is dropped first.
+func RestoreDataDir(ctx context.Context, c *Config, r io.Reader, replace bool) error {
+	st, err := openDataDir(c)
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {
 			return fmt.Errorf("%w; stop the gateway before restoring", err)

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/porticohq/portico/core/webhook"
+	"github.com/porticohq/portico/core/internal/webhook"
 )
 
 // mockTelegram is the Bot API on loopback: it records sendMessage calls

@@ -1,41 +1,38 @@
-// Package core is the Portico gateway as a Go library: New builds a Gateway
-// from a config, Start serves it, Shutdown drains and stops it. The binary
-// cmd/portico is a thin wrapper around it; embedding teams use it directly.
 package core
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/porticohq/portico/core/audit"
-	"github.com/porticohq/portico/core/auth"
-	"github.com/porticohq/portico/core/channel"
-	"github.com/porticohq/portico/core/config"
-	"github.com/porticohq/portico/core/events"
+	"github.com/porticohq/portico/core/internal/audit"
+	"github.com/porticohq/portico/core/internal/auth"
+	"github.com/porticohq/portico/core/internal/channel"
+	"github.com/porticohq/portico/core/internal/config"
+	"github.com/porticohq/portico/core/internal/events"
 	"github.com/porticohq/portico/core/internal/httpapi"
-	"github.com/porticohq/portico/core/llm"
-	logring "github.com/porticohq/portico/core/logs"
-	"github.com/porticohq/portico/core/mcp"
-	"github.com/porticohq/portico/core/metrics"
+	"github.com/porticohq/portico/core/internal/llm"
+	logring "github.com/porticohq/portico/core/internal/logs"
+	"github.com/porticohq/portico/core/internal/mcp"
+	"github.com/porticohq/portico/core/internal/metrics"
+	"github.com/porticohq/portico/core/internal/plugin"
+	"github.com/porticohq/portico/core/internal/ratelimit"
+	"github.com/porticohq/portico/core/internal/session"
+	"github.com/porticohq/portico/core/internal/store"
+	"github.com/porticohq/portico/core/internal/tlscert"
+	"github.com/porticohq/portico/core/internal/tracing"
+	"github.com/porticohq/portico/core/internal/webhook"
 	"github.com/porticohq/portico/core/pack"
-	"github.com/porticohq/portico/core/plugin"
-	"github.com/porticohq/portico/core/ratelimit"
-	"github.com/porticohq/portico/core/session"
-	"github.com/porticohq/portico/core/store"
-	"github.com/porticohq/portico/core/tlscert"
-	"github.com/porticohq/portico/core/tracing"
-	"github.com/porticohq/portico/core/webhook"
 	"github.com/porticohq/portico/hostapi"
 	"github.com/porticohq/portico/plugins"
 )
@@ -74,20 +71,8 @@ func LocalURL(dataDir string) string {
 	return ClientURL(s)
 }
 
-// Options configure New.
-type Options struct {
-	// Config names the configuration layers: file, environment and flags.
-	Config config.Sources
-	// LogOutput receives the gateway's logs; nil means os.Stderr.
-	LogOutput io.Writer
-	// ConfigDebounce is how long the file watcher waits for quiet after a
-	// change before reloading; zero means 100ms.
-	ConfigDebounce time.Duration
-	// Embedding: see embed.go.
-	Embed
-}
-
-// Gateway is one running Portico.
+// Gateway is one Portico. Build it with New; it serves from Start to
+// Shutdown. Its methods are safe for concurrent use.
 type Gateway struct {
 	cfg   *config.Manager
 	log   *slog.Logger
@@ -114,137 +99,197 @@ type Gateway struct {
 	tls      *tlscert.Source // nil: TLS off
 	tracer   *tracing.Tracer // nil: tracing off
 
+	// parts are the services in the order New built them: each applied
+	// configuration goes to them in that order, and they close in reverse.
+	parts parts
+
 	debounce time.Duration
 	started  time.Time
 	dataDir  string // as at start: data_dir changes need a restart
 
 	mu       sync.Mutex
+	state    int // stateNew, stateStarted, stateStopped
 	srv      *http.Server
 	ln       net.Listener
 	cancel   context.CancelFunc
 	bg       sync.WaitGroup
 	serveErr chan error
-	stopped  bool
+
+	subMu sync.Mutex
+	subs  map[*Subscription]struct{}
 }
 
-// New loads and validates the configuration and opens the store. It fails
-// fast, with a message that names the problem, on an invalid config or a
-// data dir that is locked or unwritable; nothing is left running on failure.
+const (
+	stateNew = iota
+	stateStarted
+	stateStopped
+)
+
+// testFailAt, when set by a test, makes New fail right after building the
+// part of that name, as if building it had failed.
+var testFailAt string
+
+// New checks opts, builds the configuration, opens the store and builds
+// every service, in dependency order. It returns every problem with the
+// options at once (each matching ErrInvalidOption), an error matching
+// ErrInvalidConfig that names each bad key, or the reason the data dir
+// cannot be used. Nothing is left running on error: what was built is
+// closed in reverse order.
 func New(opts Options) (*Gateway, error) {
+	e, err := opts.check()
+	if err != nil {
+		if opts.Store != nil {
+			opts.Store.Close()
+		}
+		return nil, err
+	}
+	g := &Gateway{packs: e.packs, debounce: opts.ConfigDebounce, started: time.Now(), subs: map[*Subscription]struct{}{}}
+	g.parts.failAt = testFailAt
+	if err := g.build(opts, e); err != nil {
+		if cerr := g.parts.close(context.Background()); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		if e.store != nil && !slices.Contains(g.parts.names(), "store") {
+			e.store.Close() // given by the program, not pushed yet
+		}
+		return nil, err
+	}
+	return g, nil
+}
+
+// build makes every part of g; each one opened is pushed on g.parts
+// before the next is built, so a failure closes exactly what exists.
+func (g *Gateway) build(opts Options, e checked) error {
 	out := opts.LogOutput
 	if out == nil {
 		out = os.Stderr
 	}
-	if err := opts.Embed.check(); err != nil {
-		return nil, err
+	env := append([]string{}, opts.Environ...)
+	adminKey := opts.AdminKey
+	if adminKey == "" {
+		adminKey = envValue(env, "PORTICO_ADMIN_KEY") // the binary's way
 	}
-	cfg, err := config.NewManager(opts.Config, nil)
+	getenv := func(name string) string { return envValue(env, name) }
+	cfg, err := config.NewManager(opts.sources(), nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c := cfg.Config()
-	var logs *logWriter
-	if d := c.Log.FlushInterval.D(); d > 0 {
-		logs = newLogWriter(out, d)
-		out = logs
+	g.cfg, g.dataDir = cfg, c.DataDir
+	if g.debounce <= 0 {
+		g.debounce = 100 * time.Millisecond
 	}
-	level := new(slog.LevelVar)
-	level.Set(parseLevel(c.Log.Level))
-	hopts := &slog.HandlerOptions{Level: level}
+	if d := c.Log.FlushInterval.D(); d > 0 {
+		g.logs = newLogWriter(out, d)
+		out = g.logs
+		if err := g.parts.add("log writer", closeFunc(func(context.Context) error { g.logs.Close(); return nil })); err != nil {
+			return err
+		}
+	}
+	g.level = new(slog.LevelVar)
+	g.level.Set(parseLevel(c.Log.Level))
+	hopts := &slog.HandlerOptions{Level: g.level}
 	var h slog.Handler = slog.NewTextHandler(out, hopts)
 	if c.Log.Format == "json" {
 		h = slog.NewJSONHandler(out, hopts)
 	}
 	if opts.Logger != nil {
-		h = leveled{opts.Logger.Handler(), level}
+		h = leveled{opts.Logger.Handler(), g.level}
 	}
-	ring := logring.NewRing(int(c.Log.RingSize))
-	log := slog.New(logring.NewHandler(h, ring))
-	cfg.SetLogger(log.With(logring.KeyModule, "config"))
-	logFor := func(module string) *slog.Logger { return log.With(logring.KeyModule, module) }
+	g.ring = logring.NewRing(int(c.Log.RingSize))
+	g.log = slog.New(logring.NewHandler(h, g.ring))
+	cfg.SetLogger(g.log.With(logring.KeyModule, "config"))
+	logFor := func(module string) *slog.Logger { return g.log.With(logring.KeyModule, module) }
+	add := g.parts.add
 
-	st, err := opts.openStore(c, logFor("store"))
-	if err != nil {
-		logs.Close()
-		return nil, err
+	if e.store != nil {
+		g.store = e.store
+	} else if g.store, err = store.Open(c.DataDir, store.Options{MemTableBytes: c.Storage.MemTableBytes, CacheBytes: c.Storage.CacheBytes, Logger: logFor("store")}); err != nil {
+		return err
 	}
-	g := &Gateway{
-		cfg: cfg, log: log, level: level, store: st,
-		bus: events.New(), audit: audit.New(st),
-		debounce: opts.ConfigDebounce, started: time.Now(), dataDir: c.DataDir, logs: logs, ring: ring,
-		packs: opts.Packs,
+	if err := add("store", closeFunc(func(context.Context) error { return g.store.Close() })); err != nil {
+		return err
 	}
-	if g.debounce <= 0 {
-		g.debounce = 100 * time.Millisecond
-	}
+	g.bus, g.audit = events.New(), audit.New(g.store)
 	if g.tracer, err = tracing.New(c.Tracing, VersionString()); err != nil {
-		st.Close()
-		logs.Close()
-		return nil, err
+		return err
+	}
+	if err := add("tracer", closeFunc(g.tracer.Shutdown)); err != nil {
+		return err
 	}
 	if c.TLS.Enabled {
 		g.tls, err = tlscert.Open(tlscert.Options{CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile, DataDir: c.DataDir,
 			Hosts: c.TLS.Hosts, CheckInterval: c.TLS.CheckInterval.D(), Logger: logFor("gateway")})
 		if err != nil {
-			st.Close()
-			logs.Close()
-			return nil, err
+			return err
 		}
 	}
-	if err := g.openAuth(context.Background(), c, envValue(opts.Config.Env, "PORTICO_ADMIN_KEY")); err != nil {
-		st.Close()
-		logs.Close()
-		return nil, err
+	if err := g.openAuth(context.Background(), c, adminKey); err != nil {
+		return err
+	}
+	if err := add("auth", g.auth); err != nil {
+		return err
 	}
 	cacheDir := c.Plugin.CacheDir
 	if cacheDir == "" {
 		cacheDir = filepath.Join(c.DataDir, "wasm-cache")
 	}
 	if n, err := hostapi.PruneCache(cacheDir, c.Plugin.CacheMaxBytes); err != nil {
-		log.Warn("compilation cache not pruned", "dir", cacheDir, "error", err)
+		g.log.Warn("compilation cache not pruned", "dir", cacheDir, "error", err)
 	} else if n > 0 {
-		log.Info("compilation cache pruned to its bound", "dir", cacheDir, "files_removed", n, "bound", c.Plugin.CacheMaxBytes)
+		g.log.Info("compilation cache pruned to its bound", "dir", cacheDir, "files_removed", n, "bound", c.Plugin.CacheMaxBytes)
 	}
 	if g.runtime, err = hostapi.NewRuntime(cacheDir); err != nil {
-		st.Close()
-		logs.Close()
-		return nil, err
+		return err
 	}
-	if err := g.runtime.AddHostFuncs(opts.HostFuncs...); err != nil {
-		g.runtime.Close(context.Background())
-		st.Close()
-		logs.Close()
-		return nil, err
+	if err := add("plugin runtime", g.runtime); err != nil {
+		return err
 	}
-	g.llm = llm.New(st, c.LLM, llm.Options{Logger: logFor("llm"), Getenv: func(name string) string { return envValue(opts.Config.Env, name) }})
+	if err := g.runtime.AddHostFuncs(e.hostFuncs...); err != nil {
+		return err
+	}
+	g.llm = llm.New(g.store, c.LLM, llm.Options{Logger: logFor("llm"), Getenv: getenv})
+	if err := add("llm", g.llm); err != nil {
+		return err
+	}
+	mcpDeps := mcp.Deps{Bus: g.bus, Audit: g.audit, Logger: logFor("mcp"), Config: cfg.Config, Version: VersionString(), Getenv: getenv}
+	upstream := mcp.NewRegistry(mcpDeps)
+	if err := add("mcp upstream", upstream); err != nil {
+		return err
+	}
 	g.plugins = plugin.NewManager(plugin.Deps{
-		Runtime: g.runtime, Store: st, Bus: g.bus, Audit: g.audit, Logger: logFor("plugin"), LLM: g.llm.PluginComplete, Tracer: g.tracer,
-		MCP: func(ctx context.Context, name string, req []byte) ([]byte, error) {
-			return g.mcp.PluginCall(ctx, name, req)
-		},
-		Embedded: plugins.FS, Names: plugins.Names, InstallDir: filepath.Join(c.DataDir, "plugins"), Bundled: opts.Plugins,
+		Runtime: g.runtime, Store: g.store, Bus: g.bus, Audit: g.audit, Logger: logFor("plugin"), LLM: g.llm.PluginComplete, Tracer: g.tracer,
+		MCP: upstream.PluginCall, Embedded: plugins.FS, Names: plugins.Names, InstallDir: filepath.Join(c.DataDir, "plugins"), Bundled: e.plugins,
 	})
-	if g.sessions, err = session.Open(context.Background(), session.Deps{Store: st, Bus: g.bus, Logger: logFor("session"), Config: cfg.Config}); err != nil {
-		g.runtime.Close(context.Background())
-		st.Close()
-		logs.Close()
-		return nil, err
+	if err := add("plugins", g.plugins); err != nil {
+		return err
 	}
-	g.channels = channel.New(g.plugins, g.sessions, logFor("channel"))
-	g.sessions.SetDeps(g.plugins, session.Hooks{Observe: observeLLM, Outbound: g.channels.Send})
-	g.hooks = webhook.New(webhook.Deps{Store: st, Bus: g.bus, Logger: logFor("webhook")}, c)
-	g.mcp = mcp.New(mcp.Deps{Plugins: g.plugins, Bus: g.bus, Audit: g.audit, Logger: logFor("mcp"), Config: cfg.Config, Version: VersionString(),
-		Getenv: func(name string) string { return envValue(opts.Config.Env, name) }})
+	outbox := channel.NewOutbox(g.plugins, logFor("channel"))
+	g.sessions, err = session.Open(context.Background(), session.Deps{Store: g.store, Bus: g.bus, Logger: logFor("session"), Config: cfg.Config,
+		Skills: g.plugins, Hooks: session.Hooks{Observe: observeLLM, Outbound: outbox.Send}})
+	if err != nil {
+		return err
+	}
+	g.channels = channel.New(g.plugins, outbox, g.sessions, logFor("channel"))
+	g.hooks = webhook.New(webhook.Deps{Store: g.store, Bus: g.bus, Logger: logFor("webhook")}, c)
+	if err := add("webhooks", g.hooks); err != nil {
+		return err
+	}
+	mcpDeps.Plugins, mcpDeps.Upstream = g.plugins, upstream
+	g.mcp = mcp.New(mcpDeps)
 	g.metrics = metrics.New()
 	g.metrics.Register(metrics.NewPluginCollector(g.plugins), metrics.NewWebhookCollector(g.hooks))
 	g.api = httpapi.New(httpapi.Deps{
 		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures, Plugins: g.plugins, LLM: g.llm,
-		Store: st, Bus: g.bus, Audit: g.audit, Sessions: g.sessions, Channels: g.channels, Logger: logFor("http"),
-		Hooks: g.hooks, MCP: g.mcp, Version: VersionString(), Started: g.started, Logs: ring, Metrics: g.metrics, TLS: g.tls, Tracer: g.tracer,
-		Mounts: opts.Routes,
+		Store: g.store, Bus: g.bus, Audit: g.audit, Sessions: g.sessions, Channels: g.channels, Logger: logFor("http"),
+		Hooks: g.hooks, MCP: g.mcp, Version: VersionString(), Started: g.started, Logs: g.ring, Metrics: g.metrics, TLS: g.tls, Tracer: g.tracer,
+		Mounts: e.routes,
 	})
+	if err := add("http api", g.api); err != nil {
+		return err
+	}
 	cfg.Subscribe(g.onConfig)
-	return g, nil
+	return nil
 }
 
 // openAuth loads users and keys, makes sure an admin key exists, applies
@@ -294,7 +339,8 @@ func parseLevel(s string) slog.Level {
 	return l
 }
 
-// onConfig applies a new snapshot's live keys and announces the change.
+// onConfig applies a new snapshot's live keys to every part, in the order
+// they were built, and announces the change.
 func (g *Gateway) onConfig(ch config.Change) {
 	ctx := context.Background()
 	g.metrics.ConfigReload(ch.Source, ch.Err == nil)
@@ -307,18 +353,8 @@ func (g *Gateway) onConfig(ch config.Change) {
 	}
 	c := ch.New.Config
 	g.level.Set(parseLevel(c.Log.Level))
-	g.api.ApplyConfig(c)
-	g.hooks.ApplyConfig(c)
-	g.llm.ApplyConfig(c.LLM)
-	g.mcp.ApplyConfig(c)
-	if err := g.auth.SetJWT(c.Auth.JWT); err != nil {
-		g.log.Error("JWT settings not applied; the previous ones stay in force", "error", err)
-	}
-	g.mu.Lock()
-	serving := g.srv != nil && !g.stopped
-	g.mu.Unlock()
-	if serving {
-		g.plugins.ApplyConfig(ctx, c)
+	if err := g.parts.apply(ctx, c); err != nil {
+		g.log.Error("part of a new configuration was not applied; the previous settings of those parts stay in force", "error", err)
 	}
 	g.bus.Publish(events.Event{Type: events.ConfigReloaded, Data: map[string]any{
 		"source": ch.Source, "generation": ch.New.Generation, "changed": ch.Changed, "restart_required": ch.Restart,
@@ -334,42 +370,38 @@ func (g *Gateway) record(ctx context.Context, e audit.Entry) {
 	}
 }
 
-// Config returns the configuration manager.
-func (g *Gateway) Config() *config.Manager { return g.cfg }
-
-// Bus returns the event bus.
-func (g *Gateway) Bus() *events.Bus { return g.bus }
-
-// Store returns the store.
-func (g *Gateway) Store() store.Store { return g.store }
-
-// Audit returns the audit trail.
-func (g *Gateway) Audit() *audit.Trail { return g.audit }
-
-// Plugins returns the plugin manager.
-func (g *Gateway) Plugins() *plugin.Manager { return g.plugins }
-
-// Hooks returns the outbound webhook service.
-func (g *Gateway) Hooks() *webhook.Service { return g.hooks }
-
-// Auth returns the users and keys service.
-func (g *Gateway) Auth() *auth.Service { return g.auth }
-
-// Logs returns the ring of recent log lines.
-func (g *Gateway) Logs() *logring.Ring { return g.ring }
-
-// Handler returns the gateway's HTTP handler, for tests and embedding.
+// Handler returns the gateway's HTTP handler: Portico's API and the
+// program's Routes. It answers 503 not_ready until Start has loaded the
+// plugins. Use it to serve the gateway from the program's own server or
+// httptest; Start still has to run (it also listens on the configured
+// address, which may be "127.0.0.1:0").
 func (g *Gateway) Handler() http.Handler { return g.api }
 
-// Start listens on the configured address, starts the config watcher and
-// the background jobs, and marks the gateway ready. It returns once the
-// gateway is serving.
+// Start listens on the configured address (listen), starts the
+// configuration watcher and background jobs, loads the plugins, installs
+// the program's packs and turns ready. It returns once the gateway serves.
+// If it fails, the gateway is shut down. It may be called once.
 func (g *Gateway) Start(ctx context.Context) error {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.srv != nil || g.stopped {
-		return errors.New("gateway: Start called twice")
+	switch g.state {
+	case stateStarted:
+		g.mu.Unlock()
+		return fmt.Errorf("%w: Start called twice", ErrInvalidOption)
+	case stateStopped:
+		g.mu.Unlock()
+		return ErrStopped
 	}
+	g.state = stateStarted
+	err := g.start(ctx)
+	g.mu.Unlock()
+	if err != nil {
+		return errors.Join(err, g.Shutdown(context.WithoutCancel(ctx)))
+	}
+	return nil
+}
+
+// start is Start with g.mu held.
+func (g *Gateway) start(ctx context.Context) error {
 	c := g.cfg.Config()
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
@@ -430,6 +462,7 @@ func (g *Gateway) Start(ctx context.Context) error {
 	if err := g.installPacks(ctx); err != nil {
 		return err
 	}
+	g.mcp.Sync("") // the tools are there when the gateway turns ready, not soon after
 	g.log.Info("plugins loaded", "count", len(g.plugins.List()), "took", time.Since(start).Round(time.Millisecond))
 	if err := os.WriteFile(filepath.Join(g.dataDir, AddrFile), []byte(addr+"\n"), 0o600); err != nil {
 		g.log.Warn("cannot record the listen address in the data dir", "error", err)
@@ -513,23 +546,32 @@ func (g *Gateway) Addr() string {
 	return g.ln.Addr().String()
 }
 
-// Shutdown stops taking new work: readiness turns false, the server stops
-// accepting connections and waits for in-flight requests up to
-// http.shutdown_timeout (or ctx's deadline, whichever comes first), then the
-// background jobs stop and the store is closed. It is safe to call on a
-// gateway that never started, and more than once.
+// Shutdown stops the gateway gracefully: readiness turns false, streams
+// end, new connections are refused, requests in flight get up to
+// http.shutdown_timeout (or until ctx ends) to finish; then the background
+// jobs stop, every Subscription ends and the parts close in reverse order
+// of their building (plugins, webhooks whose attempts get the same
+// timeout, the store last). It is safe to call more than once and on a
+// gateway that never started.
 func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.stopped {
+	if g.state == stateStopped && g.parts.list == nil {
 		return nil
 	}
-	g.stopped = true
+	g.state = stateStopped
+	g.subMu.Lock()
+	subs := g.subs
+	g.subs = map[*Subscription]struct{}{}
+	g.subMu.Unlock()
+	for s := range subs {
+		s.close()
+	}
 	g.api.SetReady(false)
 	g.api.CloseStreams()
 	var errs []error
+	timeout := g.cfg.Config().HTTP.ShutdownTimeout.D()
 	if g.srv != nil {
-		timeout := g.cfg.Config().HTTP.ShutdownTimeout.D()
 		sctx, cancel := context.WithTimeout(ctx, timeout)
 		g.log.Info("draining in-flight requests", "timeout", timeout)
 		if err := g.srv.Shutdown(sctx); err != nil {
@@ -540,37 +582,27 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		if err := <-g.serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errs = append(errs, err)
 		}
-		g.cancel()
-		g.bg.Wait()
 		os.Remove(filepath.Join(g.dataDir, AddrFile))
 	}
-	g.mcp.Close()
-	g.plugins.Close(ctx)
-	g.runtime.Close(ctx)
-	hctx, hcancel := context.WithTimeout(ctx, g.cfg.Config().HTTP.ShutdownTimeout.D())
-	if err := g.hooks.Close(hctx); err != nil {
-		g.log.Warn("webhook attempts cut off by the shutdown; their deliveries stay queued for the next start", "error", err)
+	if g.cancel != nil {
+		g.cancel()
+		g.bg.Wait()
 	}
-	hcancel()
-	g.flushKeyUse(ctx)
-	tctx, tcancel := context.WithTimeout(ctx, g.cfg.Config().HTTP.ShutdownTimeout.D())
-	if err := g.tracer.Shutdown(tctx); err != nil {
-		g.log.Warn("spans not all exported at shutdown", "error", err)
-	}
-	tcancel()
-	if err := g.store.Close(); err != nil {
+	// Webhook attempts in flight and the tracer's export get the shutdown
+	// timeout; a delivery cut off stays queued for the next start.
+	pctx, pcancel := context.WithTimeout(ctx, timeout)
+	g.log.Info("portico stopped")
+	if err := g.parts.close(pctx); err != nil {
 		errs = append(errs, err)
 	}
-	g.log.Info("portico stopped")
-	g.logs.Close()
+	pcancel()
 	return errors.Join(errs...)
 }
 
 // Run starts the gateway and serves until ctx ends (for the binary, on
-// SIGINT or SIGTERM), then shuts down gracefully.
+// SIGINT or SIGTERM) or the server fails, then shuts down gracefully.
 func (g *Gateway) Run(ctx context.Context) error {
 	if err := g.Start(ctx); err != nil {
-		g.Shutdown(context.Background())
 		return err
 	}
 	select {
@@ -578,5 +610,5 @@ func (g *Gateway) Run(ctx context.Context) error {
 	case err := <-g.serveErr:
 		g.serveErr <- err // let Shutdown see it
 	}
-	return g.Shutdown(context.Background())
+	return g.Shutdown(context.WithoutCancel(ctx))
 }

@@ -16,10 +16,9 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/porticohq/portico/core"
-	"github.com/porticohq/portico/core/auth"
-	"github.com/porticohq/portico/core/config"
-	"github.com/porticohq/portico/core/events"
-	"github.com/porticohq/portico/core/store"
+	"github.com/porticohq/portico/core/internal/auth"
+	"github.com/porticohq/portico/core/internal/events"
+	"github.com/porticohq/portico/core/internal/store"
 	"github.com/porticohq/portico/hostapi"
 )
 
@@ -59,7 +58,8 @@ func startIn(t *testing.T, dir string, logs io.Writer) *gw {
 	file := filepath.Join(dir, "portico.toml")
 	key := auth.NewSecret()
 	g, err := core.New(core.Options{
-		Config:         config.Sources{File: file, Env: []string{"PORTICO_ADMIN_KEY=" + key, "PORTICO_PLUGIN__CACHE_DIR=" + sharedCache(t)}, Flags: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"}},
+		ConfigFile: file, Environ: []string{"PORTICO_ADMIN_KEY=" + key, "PORTICO_PLUGIN__CACHE_DIR=" + sharedCache(t)},
+		Settings:       map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"},
 		LogOutput:      logs,
 		ConfigDebounce: 20 * time.Millisecond,
 	})
@@ -347,7 +347,7 @@ func TestDataSurvivesRestartAndLocks(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	opts := core.Options{
-		Config:    config.Sources{Env: []string{"PORTICO_DATA_DIR=" + dir, "PORTICO_LISTEN=127.0.0.1:0", "PORTICO_STORAGE__MEMTABLE_BYTES=1048576"}},
+		Environ:   []string{"PORTICO_DATA_DIR=" + dir, "PORTICO_LISTEN=127.0.0.1:0", "PORTICO_STORAGE__MEMTABLE_BYTES=1048576"},
 		LogOutput: io.Discard,
 	}
 	g1, err := core.New(opts)
@@ -387,7 +387,7 @@ func TestBackupOverHTTPRestores(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, _ := config.Load(config.Sources{Flags: map[string]string{"data_dir": g.dir}})
+	c, _ := core.LoadConfig(core.Options{Settings: map[string]string{"data_dir": g.dir}})
 	if err := core.BackupDataDir(ctx, c, io.Discard); !errors.Is(err, core.ErrGatewayRunning) {
 		t.Fatalf("offline backup of a live data dir: err = %v, want ErrGatewayRunning", err)
 	}
@@ -399,11 +399,11 @@ func TestBackupOverHTTPRestores(t *testing.T) {
 	if err != nil || n == 0 {
 		t.Fatalf("FetchBackup: %d bytes, %v", n, err)
 	}
-	target, _ := config.Load(config.Sources{Flags: map[string]string{"data_dir": t.TempDir(), "storage.memtable_bytes": "1048576"}})
+	target, _ := core.LoadConfig(core.Options{Settings: map[string]string{"data_dir": t.TempDir(), "storage.memtable_bytes": "1048576"}})
 	if err := core.RestoreDataDir(ctx, target, &buf, false); err != nil {
 		t.Fatal(err)
 	}
-	st, err := store.Open(target.DataDir, store.Options{MemTableBytes: 1 << 20, CacheBytes: 1 << 20})
+	st, err := store.Open(target.DataDir(), store.Options{MemTableBytes: 1 << 20, CacheBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,7 +426,7 @@ func TestBackupOverHTTPRestores(t *testing.T) {
 func BenchmarkStatusHealth(b *testing.B) {
 	dir := b.TempDir()
 	g, err := core.New(core.Options{
-		Config:    config.Sources{Flags: map[string]string{"data_dir": dir, "storage.memtable_bytes": "1048576"}},
+		Settings:  map[string]string{"data_dir": dir, "storage.memtable_bytes": "1048576"},
 		LogOutput: io.Discard,
 	})
 	if err != nil {

@@ -1,5 +1,5 @@
 package core_test
 
-import "github.com/porticohq/portico/core/audit"
+import "github.com/porticohq/portico/core/internal/audit"
 
 func audit_query(action string) audit.Query { return audit.Query{Action: action} }

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/porticohq/portico/core/logs"
+	"github.com/porticohq/portico/core/internal/logs"
 )
 
 type logPage struct {

@@ -18,8 +18,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/porticohq/portico/core"
-	"github.com/porticohq/portico/core/auth"
-	"github.com/porticohq/portico/core/config"
+	"github.com/porticohq/portico/core/internal/auth"
 	"github.com/porticohq/portico/hostapi"
 )
 
@@ -382,9 +381,9 @@ func BenchmarkMessageTurn(b *testing.B) {
 		b.Fatal(err)
 	}
 	g, err := core.New(core.Options{
-		Config: config.Sources{Env: []string{"PORTICO_ADMIN_KEY=" + key, "PORTICO_PLUGIN__CACHE_DIR=" + cache},
-			Flags: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0", "storage.memtable_bytes": "8388608",
-				"ratelimit.sessions_write.rate": "1e9", "ratelimit.sessions_write.burst": "1000000000", "ratelimit.default.rate": "1e9", "ratelimit.default.burst": "1000000000"}},
+		Environ: []string{"PORTICO_PLUGIN__CACHE_DIR=" + cache}, AdminKey: key,
+		Settings: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0", "storage.memtable_bytes": "8388608",
+			"ratelimit.sessions_write.rate": "1e9", "ratelimit.sessions_write.burst": "1000000000", "ratelimit.default.rate": "1e9", "ratelimit.default.burst": "1000000000"},
 		LogOutput: io.Discard,
 	})
 	if err != nil {

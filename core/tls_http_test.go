@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/porticohq/portico/core"
-	"github.com/porticohq/portico/core/logs"
-	"github.com/porticohq/portico/core/tlscert"
+	"github.com/porticohq/portico/core/internal/logs"
+	"github.com/porticohq/portico/core/internal/tlscert"
 )
 
 // pinnedClient trusts only the certificate with fingerprint pin.

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/porticohq/portico/core/webhook"
+	"github.com/porticohq/portico/core/internal/webhook"
 )
 
 // TestWebhooksOverHTTP wires the whole gateway: a hook created over the

@@ -20,9 +20,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/porticohq/portico/core"
-	"github.com/porticohq/portico/core/config"
-	"github.com/porticohq/portico/core/plugin"
-	"github.com/porticohq/portico/core/session"
 )
 
 // apiError is an error answer of the gateway, with the message of its
@@ -69,8 +66,8 @@ func (r remote) send(ctx context.Context, client *http.Client, method, path, con
 		return resp, nil
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusUnauthorized && r.key == "" && r.noKey != "" {
-		return nil, fmt.Errorf("the gateway at %s needs an API key and %s", r.url, r.noKey)
+	if resp.StatusCode == http.StatusUnauthorized && r.key == "" && r.noKey != nil {
+		return nil, fmt.Errorf("the gateway at %s needs an API key and %w", r.url, r.noKey)
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	e := &apiError{URL: r.url, Status: resp.StatusCode, Message: resp.Status}
@@ -101,7 +98,7 @@ func addAdminFlags(cmd *cobra.Command, o *adminOpts) {
 // remote finds the gateway an admin command talks to: --url, PORTICO_URL,
 // the data dir's address file, or the configured listen address.
 func (g *globals) remote(o *adminOpts) (*remote, error) {
-	c, err := config.Load(g.sources())
+	c, err := g.config()
 	if err != nil {
 		return nil, err
 	}
@@ -110,15 +107,12 @@ func (g *globals) remote(o *adminOpts) (*remote, error) {
 		u = g.envValue("PORTICO_URL")
 	}
 	if u == "" {
-		u = core.LocalURL(c.DataDir)
-	}
-	if u == "" {
-		u = core.ClientURL(c.Listen)
+		u = c.GatewayURL()
 	}
 	if o.timeout < 0 {
 		return nil, fmt.Errorf("--timeout must not be negative, got %s", o.timeout)
 	}
-	return (&remote{url: u, client: httpClient(c, o.timeout)}).withKey(g, o.key, c), nil
+	return (&remote{url: u, client: c.Client(o.timeout)}).withKey(g, o.key, c), nil
 }
 
 // get fetches path; with --json it prints the answer as it came and
@@ -259,7 +253,7 @@ func pluginsCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			var out struct {
-				Plugins []plugin.Info `json:"plugins"`
+				Plugins []pluginAnswer `json:"plugins"`
 			}
 			if ok, err := r.get(cmd.Context(), o, stdout, "/api/v1/plugins", &out); !ok {
 				return err
@@ -292,7 +286,7 @@ func pluginsCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 				if o.json {
 					return printJSON(stdout, raw)
 				}
-				var p plugin.Info
+				var p pluginAnswer
 				if err := json.Unmarshal(raw, &p); err != nil {
 					return err
 				}
@@ -311,13 +305,13 @@ func pluginsCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			manifestFile := args[0]
 			if fi, err := os.Stat(manifestFile); err == nil && fi.IsDir() {
-				manifestFile = filepath.Join(manifestFile, plugin.ManifestFile)
+				manifestFile = filepath.Join(manifestFile, core.ManifestFile)
 			}
 			manifest, err := os.ReadFile(manifestFile)
 			if err != nil {
 				return err
 			}
-			man, err := plugin.ParseManifest(manifest)
+			man, err := core.ParseManifest(manifest)
 			if err != nil {
 				return fmt.Errorf("%s: %w", manifestFile, err)
 			}
@@ -335,7 +329,7 @@ func pluginsCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 			for _, part := range []struct {
 				name, file string
 				b          []byte
-			}{{"manifest", plugin.ManifestFile, manifest}, {"module", man.Module, module}} {
+			}{{"manifest", core.ManifestFile, manifest}, {"module", man.Module, module}} {
 				fw, err := mw.CreateFormFile(part.name, part.file)
 				if err != nil {
 					return err
@@ -363,7 +357,7 @@ func pluginsCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 			if o.json {
 				return printJSON(stdout, raw)
 			}
-			var p plugin.Info
+			var p pluginAnswer
 			if err := json.Unmarshal(raw, &p); err != nil {
 				return err
 			}
@@ -464,8 +458,8 @@ func sessionsCmd(g *globals, stdout io.Writer) *cobra.Command {
 				}
 			}
 			var out struct {
-				Sessions []session.Session `json:"sessions"`
-				Total    int               `json:"total"`
+				Sessions []sessionAnswer `json:"sessions"`
+				Total    int             `json:"total"`
 			}
 			if ok, err := r.get(cmd.Context(), o, stdout, "/api/v1/sessions?"+q.Encode(), &out); !ok {
 				return err
@@ -512,10 +506,10 @@ func sessionsCmd(g *globals, stdout io.Writer) *cobra.Command {
 			if o.json {
 				return printJSON(stdout, []byte(`{"session":`+string(s)+`,"messages":`+string(msgs)+`}`))
 			}
-			var sess session.Session
+			var sess sessionAnswer
 			var tr struct {
-				Messages []session.Message `json:"messages"`
-				Total    int               `json:"total"`
+				Messages []messageAnswer `json:"messages"`
+				Total    int             `json:"total"`
 			}
 			if err := json.Unmarshal(s, &sess); err != nil {
 				return err
@@ -642,7 +636,7 @@ func configRemoteCmds(g *globals, stdout io.Writer) []*cobra.Command {
 			if so.json {
 				return printJSON(stdout, raw)
 			}
-			var res config.PatchResult
+			var res patchAnswer
 			if err := json.Unmarshal(raw, &res); err != nil {
 				return err
 			}

@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/porticohq/portico/core"
-	"github.com/porticohq/portico/core/auth"
-	"github.com/porticohq/portico/core/config"
 	"github.com/porticohq/portico/hostapi"
 )
 
@@ -32,11 +30,11 @@ func startGateway(t *testing.T) *liveGateway {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	key := auth.NewSecret()
+	key := core.NewKey()
 	env := append([]string{"PORTICO_ADMIN_KEY=" + key, "PORTICO_PLUGIN__CACHE_DIR=" + cache,
 		"PORTICO_RATELIMIT__DEFAULT__RATE=10000", "PORTICO_RATELIMIT__DEFAULT__BURST=10000"}, smallEnv...)
 	g, err := core.New(core.Options{
-		Config:    config.Sources{Env: env, Flags: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"}},
+		Environ: env, Settings: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"},
 		LogOutput: io.Discard,
 	})
 	if err != nil {
@@ -220,7 +218,7 @@ func TestAdminCLI(t *testing.T) {
 	})
 
 	t.Run("logs", func(t *testing.T) {
-		marker := "/api/v1/plugins/marker-" + auth.NewSecret()[3:15]
+		marker := "/api/v1/plugins/marker-" + core.NewKey()[3:15]
 		if st, _ := g.request(t, "GET", marker, ""); st != http.StatusNotFound {
 			t.Fatalf("marked request: %d", st)
 		}
@@ -265,7 +263,7 @@ func TestAdminCLI(t *testing.T) {
 			}
 		}
 		waitFor("replayed line", func(s string) bool { return strings.Contains(s, "[http] request") })
-		marker := "/api/v1/plugins/live-" + auth.NewSecret()[3:15]
+		marker := "/api/v1/plugins/live-" + core.NewKey()[3:15]
 		g.request(t, "GET", marker, "")
 		waitFor("live line", func(s string) bool { return strings.Contains(s, "path="+marker) })
 		cancel()
@@ -282,7 +280,7 @@ func TestAdminCLI(t *testing.T) {
 	})
 
 	t.Run("wrong key", func(t *testing.T) {
-		_, _, err := g.cli(t, "plugins", "list", "--key", auth.NewSecret())
+		_, _, err := g.cli(t, "plugins", "list", "--key", core.NewKey())
 		var ae *apiError
 		if err == nil || !strings.Contains(err.Error(), "the key was refused by the gateway at "+g.url) || !errors.As(err, &ae) || ae.Status != 401 {
 			t.Errorf("wrong key: %v", err)
@@ -320,7 +318,7 @@ func TestAdminCLI(t *testing.T) {
 		// No --url, --key or environment: the CLI finds the gateway by the
 		// data dir's portico.addr and signs in with its admin.key (which
 		// bootstrap writes when PORTICO_ADMIN_KEY is not set).
-		if err := os.WriteFile(filepath.Join(g.dir, auth.AdminKeyFile), []byte(g.key+"\n"), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(g.dir, core.AdminKeyFile), []byte(g.key+"\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
@@ -341,10 +339,10 @@ func TestAdminCLIOverSelfSignedTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	key := auth.NewSecret()
+	key := core.NewKey()
 	env := append([]string{"PORTICO_ADMIN_KEY=" + key, "PORTICO_PLUGIN__CACHE_DIR=" + cache, "PORTICO_TLS__ENABLED=true", "PORTICO_PLUGIN__EMBEDDED=false"}, smallEnv...)
 	g, err := core.New(core.Options{
-		Config:    config.Sources{Env: env, Flags: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"}},
+		Environ: env, Settings: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"},
 		LogOutput: io.Discard,
 	})
 	if err != nil {

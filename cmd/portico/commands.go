@@ -17,8 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/porticohq/portico/core"
-	"github.com/porticohq/portico/core/config"
-	"github.com/porticohq/portico/core/store"
 )
 
 // globals are the flags every command shares.
@@ -32,9 +30,9 @@ type globals struct {
 	cmd        *cobra.Command
 }
 
-// sources turns the flags and environment into config layers; a flag that
-// was not given leaves lower layers alone.
-func (g *globals) sources() config.Sources {
+// options turns the flags and environment into the gateway's options; a
+// flag that was not given leaves lower layers alone.
+func (g *globals) options() core.Options {
 	flags := map[string]string{}
 	if g.cmd.Flags().Changed("data-dir") {
 		flags["data_dir"] = g.dataDir
@@ -42,8 +40,11 @@ func (g *globals) sources() config.Sources {
 	if g.cmd.Flags().Changed("listen") {
 		flags["listen"] = g.listen
 	}
-	return config.Sources{File: g.configFile, Env: g.env, Flags: flags}
+	return core.Options{ConfigFile: g.configFile, Environ: g.env, Settings: flags}
 }
+
+// config loads the configuration the flags and environment give.
+func (g *globals) config() (*core.Config, error) { return core.LoadConfig(g.options()) }
 
 func (g *globals) envValue(name string) string {
 	for _, kv := range g.env {
@@ -56,8 +57,8 @@ func (g *globals) envValue(name string) string {
 
 // errorText formats an error for the terminal: config problems one per line.
 func errorText(err error) string {
-	if errors.Is(err, config.ErrInvalid) {
-		return "invalid configuration:\n  " + strings.ReplaceAll(config.Message(err), "; ", "\n  ")
+	if errors.Is(err, core.ErrInvalidConfig) {
+		return "invalid configuration:\n  " + strings.Join(core.Problems(err), "\n  ")
 	}
 	return err.Error()
 }
@@ -162,7 +163,9 @@ func serve(ctx context.Context, g *globals, stderr io.Writer) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	gw, err := core.New(core.Options{Config: g.sources(), LogOutput: stderr})
+	opts := g.options()
+	opts.LogOutput = stderr
+	gw, err := core.New(opts)
 	if err != nil {
 		return err
 	}
@@ -203,16 +206,16 @@ func configCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "Print the effective configuration (defaults < file < env < flags), secrets redacted",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := config.Load(g.sources())
+			c, err := g.config()
 			if err != nil {
 				return err
 			}
 			var b []byte
 			if asJSON {
-				b, err = json.MarshalIndent(c.Nested(true), "", "  ")
+				b, err = json.MarshalIndent(c.Redacted(), "", "  ")
 				b = append(b, '\n')
 			} else {
-				b, err = toml.Parser().Marshal(c.Nested(true))
+				b, err = toml.Parser().Marshal(c.Redacted())
 			}
 			if err != nil {
 				return err
@@ -227,9 +230,9 @@ func configCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "Check a config file (with the environment and flags on top) without starting anything",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			src := g.sources()
-			src.File = args[0]
-			if _, err := config.Load(src); err != nil {
+			o := g.options()
+			o.ConfigFile = args[0]
+			if _, err := core.LoadConfig(o); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "%s is valid\n", args[0])
@@ -248,7 +251,7 @@ func backupCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "Write a backup of the data: from the running gateway if one holds the data dir, else from the data dir itself",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := config.Load(g.sources())
+			c, err := g.config()
 			if err != nil {
 				return err
 			}
@@ -261,19 +264,17 @@ func backupCmd(g *globals, stdout io.Writer) *cobra.Command {
 				if url == "" {
 					err := core.BackupDataDir(ctx, c, w)
 					if !errors.Is(err, core.ErrGatewayRunning) {
-						how = "from data dir " + c.DataDir
+						how = "from data dir " + c.DataDir()
 						return err
 					}
-					if url = core.LocalURL(c.DataDir); url == "" {
-						url = core.ClientURL(c.Listen)
-					}
+					url = c.GatewayURL()
 				}
 				how = "from the gateway at " + url
-				k, noKey := g.apiKey(key, c)
-				if k == "" {
-					return fmt.Errorf("the gateway at %s needs an API key for a backup and %s", url, noKey)
+				k, err := g.apiKey(key, c)
+				if err != nil {
+					return fmt.Errorf("the gateway at %s needs an API key for a backup and %w", url, err)
 				}
-				_, err := core.FetchBackup(ctx, httpClient(c, 0), url, k, w)
+				_, err = core.FetchBackup(ctx, c.Client(0), url, k, w)
 				return err
 			})
 			if err != nil {
@@ -295,7 +296,7 @@ func restoreCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "Load a backup into the data dir of a stopped gateway",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := config.Load(g.sources())
+			c, err := g.config()
 			if err != nil {
 				return err
 			}
@@ -305,12 +306,12 @@ func restoreCmd(g *globals, stdout io.Writer) *cobra.Command {
 			}
 			defer f.Close()
 			if err := core.RestoreDataDir(cmd.Context(), c, f, replace); err != nil {
-				if errors.Is(err, store.ErrNotEmpty) {
-					return fmt.Errorf("%w (pass --replace to drop the data in %s first)", err, c.DataDir)
+				if errors.Is(err, core.ErrDataDirNotEmpty) {
+					return fmt.Errorf("%w (pass --replace to drop the data in %s first)", err, c.DataDir())
 				}
 				return err
 			}
-			fmt.Fprintf(stdout, "restored %s into %s\n", args[0], c.DataDir)
+			fmt.Fprintf(stdout, "restored %s into %s\n", args[0], c.DataDir())
 			return nil
 		},
 	}

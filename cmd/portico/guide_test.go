@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/porticohq/portico/internal/testtool"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/porticohq/portico/internal/testtool"
 
 	"github.com/porticohq/portico/core"
 	"github.com/porticohq/portico/hostapi"

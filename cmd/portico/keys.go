@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,16 +15,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/porticohq/portico/core"
-	"github.com/porticohq/portico/core/audit"
-	"github.com/porticohq/portico/core/auth"
-	"github.com/porticohq/portico/core/config"
-	"github.com/porticohq/portico/core/store"
 )
 
 // remote is a running gateway the CLI talks to.
 type remote struct {
 	url, key string
-	noKey    string // with no key: where apiKey looked
+	noKey    error // with no key: why apiKey found none
 	client   *http.Client
 }
 
@@ -56,45 +50,40 @@ func (r remote) call(ctx context.Context, method, path string, body, out any) er
 	return nil
 }
 
-// apiKey is the key for a running gateway: --key, PORTICO_KEY, or the
-// bootstrap key in the data dir.
 // apiKey returns the key an admin command sends: --key, else PORTICO_KEY,
-// else the data dir's admin.key. With none it returns "" and where it
-// looked, for the error a refusal then gets.
-func (g *globals) apiKey(flag string, c *config.Config) (key, looked string) {
+// else the data dir's admin.key. With none, the error says where it looked.
+func (g *globals) apiKey(flag string, c *core.Config) (string, error) {
 	if flag != "" {
-		return flag, ""
+		return flag, nil
 	}
 	if k := g.envValue("PORTICO_KEY"); k != "" {
-		return k, ""
+		return k, nil
 	}
-	file := filepath.Join(c.DataDir, auth.AdminKeyFile)
-	b, err := os.ReadFile(file)
-	if k := strings.TrimSpace(string(b)); err == nil && k != "" {
-		return k, ""
-	}
-	why := "is empty"
+	k, err := c.AdminKey()
 	if err != nil {
-		why = "cannot be read: " + err.Error()
-		if errors.Is(err, os.ErrNotExist) {
-			why = "does not exist"
-		}
+		return "", fmt.Errorf("%w: --key and PORTICO_KEY are not set and %s (run portico where its data dir is, or pass --data-dir, --key or PORTICO_KEY)",
+			core.ErrNoAdminKey, strings.TrimPrefix(err.Error(), core.ErrNoAdminKey.Error()+": "))
 	}
-	abs, _ := filepath.Abs(file)
-	return "", fmt.Sprintf("no API key was found: --key and PORTICO_KEY are not set and %s %s (run portico where its data dir is, or pass --data-dir, --key or PORTICO_KEY)", abs, why)
+	return k, nil
 }
 
-// withKey sets r's key as apiKey finds it.
-func (r *remote) withKey(g *globals, flag string, c *config.Config) *remote {
-	r.key, r.noKey = g.apiKey(flag, c)
+// withKey sets r's key as apiKey finds it; with none, r keeps why, for the
+// error a refusal then gets.
+func (r *remote) withKey(g *globals, flag string, c *core.Config) *remote {
+	r.key, r.noKey = "", nil
+	if k, err := g.apiKey(flag, c); err == nil {
+		r.key = k
+	} else {
+		r.noKey = err
+	}
 	return r
 }
 
-// target loads the config and opens the data dir for offline work, or,
-// when a gateway holds it (or --url/PORTICO_URL names one), returns the
+// target loads the config and opens the data dir's keys for offline work,
+// or, when a gateway holds it (or --url/PORTICO_URL names one), returns the
 // remote to talk to.
-func (g *globals) target(url, key string) (*store.Badger, *remote, error) {
-	c, err := config.Load(g.sources())
+func (g *globals) target(url, key string) (*core.Keys, *remote, error) {
+	c, err := g.config()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -102,18 +91,33 @@ func (g *globals) target(url, key string) (*store.Badger, *remote, error) {
 		url = g.envValue("PORTICO_URL")
 	}
 	if url == "" {
-		st, err := store.Open(c.DataDir, store.Options{MemTableBytes: c.Storage.MemTableBytes, CacheBytes: c.Storage.CacheBytes})
+		keys, err := core.OpenKeys(context.Background(), c)
 		if err == nil {
-			return st, nil, nil
+			return keys, nil, nil
 		}
-		if !errors.Is(err, store.ErrLocked) {
+		if !errors.Is(err, core.ErrGatewayRunning) {
 			return nil, nil, err
 		}
-		if url = core.LocalURL(c.DataDir); url == "" {
-			url = core.ClientURL(c.Listen)
-		}
+		url = c.GatewayURL()
 	}
-	return nil, (&remote{url: url, client: httpClient(c, 30*time.Second)}).withKey(g, key, c), nil
+	return nil, (&remote{url: url, client: c.Client(30 * time.Second)}).withKey(g, key, c), nil
+}
+
+// keyAnswer is a key as GET /api/v1/keys and POST /api/v1/keys answer it
+// (docs/http-api.md), and as the offline commands print it.
+type keyAnswer struct {
+	ID         string     `json:"id"`
+	Prefix     string     `json:"prefix"`
+	Name       string     `json:"name"`
+	Role       string     `json:"role"`
+	UserID     string     `json:"user_id"`
+	Scopes     []string   `json:"scopes"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
+func keyOf(k core.Key) keyAnswer {
+	return keyAnswer{ID: k.ID, Prefix: k.Prefix, Name: k.Name, Role: k.Role.String(), UserID: k.UserID, Scopes: k.Scopes, ExpiresAt: k.ExpiresAt, LastUsedAt: k.LastUsedAt}
 }
 
 func keysCmd(g *globals, stdout io.Writer) *cobra.Command {
@@ -125,16 +129,6 @@ func keysCmd(g *globals, stdout io.Writer) *cobra.Command {
 	cmd.PersistentFlags().StringVar(&url, "url", "", "base URL of a running gateway (default: PORTICO_URL, else the data dir if no gateway holds it, else that gateway)")
 	cmd.PersistentFlags().StringVar(&key, "key", "", "admin API key for the gateway (default: PORTICO_KEY, else <data-dir>/admin.key)")
 
-	// offline runs fn on the data dir's auth service and closes it.
-	offline := func(ctx context.Context, st *store.Badger, fn func(*auth.Service, *audit.Trail) error) error {
-		defer st.Close()
-		svc, err := auth.Open(ctx, st)
-		if err != nil {
-			return err
-		}
-		return fn(svc, audit.New(st))
-	}
-
 	var in struct {
 		name, role, user, expiresIn string
 		scopes                      []string
@@ -144,8 +138,7 @@ func keysCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "Create a key; its secret is printed once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			role, err := auth.ParseRole(in.role)
-			if err != nil {
+			if err := core.ParseRole(in.role); err != nil {
 				return err
 			}
 			var expires *time.Time
@@ -157,40 +150,23 @@ func keysCmd(g *globals, stdout io.Writer) *cobra.Command {
 				t := time.Now().Add(d).UTC()
 				expires = &t
 			}
-			st, rem, err := g.target(url, key)
+			keys, rem, err := g.target(url, key)
 			if err != nil {
 				return err
 			}
 			var out struct {
-				Key    auth.Key `json:"key"`
-				Secret string   `json:"secret"`
+				Key    keyAnswer `json:"key"`
+				Secret string    `json:"secret"`
 			}
 			ctx := cmd.Context()
 			if rem != nil {
 				body := map[string]any{"name": in.name, "role": in.role, "user_id": in.user, "expires_at": expires, "scopes": in.scopes}
 				err = rem.call(ctx, "POST", "/api/v1/keys", body, &out)
 			} else {
-				err = offline(ctx, st, func(svc *auth.Service, tr *audit.Trail) error {
-					user := in.user
-					if user == "" {
-						users, _ := svc.ListUsers(1000, 0)
-						for _, u := range users {
-							if u.Role == auth.RoleAdmin && !u.Disabled {
-								user = u.ID
-								break
-							}
-						}
-						if user == "" {
-							return errors.New("no admin user in this data dir; start the gateway once, or pass --user")
-						}
-					}
-					k, secret, err := svc.CreateKey(ctx, auth.KeyInput{Name: in.name, Role: role, UserID: user, ExpiresAt: expires, Scopes: in.scopes})
-					if err != nil {
-						return err
-					}
-					out.Key, out.Secret = k, secret
-					return tr.Record(ctx, audit.Entry{Actor: "cli", Action: "key.create", Target: k.ID, Outcome: audit.Success})
-				})
+				defer keys.Close()
+				var k core.Key
+				k, out.Secret, err = keys.Create(ctx, core.KeyInput{Name: in.name, Role: in.role, UserID: in.user, ExpiresAt: expires, Scopes: in.scopes})
+				out.Key = keyOf(k)
 			}
 			if err != nil {
 				return err
@@ -211,22 +187,24 @@ func keysCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "List keys (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, rem, err := g.target(url, key)
+			offline, rem, err := g.target(url, key)
 			if err != nil {
 				return err
 			}
-			var keys []auth.Key
+			var keys []keyAnswer
 			if rem != nil {
 				var out struct {
-					Keys []auth.Key `json:"keys"`
+					Keys []keyAnswer `json:"keys"`
 				}
 				err = rem.call(cmd.Context(), "GET", "/api/v1/keys?limit=1000", nil, &out)
 				keys = out.Keys
 			} else {
-				err = offline(cmd.Context(), st, func(svc *auth.Service, _ *audit.Trail) error {
-					keys, _ = svc.ListKeys("", 1000, 0)
-					return nil
-				})
+				defer offline.Close()
+				var list []core.Key
+				list, err = offline.List()
+				for _, k := range list {
+					keys = append(keys, keyOf(k))
+				}
 			}
 			if err != nil {
 				return err
@@ -245,7 +223,7 @@ func keysCmd(g *globals, stdout io.Writer) *cobra.Command {
 		Short: "Revoke a key; it stops working at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, rem, err := g.target(url, key)
+			offline, rem, err := g.target(url, key)
 			if err != nil {
 				return err
 			}
@@ -253,12 +231,8 @@ func keysCmd(g *globals, stdout io.Writer) *cobra.Command {
 			if rem != nil {
 				err = rem.call(ctx, "DELETE", "/api/v1/keys/"+args[0], nil, nil)
 			} else {
-				err = offline(ctx, st, func(svc *auth.Service, tr *audit.Trail) error {
-					if err := svc.RevokeKey(ctx, args[0], ""); err != nil {
-						return err
-					}
-					return tr.Record(ctx, audit.Entry{Actor: "cli", Action: "key.revoke", Target: args[0], Outcome: audit.Success})
-				})
+				defer offline.Close()
+				err = offline.Revoke(ctx, args[0])
 			}
 			if err != nil {
 				return err

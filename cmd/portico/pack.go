@@ -14,8 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/porticohq/portico/core"
 	"github.com/porticohq/portico/core/pack"
-	"github.com/porticohq/portico/core/plugin"
 	"github.com/porticohq/portico/hostapi"
 )
 
@@ -204,7 +204,7 @@ func packRemoteCmds(g *globals, stdout, stderr io.Writer) []*cobra.Command {
 			if o.json {
 				return printJSON(stdout, raw)
 			}
-			var info plugin.PackInfo
+			var info packAnswer
 			if err := json.Unmarshal(raw, &info); err != nil {
 				return err
 			}
@@ -228,7 +228,7 @@ func packRemoteCmds(g *globals, stdout, stderr io.Writer) []*cobra.Command {
 				return err
 			}
 			var out struct {
-				Packs []plugin.PackInfo `json:"packs"`
+				Packs []packAnswer `json:"packs"`
 			}
 			if ok, err := r.get(cmd.Context(), lo, stdout, "/api/v1/packs", &out); !ok {
 				return err
@@ -258,11 +258,11 @@ func readPack(name string) (*pack.Pack, error) {
 		if err != nil {
 			return nil, err
 		}
-		b, err := fs.ReadFile(sub, plugin.ManifestFile)
+		b, err := fs.ReadFile(sub, core.ManifestFile)
 		if err != nil {
 			return nil, err
 		}
-		if _, err := plugin.ParseManifest(b); err != nil {
+		if _, err := core.ParseManifest(b); err != nil {
 			return nil, fmt.Errorf("%s: plugin %s: %w", name, pl.Name, err)
 		}
 	}
@@ -313,8 +313,8 @@ func printPack(w io.Writer, p *pack.Pack, keys []ed25519.PublicKey, asJSON bool)
 	}
 	type pluginOut struct {
 		pack.Plugin
-		Manifest *plugin.Manifest `json:"manifest"`
-		Bytes    int64            `json:"bytes"`
+		Manifest *core.Manifest `json:"manifest"`
+		Bytes    int64          `json:"bytes"`
 	}
 	plugins := []pluginOut{}
 	for _, pl := range p.Manifest.Plugins {
@@ -325,8 +325,8 @@ func printPack(w io.Writer, p *pack.Pack, keys []ed25519.PublicKey, asJSON bool)
 			}
 		}
 		if sub, err := p.PluginFS(pl.Name); err == nil {
-			if b, err := fs.ReadFile(sub, plugin.ManifestFile); err == nil {
-				po.Manifest, _ = plugin.ParseManifest(b)
+			if b, err := fs.ReadFile(sub, core.ManifestFile); err == nil {
+				po.Manifest, _ = core.ParseManifest(b)
 			}
 		}
 		plugins = append(plugins, po)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/porticohq/portico/core/plugin"
+	"github.com/porticohq/portico/core"
 	"github.com/porticohq/portico/hostapi"
 	"github.com/porticohq/portico/hostapi/harness"
 )
@@ -57,9 +57,9 @@ func pluginCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			var man *plugin.Manifest
-			if b, err := os.ReadFile(filepath.Join(filepath.Dir(args[0]), plugin.ManifestFile)); err == nil {
-				man, _ = plugin.ParseManifest(b)
+			var man *core.Manifest
+			if b, err := os.ReadFile(filepath.Join(filepath.Dir(args[0]), core.ManifestFile)); err == nil {
+				man, _ = core.ParseManifest(b)
 			}
 			if asJSON {
 				out := map[string]any{"module": rep}
@@ -123,12 +123,12 @@ func pluginCmd(stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
-func printReport(w io.Writer, file string, rep *hostapi.Report, man *plugin.Manifest) {
+func printReport(w io.Writer, file string, rep *hostapi.Report, man *core.Manifest) {
 	fmt.Fprintf(w, "%s: %d bytes, ABI %s, start %s\n", file, rep.Size, orDash(rep.ABI), rep.Start)
 	if man != nil {
-		fmt.Fprintf(w, "kinds: %s (declared in %s)\n", strings.Join(man.Kinds, ", "), plugin.ManifestFile)
+		fmt.Fprintf(w, "kinds: %s (declared in %s)\n", strings.Join(man.Kinds, ", "), core.ManifestFile)
 	} else {
-		fmt.Fprintf(w, "kinds: no %s beside the module to declare them\n", plugin.ManifestFile)
+		fmt.Fprintf(w, "kinds: no %s beside the module to declare them\n", core.ManifestFile)
 	}
 	fmt.Fprintf(w, "entry points exported for: %s\n", orDash(strings.Join(rep.ExportedKinds, ", ")))
 	if rep.LoadError != "" {
@@ -159,11 +159,11 @@ func orDash(s string) string {
 // buildPlugin builds the Go plugin in dir and checks the module against
 // the manifest beside it.
 func buildPlugin(ctx context.Context, dir string) (string, error) {
-	mb, err := os.ReadFile(filepath.Join(dir, plugin.ManifestFile))
+	mb, err := os.ReadFile(filepath.Join(dir, core.ManifestFile))
 	if err != nil {
 		return "", fmt.Errorf("%s: %w (a plugin needs its manifest)", dir, err)
 	}
-	man, err := plugin.ParseManifest(mb)
+	man, err := core.ParseManifest(mb)
 	if err != nil {
 		return "", err
 	}

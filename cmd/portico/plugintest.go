@@ -18,7 +18,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
-	"github.com/porticohq/portico/core/plugin"
+	"github.com/porticohq/portico/core"
 	"github.com/porticohq/portico/hostapi"
 	"github.com/porticohq/portico/hostapi/harness"
 )
@@ -93,11 +93,11 @@ type testFile struct {
 // testPlugin runs dir's tests.toml against its module on the harness and
 // returns how many passed and failed.
 func testPlugin(ctx context.Context, dir string, w io.Writer) (passed, failed int, err error) {
-	mb, err := os.ReadFile(filepath.Join(dir, plugin.ManifestFile))
+	mb, err := os.ReadFile(filepath.Join(dir, core.ManifestFile))
 	if err != nil {
 		return 0, 0, fmt.Errorf("%s: %w (a plugin needs its manifest)", dir, err)
 	}
-	man, err := plugin.ParseManifest(mb)
+	man, err := core.ParseManifest(mb)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -132,7 +132,7 @@ func testPlugin(ctx context.Context, dir string, w io.Writer) (passed, failed in
 	return passed, failed, nil
 }
 
-func runCase(ctx context.Context, man *plugin.Manifest, wasm []byte, c testCase) string {
+func runCase(ctx context.Context, man *core.Manifest, wasm []byte, c testCase) string {
 	if slices.Contains(man.Kinds, hostapi.KindMiddleware) {
 		return runMiddlewareCase(ctx, man, wasm, c)
 	}
@@ -231,7 +231,7 @@ func checkResult(c testCase, out []byte, err error) string {
 }
 
 // runMiddlewareCase serves the case's request through the middleware.
-func runMiddlewareCase(ctx context.Context, man *plugin.Manifest, wasm []byte, c testCase) string {
+func runMiddlewareCase(ctx context.Context, man *core.Manifest, wasm []byte, c testCase) string {
 	if c.Request == nil || c.Skill != "" || c.Event != nil || c.Channel != "" {
 		return "a middleware case sets request (and maybe route), not skill, event or channel"
 	}

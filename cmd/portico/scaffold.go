@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/porticohq/portico/core/plugin"
+	"github.com/porticohq/portico/core"
 )
 
 // sdkCopy is the SDK's source, carried in the binary so a scaffolded plugin
@@ -437,7 +437,7 @@ func newCmd(stdout io.Writer) *cobra.Command {
 			if _, ok := scaffoldKinds[kind]; !ok {
 				return fmt.Errorf("kind %q cannot be scaffolded; supported kinds: %s", kind, strings.Join(slices.Sorted(maps.Keys(scaffoldKinds)), ", "))
 			}
-			if !plugin.PluginName.MatchString(name) || !plugin.SkillName.MatchString(name) {
+			if !core.ValidPluginName(name) || !core.ValidSkillName(name) {
 				return fmt.Errorf("name %q must be 1 to 64 lower-case letters, digits, _ or -", name)
 			}
 			if dir == "" {

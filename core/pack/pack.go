@@ -32,7 +32,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
-	"github.com/porticohq/portico/core/config"
+	"github.com/porticohq/portico/core/internal/config"
 )
 
 // Names of the pack's own files at its root.

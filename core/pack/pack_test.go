@@ -13,7 +13,7 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/porticohq/portico/core/config"
+	"github.com/porticohq/portico/core/internal/config"
 )
 
 const manifest = "name = \"demo\"\nversion = \"1.0.0\"\ndescription = \"d\"\nabi = \"v1.0\"\n" +

@@ -12,7 +12,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/porticohq/portico/core/config"
+	"github.com/porticohq/portico/core/internal/config"
 )
 
 // Key text forms: a public key is "ed25519:<base64 of 32 bytes>" (what

@@ -29,7 +29,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/porticohq/portico"
+	"github.com/porticohq/portico/core"
 )
 
 // packFiles is the acme skill pack: pack.toml and one plugin directory.
@@ -53,11 +53,11 @@ func NewInventory() *Inventory {
 }
 
 // Count returns how many of item are in stock; an unknown item is
-// portico.ErrNotFound.
+// core.ErrNotFound.
 func (inv *Inventory) Count(item string) (int, error) {
 	n, ok := inv.stock[item]
 	if !ok {
-		return 0, fmt.Errorf("no item %q: %w", item, portico.ErrNotFound)
+		return 0, fmt.Errorf("no item %q: %w", item, core.ErrNotFound)
 	}
 	return n, nil
 }
@@ -100,22 +100,22 @@ func (inv *Inventory) routes() http.Handler {
 // options builds the gateway's options: the embedded configuration and
 // pack, the host function and the route. settings override the
 // configuration ("data_dir", "listen", ...).
-func options(inv *Inventory, settings map[string]string, logger *slog.Logger) (portico.Options, error) {
+func options(inv *Inventory, settings map[string]string, logger *slog.Logger) (core.Options, error) {
 	pack, err := fs.Sub(packFiles, "pack")
 	if err != nil {
-		return portico.Options{}, err
+		return core.Options{}, err
 	}
-	return portico.Options{
+	return core.Options{
 		Config:   defaults,
 		Settings: settings,
 		Environ:  os.Environ(), // PORTICO_* variables work as for the portico binary
 		Logger:   logger,
 		Plugins:  []fs.FS{pack},
-		HostFuncs: []portico.HostFunc{
+		HostFuncs: []core.HostFunc{
 			{Module: "acme", Name: "stock", Capability: "acme.stock", Fn: inv.stockFunc},
 		},
-		Routes: []portico.Route{
-			{Prefix: "/acme", Role: portico.RoleUser, Handler: inv.routes()},
+		Routes: []core.Route{
+			{Prefix: "/acme", Role: core.RoleUser, Handler: inv.routes()},
 		},
 	}, nil
 }
@@ -150,7 +150,7 @@ func run(settings map[string]string, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	gw, err := portico.New(opts)
+	gw, err := core.New(opts)
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/porticohq/portico/internal/testtool"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,13 +14,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/porticohq/portico"
+	"github.com/porticohq/portico/internal/testtool"
+
+	"github.com/porticohq/portico/core"
 	"github.com/porticohq/portico/hostapi"
 )
 
 // start runs the example's gateway in-process on a loopback port with a
 // temporary data dir, as main does, and returns it with an admin key.
-func start(t *testing.T, settings map[string]string) (*portico.Gateway, string) {
+func start(t *testing.T, settings map[string]string) (*core.Gateway, string) {
 	t.Helper()
 	cache, err := hostapi.TestCacheDir()
 	if err != nil {
@@ -36,8 +37,8 @@ func start(t *testing.T, settings map[string]string) (*portico.Gateway, string) 
 		t.Fatal(err)
 	}
 	opts.Environ = nil // the test's environment must not change the gateway
-	opts.AdminKey = portico.NewKey()
-	gw, err := portico.New(opts)
+	opts.AdminKey = core.NewKey()
+	gw, err := core.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,9 +101,9 @@ func TestEmbeddedGateway(t *testing.T) {
 			wantErr error
 		}{
 			{`"plums"`, `{"item":"plums","count":40}`, nil},
-			{`"kiwis"`, "", portico.ErrSkillFailed},
-			{`7`, "", portico.ErrBadInput},
-			{`not json`, "", portico.ErrBadInput},
+			{`"kiwis"`, "", core.ErrSkillFailed},
+			{`7`, "", core.ErrBadInput},
+			{`not json`, "", core.ErrBadInput},
 		}
 		for _, tt := range tests {
 			out, err := gw.Invoke(context.Background(), "stock", []byte(tt.input))
@@ -110,7 +111,7 @@ func TestEmbeddedGateway(t *testing.T) {
 				t.Errorf("Invoke(%s) = %s, %v; want %s, %v", tt.input, out, err, tt.want, tt.wantErr)
 			}
 		}
-		if _, err := gw.Invoke(context.Background(), "nope", []byte(`""`)); !errors.Is(err, portico.ErrNotFound) {
+		if _, err := gw.Invoke(context.Background(), "nope", []byte(`""`)); !errors.Is(err, core.ErrNotFound) {
 			t.Errorf("Invoke of an unknown skill = %v, want ErrNotFound", err)
 		}
 	})
@@ -154,7 +155,7 @@ func TestHostFuncNeedsGrant(t *testing.T) {
 	}
 	opts.Environ = nil
 	opts.Config = bytes.Replace(opts.Config, []byte(`grants = ["acme.stock"]`), []byte(`grants = []`), 1)
-	gw, err := portico.New(opts)
+	gw, err := core.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +191,7 @@ func TestHostFuncReply(t *testing.T) {
 		wantErr error
 	}{
 		{`"apples"`, `{"item":"apples","count":12}`, nil},
-		{`"kiwis"`, "", portico.ErrNotFound},
+		{`"kiwis"`, "", core.ErrNotFound},
 	}
 	for _, tt := range tests {
 		out, err := inv.stockFunc(context.Background(), []byte(tt.in))

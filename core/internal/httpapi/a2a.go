@@ -18,10 +18,10 @@ import (
 	"github.com/a2aproject/a2a-go/a2asrv"
 	"github.com/go-chi/chi/v5"
 
-	"github.com/porticohq/portico/core/config"
-	"github.com/porticohq/portico/core/llm"
-	"github.com/porticohq/portico/core/plugin"
-	"github.com/porticohq/portico/core/session"
+	"github.com/porticohq/portico/core/internal/config"
+	"github.com/porticohq/portico/core/internal/llm"
+	"github.com/porticohq/portico/core/internal/plugin"
+	"github.com/porticohq/portico/core/internal/session"
 )
 
 // A2AProtocolVersion is the A2A protocol version the agent cards and the

@@ -9,8 +9,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/porticohq/portico/core/audit"
-	"github.com/porticohq/portico/core/auth"
+	"github.com/porticohq/portico/core/internal/audit"
+	"github.com/porticohq/portico/core/internal/auth"
 )
 
 // decodeJSON reads a JSON request body strictly into v: unknown fields and

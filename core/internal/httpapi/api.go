@@ -16,22 +16,22 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/porticohq/portico/core/audit"
-	"github.com/porticohq/portico/core/auth"
-	"github.com/porticohq/portico/core/channel"
-	"github.com/porticohq/portico/core/config"
-	"github.com/porticohq/portico/core/events"
-	"github.com/porticohq/portico/core/llm"
-	"github.com/porticohq/portico/core/logs"
-	"github.com/porticohq/portico/core/mcp"
-	"github.com/porticohq/portico/core/metrics"
-	"github.com/porticohq/portico/core/plugin"
-	"github.com/porticohq/portico/core/ratelimit"
-	"github.com/porticohq/portico/core/session"
-	"github.com/porticohq/portico/core/store"
-	"github.com/porticohq/portico/core/tlscert"
-	"github.com/porticohq/portico/core/tracing"
-	"github.com/porticohq/portico/core/webhook"
+	"github.com/porticohq/portico/core/internal/audit"
+	"github.com/porticohq/portico/core/internal/auth"
+	"github.com/porticohq/portico/core/internal/channel"
+	"github.com/porticohq/portico/core/internal/config"
+	"github.com/porticohq/portico/core/internal/events"
+	"github.com/porticohq/portico/core/internal/llm"
+	"github.com/porticohq/portico/core/internal/logs"
+	"github.com/porticohq/portico/core/internal/mcp"
+	"github.com/porticohq/portico/core/internal/metrics"
+	"github.com/porticohq/portico/core/internal/plugin"
+	"github.com/porticohq/portico/core/internal/ratelimit"
+	"github.com/porticohq/portico/core/internal/session"
+	"github.com/porticohq/portico/core/internal/store"
+	"github.com/porticohq/portico/core/internal/tlscert"
+	"github.com/porticohq/portico/core/internal/tracing"
+	"github.com/porticohq/portico/core/internal/webhook"
 )
 
 // Route roles, from the auth package: public < user < operator < admin.
@@ -102,7 +102,9 @@ func New(d Deps) *API {
 	a.streams, a.stopStreams = context.WithCancel(context.Background())
 	d.Metrics.GaugeFunc("http", "in_flight_requests", "Requests being served now (probes not counted).", func() float64 { return float64(a.InFlight()) })
 	a.lim = limits{cfg: d.Config.Config, log: d.Logger}
-	a.ApplyConfig(d.Config.Config())
+	if err := a.Apply(context.Background(), d.Config.Config()); err != nil {
+		a.d.Logger.Error("API settings not applied", "error", err)
+	}
 	a.handler = a.router()
 	return a
 }
@@ -113,14 +115,21 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.handler.Serv
 // SetReady flips readiness: false while starting and while draining.
 func (a *API) SetReady(ready bool) { a.ready.Store(ready) }
 
-// ApplyConfig applies the live parts of a new config that are built once
-// per change rather than read per request: CORS, trusted proxies, rates.
-func (a *API) ApplyConfig(c *config.Config) {
+// Apply applies the live parts of a new config that are built once per
+// change rather than read per request: CORS, trusted proxies, rates.
+func (a *API) Apply(_ context.Context, c *config.Config) error {
 	a.cors.SetConfig(c.HTTP.CORS)
 	a.proxies.set(c.HTTP.TrustedProxies)
 	if err := a.setRates(c); err != nil {
-		a.d.Logger.Error("rate limits not applied", "error", err) // validated config: a bug
+		return fmt.Errorf("rate limits not applied: %w", err) // validated config: a bug
 	}
+	return nil
+}
+
+// Close ends the WebSocket and SSE streams (CloseStreams).
+func (a *API) Close(context.Context) error {
+	a.CloseStreams()
+	return nil
 }
 
 // InFlight returns the number of requests being served.

@@ -15,18 +15,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/porticohq/portico/core/audit"
-	"github.com/porticohq/portico/core/auth"
-	"github.com/porticohq/portico/core/channel"
-	"github.com/porticohq/portico/core/config"
-	"github.com/porticohq/portico/core/events"
-	"github.com/porticohq/portico/core/llm"
-	"github.com/porticohq/portico/core/mcp"
-	"github.com/porticohq/portico/core/plugin"
-	"github.com/porticohq/portico/core/ratelimit"
-	"github.com/porticohq/portico/core/session"
-	"github.com/porticohq/portico/core/store"
-	"github.com/porticohq/portico/core/webhook"
+	"github.com/porticohq/portico/core/internal/audit"
+	"github.com/porticohq/portico/core/internal/auth"
+	"github.com/porticohq/portico/core/internal/channel"
+	"github.com/porticohq/portico/core/internal/config"
+	"github.com/porticohq/portico/core/internal/events"
+	"github.com/porticohq/portico/core/internal/llm"
+	"github.com/porticohq/portico/core/internal/mcp"
+	"github.com/porticohq/portico/core/internal/plugin"
+	"github.com/porticohq/portico/core/internal/ratelimit"
+	"github.com/porticohq/portico/core/internal/session"
+	"github.com/porticohq/portico/core/internal/store"
+	"github.com/porticohq/portico/core/internal/webhook"
 )
 
 func newAPI(t testing.TB, body string) *API {
@@ -53,12 +53,12 @@ func newAPI(t testing.TB, body string) *API {
 	fail, _ := ratelimit.New(ratelimit.Options{Rates: map[string]ratelimit.Rate{"default": {PerSecond: 1, Burst: 1}}})
 	bus := events.New()
 	plugins := plugin.NewManager(plugin.Deps{Store: st, Bus: bus, Audit: audit.New(st), Logger: slog.New(slog.DiscardHandler)})
-	sessions, err := session.Open(context.Background(), session.Deps{Store: st, Bus: bus, Config: m.Config})
+	outbox := channel.NewOutbox(plugins, nil)
+	sessions, err := session.Open(context.Background(), session.Deps{Store: st, Bus: bus, Config: m.Config, Skills: plugins, Hooks: session.Hooks{Outbound: outbox.Send}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	channels := channel.New(plugins, sessions, nil)
-	sessions.SetDeps(plugins, session.Hooks{Outbound: channels.Send})
+	channels := channel.New(plugins, outbox, sessions, nil)
 	return New(Deps{Config: m, Auth: svc, Limits: lim, Failures: fail, Plugins: plugins, Store: st, Bus: bus, Audit: audit.New(st), Sessions: sessions, Channels: channels,
 		LLM:    llm.New(st, m.Config().LLM, llm.Options{}),
 		Hooks:  webhook.New(webhook.Deps{Store: st, Bus: bus}, m.Config()),

@@ -9,8 +9,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/porticohq/portico/core/audit"
-	"github.com/porticohq/portico/core/channel"
+	"github.com/porticohq/portico/core/internal/audit"
+	"github.com/porticohq/portico/core/internal/channel"
 )
 
 func channelError(err error) error {

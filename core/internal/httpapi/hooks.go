@@ -6,8 +6,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/porticohq/portico/core/audit"
-	"github.com/porticohq/portico/core/webhook"
+	"github.com/porticohq/portico/core/internal/audit"
+	"github.com/porticohq/portico/core/internal/webhook"
 )
 
 // hookError maps the webhook service's errors to API errors.

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/porticohq/portico/core/audit"
-	"github.com/porticohq/portico/core/auth"
-	"github.com/porticohq/portico/core/events"
-	"github.com/porticohq/portico/core/store"
-	"github.com/porticohq/portico/core/webhook"
+	"github.com/porticohq/portico/core/internal/audit"
+	"github.com/porticohq/portico/core/internal/auth"
+	"github.com/porticohq/portico/core/internal/events"
+	"github.com/porticohq/portico/core/internal/store"
+	"github.com/porticohq/portico/core/internal/webhook"
 )
 
 // roleKey creates a user and a key of role for it, and returns the secret.

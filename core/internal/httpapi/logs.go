@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/porticohq/portico/core/logs"
+	"github.com/porticohq/portico/core/internal/logs"
 )
 
 // logQuery reads the filters of the log routes; bad ones are 400.

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/porticohq/portico/core/logs"
+	"github.com/porticohq/portico/core/internal/logs"
 )
 
 // BenchmarkLogStreamDelay measures how long a logged line takes to reach

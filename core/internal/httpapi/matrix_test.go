@@ -10,7 +10,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/porticohq/portico/core/auth"
+	"github.com/porticohq/portico/core/internal/auth"
 )
 
 // generous lifts rate limits so the matrix sees only auth decisions.

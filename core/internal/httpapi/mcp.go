@@ -5,7 +5,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/porticohq/portico/core/mcp"
+	"github.com/porticohq/portico/core/internal/mcp"
 )
 
 func caller(r *http.Request) mcp.Caller {

@@ -15,10 +15,10 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/rs/cors"
 
-	"github.com/porticohq/portico/core/config"
-	"github.com/porticohq/portico/core/logs"
-	"github.com/porticohq/portico/core/metrics"
-	"github.com/porticohq/portico/core/tracing"
+	"github.com/porticohq/portico/core/internal/config"
+	"github.com/porticohq/portico/core/internal/logs"
+	"github.com/porticohq/portico/core/internal/metrics"
+	"github.com/porticohq/portico/core/internal/tracing"
 )
 
 type ctxKey int

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/porticohq/portico/core/config"
+	"github.com/porticohq/portico/core/internal/config"
 	"github.com/porticohq/portico/hostapi"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/porticohq/portico/core/auth"
+	"github.com/porticohq/portico/core/internal/auth"
 )
 
 // Mount is a route tree an embedding program adds: Handler serves every

@@ -6,9 +6,9 @@ import (
 	"io"
 	"net/http"
 
-	"github.com/porticohq/portico/core/audit"
+	"github.com/porticohq/portico/core/internal/audit"
+	"github.com/porticohq/portico/core/internal/plugin"
 	"github.com/porticohq/portico/core/pack"
-	"github.com/porticohq/portico/core/plugin"
 )
 
 // installPack takes a pack archive (.tar.gz) as the body and installs or

@@ -10,9 +10,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/porticohq/portico/core/audit"
-	"github.com/porticohq/portico/core/llm"
-	"github.com/porticohq/portico/core/plugin"
+	"github.com/porticohq/portico/core/internal/audit"
+	"github.com/porticohq/portico/core/internal/llm"
+	"github.com/porticohq/portico/core/internal/plugin"
 	"github.com/porticohq/portico/hostapi"
 )
 

@@ -7,9 +7,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/porticohq/portico/core/auth"
-	"github.com/porticohq/portico/core/llm"
-	"github.com/porticohq/portico/core/session"
+	"github.com/porticohq/portico/core/internal/auth"
+	"github.com/porticohq/portico/core/internal/llm"
+	"github.com/porticohq/portico/core/internal/session"
 )
 
 // Session error codes.

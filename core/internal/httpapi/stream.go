@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/porticohq/portico/core/auth"
-	"github.com/porticohq/portico/core/events"
-	"github.com/porticohq/portico/core/session"
+	"github.com/porticohq/portico/core/internal/auth"
+	"github.com/porticohq/portico/core/internal/events"
+	"github.com/porticohq/portico/core/internal/session"
 )
 
 // visibleEvent decides what of an event a principal may see: a user only

@@ -7,7 +7,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/porticohq/portico/core/tracing"
+	"github.com/porticohq/portico/core/internal/tracing"
 )
 
 // With tracing on, every request is a span named after its route pattern.

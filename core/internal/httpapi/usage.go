@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/porticohq/portico/core/llm"
+	"github.com/porticohq/portico/core/internal/llm"
 )
 
 // getUsage answers the LLM token usage of a period: a user's own keys, or

@@ -11,9 +11,9 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/porticohq/portico/core/events"
-	"github.com/porticohq/portico/core/llm"
-	"github.com/porticohq/portico/core/session"
+	"github.com/porticohq/portico/core/internal/events"
+	"github.com/porticohq/portico/core/internal/llm"
+	"github.com/porticohq/portico/core/internal/session"
 )
 
 // wsIn is a frame a WebSocket client sends.

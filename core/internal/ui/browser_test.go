@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"github.com/porticohq/portico/internal/testtool"
 	"io"
 	"net/http"
 	"os"
@@ -14,11 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/porticohq/portico/internal/testtool"
+
 	"github.com/chromedp/chromedp"
 
 	"github.com/porticohq/portico/core"
-	"github.com/porticohq/portico/core/auth"
-	"github.com/porticohq/portico/core/config"
+	"github.com/porticohq/portico/core/internal/auth"
 	"github.com/porticohq/portico/hostapi"
 )
 
@@ -60,11 +60,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	dir := t.TempDir()
 	key := auth.NewSecret()
 	g, err := core.New(core.Options{
-		Config: config.Sources{
-			Env: []string{"PORTICO_ADMIN_KEY=" + key, "PORTICO_PLUGIN__CACHE_DIR=" + cache,
-				"PORTICO_STORAGE__MEMTABLE_BYTES=1048576", "PORTICO_STORAGE__CACHE_BYTES=1048576"},
-			Flags: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"},
-		},
+		Environ: []string{"PORTICO_ADMIN_KEY=" + key, "PORTICO_PLUGIN__CACHE_DIR=" + cache,
+			"PORTICO_STORAGE__MEMTABLE_BYTES=1048576", "PORTICO_STORAGE__CACHE_BYTES=1048576"},
+		Settings:  map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"},
 		LogOutput: io.Discard,
 	})
 	if err != nil {

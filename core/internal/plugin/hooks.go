@@ -1,0 +1,92 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/porticohq/portico/core/internal/events"
+)
+
+// hookRunner delivers a hook plugin's events: off the request path, one at
+// a time (so in order per plugin), from a bounded subscription whose drops
+// are counted, never blocking a publisher.
+type hookRunner struct {
+	sub       *events.Subscription
+	delivered atomic.Uint64
+	failed    atomic.Uint64
+	done      chan struct{}
+	stopOnce  sync.Once
+}
+
+// HookStats are a hook plugin's delivery counters.
+type HookStats struct {
+	Subscriptions []string `json:"subscriptions"`
+	Delivered     uint64   `json:"delivered"`
+	Failed        uint64   `json:"failed"`
+	Dropped       uint64   `json:"dropped"` // events its queue had no room for
+}
+
+func (m *Manager) startHooks(e *entry, buffer int) error {
+	sub, err := m.d.Bus.SubscribeAny(e.manifest.Hooks.Events, buffer)
+	if err != nil {
+		return err
+	}
+	h := &hookRunner{sub: sub, done: make(chan struct{})}
+	own := "plugin." + e.name + "."
+	p := e.plugin
+	go func() {
+		defer close(h.done)
+		for ev := range sub.Events() {
+			if strings.HasPrefix(ev.Type, own) {
+				continue // never feed a plugin its own events: no loops
+			}
+			data, err := json.Marshal(ev.Data)
+			if err != nil {
+				h.failed.Add(1)
+				continue
+			}
+			ctx, end := m.d.Tracer.Plugin(context.Background(), "hook", ev.Type, e.name)
+			err = p.CallHook(ctx, Envelope(ev.Type, data))
+			end(err)
+			switch {
+			case err == nil:
+				h.delivered.Add(1)
+			default:
+				h.failed.Add(1)
+				m.d.Logger.Warn("hook failed", "plugin", e.name, "event", ev.Type, "error", err)
+			}
+		}
+	}()
+	e.hook = h
+	return nil
+}
+
+// stop ends delivery and waits for the event in progress.
+func (h *hookRunner) stop() {
+	h.stopOnce.Do(func() {
+		h.sub.Close()
+		<-h.done
+	})
+}
+
+func (h *hookRunner) stats(patterns []string) *HookStats {
+	return &HookStats{Subscriptions: slices.Clone(patterns), Delivered: h.delivered.Load(), Failed: h.failed.Load(), Dropped: h.sub.Dropped()}
+}
+
+// close stops an entry's hook delivery and closes its plugin: calls in
+// flight finish first.
+func (e *entry) close(ctx context.Context) {
+	if e.hook != nil {
+		e.hook.stop()
+	}
+	if e.plugin != nil {
+		e.plugin.Close(ctx)
+	}
+	if e.mw != nil {
+		closeMiddleware(e.mw)
+	}
+}

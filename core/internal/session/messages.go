@@ -1,0 +1,357 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/porticohq/portico/core/internal/logs"
+	"github.com/porticohq/portico/core/internal/plugin"
+	"github.com/porticohq/portico/core/internal/store"
+)
+
+// Skills is what a turn needs of the plugin manager.
+type Skills interface {
+	Route(text string) (plugin.Route, bool)
+	Stream(ctx context.Context, skill string, input []byte, sink func(chunk []byte) error) (string, error)
+}
+
+// Hooks connect a turn to the rest of the gateway. All are optional.
+type Hooks struct {
+	// Observe returns a context under which LLM usage of the skill call is
+	// reported to onUsage (the gateway wires it to the LLM service).
+	Observe func(ctx context.Context, onUsage func(Usage), onDelta func(string)) context.Context
+	// Outbound sends a reply back on the session's channel when that
+	// channel is not the caller itself (plugin channels).
+	Outbound func(ctx context.Context, se Session, reply Message)
+}
+
+// PostInput is one incoming message.
+type PostInput struct {
+	SessionID string
+	Text      string
+	// Owner namespaces IdempotencyKey (the caller's user).
+	Owner          string
+	IdempotencyKey string
+	// OnChunk, when set, receives the reply as the skill writes it (and
+	// LLM deltas a skill asked to stream).
+	OnChunk func(text string)
+	// Internal marks a message from a channel plugin: the reply also goes
+	// out through Hooks.Outbound.
+	FromChannel bool
+}
+
+// Turn is the result of a message: the stored message and its reply.
+type Turn struct {
+	SessionID string  `json:"session_id"`
+	Message   Message `json:"message"`
+	Reply     Message `json:"reply"`
+	// Replayed is set when an Idempotency-Key matched an earlier post.
+	Replayed bool `json:"replayed,omitempty"`
+}
+
+// SkillInput is what the routed skill receives for a message.
+type SkillInput struct {
+	Text      string            `json:"text"`
+	Command   string            `json:"command,omitempty"`
+	SessionID string            `json:"session_id"`
+	MessageID string            `json:"message_id"`
+	Channel   string            `json:"channel"`
+	UserID    string            `json:"user_id"`
+	Metadata  map[string]string `json:"metadata"`
+	History   []HistoryItem     `json:"history"`
+}
+
+// HistoryItem is an earlier message handed to the skill.
+type HistoryItem struct {
+	Role string `json:"role"`
+	Text string `json:"text"`
+}
+
+// MessageEvent is the data of message.* events.
+type MessageEvent struct {
+	SessionID string `json:"session_id"`
+	MessageID string `json:"message_id"`
+	Channel   string `json:"channel"`
+	UserID    string `json:"user_id"`
+	Owner     string `json:"owner,omitempty"`
+	Role      string `json:"role"`
+	Skill     string `json:"skill,omitempty"`
+	Text      string `json:"text"`
+}
+
+// CheckText validates a message text against the configured limits.
+func (s *Service) CheckText(text string) error {
+	if max := s.cfg().Sessions.MaxMessageBytes; int64(len(text)) > max {
+		return fmt.Errorf("%w: the message is %d bytes; the limit is %d (sessions.max_message_bytes)", ErrTooLarge, len(text), max)
+	}
+	if strings.TrimSpace(text) == "" {
+		return fmt.Errorf("%w: text must not be empty", ErrInvalid)
+	}
+	if !utf8.ValidString(text) {
+		return fmt.Errorf("%w: text must be UTF-8", ErrInvalid)
+	}
+	return nil
+}
+
+type idemRecord struct {
+	At   time.Time `json:"at"`
+	Turn Turn      `json:"turn"`
+}
+
+func idemKey(owner, key string) []byte {
+	h := sha256.Sum256([]byte(owner + "\x00" + key))
+	return []byte("k/" + hex.EncodeToString(h[:16]))
+}
+
+// Replay returns the turn an earlier post with the same owner and
+// Idempotency-Key produced, if it is still remembered.
+func (s *Service) Replay(ctx context.Context, owner, key string) (Turn, bool, error) {
+	if key == "" {
+		return Turn{}, false, nil
+	}
+	b, err := s.kv.Get(ctx, idemKey(owner, key))
+	if errors.Is(err, store.ErrNotFound) {
+		return Turn{}, false, nil
+	}
+	if err != nil {
+		return Turn{}, false, err
+	}
+	var rec idemRecord
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return Turn{}, false, fmt.Errorf("idempotency record: %w", err)
+	}
+	if s.now().Sub(rec.At) > s.cfg().Sessions.IdempotencyTTL.D() {
+		return Turn{}, false, nil
+	}
+	rec.Turn.Replayed = true
+	return rec.Turn, true, nil
+}
+
+// Post stores a message, routes it to a skill, stores the reply and
+// publishes message.received and message.sent. A retried post with the same
+// Idempotency-Key returns the first turn instead of a second one.
+func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
+	if len(in.IdempotencyKey) > 255 {
+		return Turn{}, fmt.Errorf("%w: Idempotency-Key must be at most 255 bytes", ErrInvalid)
+	}
+	if err := s.CheckText(in.Text); err != nil {
+		return Turn{}, err
+	}
+	if in.IdempotencyKey != "" {
+		unlockKey := s.lock("idem\x00" + in.Owner + "\x00" + in.IdempotencyKey)
+		defer unlockKey()
+		if t, ok, err := s.Replay(ctx, in.Owner, in.IdempotencyKey); err != nil || ok {
+			return t, err
+		}
+	}
+	unlock := s.lock(in.SessionID)
+	defer unlock()
+	se, err := s.Get(ctx, in.SessionID)
+	if err != nil {
+		return Turn{}, err
+	}
+	if se.TerminatedAt != nil {
+		return Turn{}, fmt.Errorf("%w: %q takes no more messages; start a new one", ErrTerminated, se.ID)
+	}
+	// Every line logged below, the skill's own included, names the session.
+	ctx = logs.WithSessionID(ctx, se.ID)
+	route, ok := s.skills.Route(in.Text)
+	if !ok {
+		def := s.cfg().Sessions.DefaultSkill
+		if def == "" {
+			return Turn{}, fmt.Errorf("%w: no skill trigger matches and sessions.default_skill is empty", ErrNoRoute)
+		}
+		route = plugin.Route{Skill: def, Text: in.Text}
+	}
+	history, err := s.history(ctx, &se, int(s.cfg().Sessions.HistoryMessages))
+	if err != nil {
+		return Turn{}, err
+	}
+
+	now := s.now().UTC()
+	msg := Message{ID: NewID("msg"), SessionID: se.ID, Seq: se.MessageCount + 1, Role: "user", Text: in.Text, CreatedAt: now}
+	se.MessageCount, se.LastActivity, se.LastMessageAt = msg.Seq, now, &now
+	if err := s.store(ctx, &msg, &se); err != nil {
+		return Turn{}, err
+	}
+	s.idx.update(entryOf(&se))
+	s.publish(EventReceived, msg.event(&se))
+
+	input, _ := json.Marshal(SkillInput{Text: route.Text, Command: route.Command, SessionID: se.ID, MessageID: msg.ID,
+		Channel: se.Channel, UserID: se.UserID, Metadata: se.Metadata, History: history})
+	var usage Usage
+	var mu sync.Mutex // usage may be reported from skills the skill calls
+	// streamed is set once LLM deltas have reached the caller: the skill's
+	// own output then repeats them and is stored, not sent again.
+	var streamed atomic.Bool
+	callCtx := ctx
+	if s.hooks.Observe != nil {
+		var onDelta func(string)
+		if in.OnChunk != nil {
+			onDelta = func(text string) {
+				streamed.Store(true)
+				in.OnChunk(text)
+			}
+		}
+		callCtx = s.hooks.Observe(ctx, func(u Usage) {
+			mu.Lock()
+			usage.Input += u.Input
+			usage.Output += u.Output
+			mu.Unlock()
+		}, onDelta)
+	}
+	var out bytes.Buffer
+	_, err = s.skills.Stream(callCtx, route.Skill, input, func(chunk []byte) error {
+		out.Write(chunk)
+		if in.OnChunk != nil && !streamed.Load() {
+			in.OnChunk(string(chunk))
+		}
+		return nil
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if err != nil {
+		s.log.WarnContext(ctx, "turn failed", "skill", route.Skill, "error", err)
+		return Turn{}, fmt.Errorf("skill %s: %w", route.Skill, err)
+	}
+
+	done := s.now().UTC()
+	reply := Message{ID: NewID("msg"), SessionID: se.ID, Seq: msg.Seq + 1, Role: "assistant", Text: replyText(out.Bytes()),
+		Skill: route.Skill, Trigger: route.Trigger, CreatedAt: done}
+	if usage != (Usage{}) {
+		reply.Usage = &usage
+	}
+	se.MessageCount, se.TurnCount, se.LastActivity, se.LastMessageAt = reply.Seq, se.TurnCount+1, done, &done
+	se.TokenUsage.Input += usage.Input
+	se.TokenUsage.Output += usage.Output
+	if err := s.store(ctx, &reply, &se); err != nil {
+		return Turn{}, err
+	}
+	s.idx.update(entryOf(&se))
+	s.publish(EventSent, reply.event(&se))
+	s.log.InfoContext(ctx, "turn", "skill", route.Skill, "message_id", msg.ID, "duration", done.Sub(now))
+
+	turn := Turn{SessionID: se.ID, Message: msg, Reply: reply}
+	if in.IdempotencyKey != "" {
+		b, _ := json.Marshal(idemRecord{At: now, Turn: turn})
+		if err := s.kv.Set(ctx, idemKey(in.Owner, in.IdempotencyKey), b); err != nil {
+			s.log.Error("idempotency record not stored", "session_id", se.ID, "error", err)
+		}
+	}
+	if in.FromChannel && s.hooks.Outbound != nil {
+		s.hooks.Outbound(ctx, se, reply)
+	}
+	return turn, nil
+}
+
+// replyText takes the reply text out of a skill's output: the "text" field
+// of a JSON object, a JSON string's value, or else the output as it is.
+func replyText(out []byte) string {
+	out = bytes.TrimSpace(out)
+	if len(out) > 0 && (out[0] == '{' || out[0] == '"') {
+		var v struct {
+			Text *string `json:"text"`
+		}
+		if out[0] == '"' {
+			var str string
+			if json.Unmarshal(out, &str) == nil {
+				return str
+			}
+		} else if json.Unmarshal(out, &v) == nil && v.Text != nil {
+			return *v.Text
+		}
+	}
+	return string(out)
+}
+
+func (m *Message) event(se *Session) MessageEvent {
+	return MessageEvent{SessionID: se.ID, MessageID: m.ID, Channel: se.Channel, UserID: se.UserID, Owner: se.Owner,
+		Role: m.Role, Skill: m.Skill, Text: m.Text}
+}
+
+func messagePrefix(sessionID string) []byte { return []byte("m/" + sessionID + "/") }
+
+func messageKey(sessionID string, seq int64) []byte {
+	return fmt.Appendf(messagePrefix(sessionID), "%012d", seq)
+}
+
+// store writes a message and its session in one transaction: a crash
+// leaves both or neither, and one commit costs half of two.
+func (s *Service) store(ctx context.Context, m *Message, se *Session) error {
+	mb, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	sb, err := json.Marshal(se)
+	if err != nil {
+		return err
+	}
+	mk, sk := messageKey(m.SessionID, m.Seq), sessionKey(se.ID)
+	err = s.kv.Update(ctx, func(tx store.Txn) error {
+		if err := tx.Set(mk, mb); err != nil {
+			return err
+		}
+		return tx.Set(sk, sb)
+	})
+	if err != nil {
+		return fmt.Errorf("storing message: %w", err)
+	}
+	return nil
+}
+
+// history returns up to n of the session's latest messages, oldest first:
+// their keys are known from the message count, so they are read directly.
+func (s *Service) history(ctx context.Context, se *Session, n int) ([]HistoryItem, error) {
+	out := []HistoryItem{}
+	for seq := max(1, se.MessageCount-int64(n)+1); seq <= se.MessageCount; seq++ {
+		b, err := s.kv.Get(ctx, messageKey(se.ID, seq))
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var m Message
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("message record: %w", err)
+		}
+		out = append(out, HistoryItem{Role: m.Role, Text: m.Text})
+	}
+	return out, nil
+}
+
+// Messages returns a page of the session's messages, oldest first, and
+// their total.
+func (s *Service) Messages(ctx context.Context, id string, limit, offset int) ([]Message, int64, error) {
+	se, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := []Message{}
+	i := 0
+	err = s.kv.Scan(ctx, messagePrefix(id), store.ScanOptions{}, func(_, v []byte) error {
+		if i++; i <= offset {
+			return nil
+		}
+		var m Message
+		if err := json.Unmarshal(v, &m); err != nil {
+			return err
+		}
+		out = append(out, m)
+		if len(out) == limit {
+			return store.ErrStop
+		}
+		return nil
+	})
+	return out, se.MessageCount, err
+}
