@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/porticohq/portico/core"
+	"github.com/porticohq/portico/internal/atomicfile"
 )
 
 // globals are the flags every command shares.
@@ -260,7 +260,8 @@ func backupCmd(g *globals, stdout io.Writer) *cobra.Command {
 			}
 			ctx := cmd.Context()
 			how := ""
-			err = writeFileAtomic(args[0], func(w io.Writer) error {
+			// A failed backup never leaves a truncated file that looks like a good one.
+			err = atomicfile.Write(args[0], 0o600, func(w io.Writer) error {
 				if url == "" {
 					err := core.BackupDataDir(ctx, c, w)
 					if !errors.Is(err, core.ErrGatewayRunning) {
@@ -317,26 +318,4 @@ func restoreCmd(g *globals, stdout io.Writer) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&replace, "replace", false, "drop the data dir's current data before loading the backup")
 	return cmd
-}
-
-// writeFileAtomic creates path only if write succeeds, so a failed backup
-// never leaves a truncated file that looks like a good one.
-func writeFileAtomic(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/porticohq/portico/core"
 	"github.com/porticohq/portico/core/pack"
 	"github.com/porticohq/portico/hostapi"
+	"github.com/porticohq/portico/internal/atomicfile"
 )
 
 // packCmd is `portico pack`: build, inspect, sign and verify packs
@@ -41,7 +42,7 @@ func packCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 			if _, err := p.WriteTo(&buf); err != nil {
 				return err
 			}
-			if err := writeBytes(out, buf.Bytes()); err != nil {
+			if err := atomicfile.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "built %s: %s %s, %d plugins, %s (%s unpacked)\n", out, p.Manifest.Name, p.Manifest.Version,
@@ -94,11 +95,11 @@ func packCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 			if st, err := os.Stat(args[0]); err == nil && st.IsDir() {
 				sig := p.Signature
 				enc, _ := json.MarshalIndent(sig, "", "  ")
-				err = writeBytes(filepath.Join(args[0], pack.SignatureFile), append(enc, '\n'))
+				err = atomicfile.WriteFile(filepath.Join(args[0], pack.SignatureFile), append(enc, '\n'), 0o644)
 			} else {
 				var buf bytes.Buffer
 				if _, err = p.WriteTo(&buf); err == nil {
-					err = writeBytes(args[0], buf.Bytes())
+					err = atomicfile.WriteFile(args[0], buf.Bytes(), 0o644)
 				}
 			}
 			if err != nil {
@@ -363,12 +364,4 @@ func printPack(w io.Writer, p *pack.Pack, keys []ed25519.PublicKey, asJSON bool)
 			orDash(strings.Join(skills, ", ")), orDash(strings.Join(po.Grants, ", ")))
 	}
 	return nil
-}
-
-// writeBytes writes a file through a temporary one (writeFileAtomic).
-func writeBytes(path string, b []byte) error {
-	return writeFileAtomic(path, func(w io.Writer) error {
-		_, err := w.Write(b)
-		return err
-	})
 }

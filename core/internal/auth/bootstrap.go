@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/porticohq/portico/internal/atomicfile"
 )
 
 // AdminKeyFile is where the first admin key is written, in the data dir.
@@ -47,10 +49,7 @@ func Bootstrap(ctx context.Context, s *Service, dataDir, secret string) (string,
 	// leave a key nobody has.
 	secret = NewSecret()
 	path := filepath.Join(dataDir, AdminKeyFile)
-	if err := os.WriteFile(path+".tmp", []byte(secret+"\n"), 0o600); err != nil {
-		return "", fmt.Errorf("write admin key: %w", err)
-	}
-	if err := os.Rename(path+".tmp", path); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write admin key: %w", err)
 	}
 	if _, err := s.ImportKey(ctx, secret, in); err != nil {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/knadh/koanf/maps"
+
+	"github.com/porticohq/portico/internal/atomicfile"
 )
 
 // DefaultFileName is the config file used in the data dir when no file is
@@ -295,7 +297,7 @@ func (m *Manager) Patch(patch map[string]any) (PatchResult, error) {
 	if err := roundTrip(m.path, out, c, layers{base: m.base, env: m.env, flags: m.flags}); err != nil {
 		return PatchResult{}, err
 	}
-	if err := writeAtomic(m.path, out); err != nil {
+	if err := atomicfile.WriteFile(m.path, out, 0o600); err != nil {
 		return PatchResult{}, fmt.Errorf("write config file: %w", err)
 	}
 	m.file, m.fileHash = file, sha256.Sum256(out)
@@ -458,47 +460,6 @@ func marshalFile(path string, flat map[string]any) ([]byte, error) {
 		return nil, fmt.Errorf("encode config file: %w", err)
 	}
 	return b, nil
-}
-
-// writeAtomic replaces path with b so that readers see the old or the new
-// file, never a half-written one, keeping the old file's permissions.
-func writeAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	mode := os.FileMode(0o600)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	tmp, err := os.CreateTemp(dir, ".portico-config-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // DecodePatch reads a PATCH /api/v1/config body: one JSON object of dotted

@@ -101,7 +101,7 @@ func New(d Deps) *API {
 	a := &API{d: d}
 	a.streams, a.stopStreams = context.WithCancel(context.Background())
 	d.Metrics.GaugeFunc("http", "in_flight_requests", "Requests being served now (probes not counted).", func() float64 { return float64(a.InFlight()) })
-	a.lim = limits{cfg: d.Config.Config, log: d.Logger}
+	a.lim = limits{cfg: d.Config.Config, log: d.Logger, bodies: bodyLimits(a.routes())}
 	if err := a.Apply(context.Background(), d.Config.Config()); err != nil {
 		a.d.Logger.Error("API settings not applied", "error", err)
 	}
@@ -142,80 +142,91 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 type route struct {
 	method, pattern string
 	role            auth.Role
-	group           string // rate-limit group; "" for probes, which are never limited
+	group           string    // rate-limit group; "" for probes, which are never limited
+	body            bodyLimit // largest request body; nil: http.max_body_bytes
 	h               handlerFunc
 }
 
+// bodyLimit reads a route's request body limit from the live config.
+type bodyLimit func(*config.Config) int64
+
+// Body limits of the routes that take more than http.max_body_bytes.
+var (
+	pluginUpload bodyLimit = func(c *config.Config) int64 { return c.Plugin.MaxUploadBytes } // a manifest and a module
+	packUpload   bodyLimit = func(c *config.Config) int64 { return c.Packs.MaxUploadBytes }  // a pack carries several
+)
+
 func (a *API) routes() []route {
 	return []route{
-		{"GET", "/health", RolePublic, "", a.health},
-		{"GET", "/api/v1/status/health", RolePublic, "", a.statusHealth},
-		{"GET", "/api/v1/status/ready", RolePublic, "", a.statusReady},
-		{"GET", "/api/v1/status", RoleOperator, "default", a.status},
-		{"GET", "/ui", RolePublic, "default", a.consoleRoot},
-		{"GET", "/ui/*", RolePublic, "default", a.console},
-		{"GET", "/api/v1/config", RoleAdmin, "default", a.getConfig},
-		{"PATCH", "/api/v1/config", RoleAdmin, "config_write", a.patchConfig},
-		{"POST", "/api/v1/admin/backup", RoleAdmin, "default", a.backup},
-		{"GET", "/api/v1/keys", RoleAdmin, "default", a.listKeys},
-		{"POST", "/api/v1/keys", RoleAdmin, "default", a.createKey},
-		{"DELETE", "/api/v1/keys/{id}", RoleAdmin, "default", a.revokeKey},
-		{"GET", "/api/v1/users", RoleAdmin, "default", a.listUsers},
-		{"POST", "/api/v1/users", RoleAdmin, "default", a.createUser},
-		{"GET", "/api/v1/users/{id}", RoleAdmin, "default", a.getUser},
-		{"PUT", "/api/v1/users/{id}", RoleAdmin, "default", a.updateUser},
-		{"DELETE", "/api/v1/users/{id}", RoleAdmin, "default", a.deleteUser},
-		{"GET", "/api/v1/users/{id}/keys", RoleAdmin, "default", a.listUserKeys},
-		{"POST", "/api/v1/users/{id}/keys", RoleAdmin, "default", a.createUserKey},
-		{"DELETE", "/api/v1/users/{id}/keys/{key_id}", RoleAdmin, "default", a.revokeUserKey},
-		{"GET", "/api/v1/audit", RoleAdmin, "default", a.listAudit},
-		{"GET", "/api/v1/plugins", RoleOperator, "default", a.listPlugins},
-		{"GET", "/api/v1/plugins/{name}", RoleOperator, "default", a.getPlugin},
-		{"POST", "/api/v1/plugins", RoleOperator, "default", a.installPlugin},
-		{"DELETE", "/api/v1/plugins/{name}", RoleOperator, "default", a.uninstallPlugin},
-		{"POST", "/api/v1/plugins/{name}/reload", RoleOperator, "default", a.pluginAction("reload", (*plugin.Manager).Reload)},
-		{"POST", "/api/v1/plugins/{name}/disable", RoleOperator, "default", a.pluginAction("disable", (*plugin.Manager).Disable)},
-		{"POST", "/api/v1/plugins/{name}/enable", RoleOperator, "default", a.pluginAction("enable", (*plugin.Manager).Enable)},
-		{"GET", "/api/v1/packs", RoleOperator, "default", a.listPacks},
-		{"POST", "/api/v1/packs", RoleOperator, "default", a.installPack},
-		{"GET", "/api/v1/hooks", RoleOperator, "default", a.listHooks},
-		{"POST", "/api/v1/hooks", RoleOperator, "default", a.createHook},
-		{"GET", "/api/v1/hooks/{id}", RoleOperator, "default", a.getHook},
-		{"DELETE", "/api/v1/hooks/{id}", RoleOperator, "default", a.deleteHook},
-		{"POST", "/api/v1/hooks/{id}/rotate-secret", RoleOperator, "default", a.rotateHookSecret},
-		{"GET", "/api/v1/hooks/{id}/deliveries", RoleOperator, "default", a.listDeliveries},
-		{"POST", "/api/v1/hooks/{id}/deliveries/{delivery}/redeliver", RoleOperator, "default", a.redeliver},
-		{"GET", "/api/v1/skills", RoleUser, "default", a.listSkills},
-		{"POST", "/api/v1/skills/{name}/invoke", RoleUser, "default", a.invokeSkill},
-		{"GET", "/api/v1/usage", RoleUser, "default", a.getUsage},
-		{"POST", "/api/v1/sessions", RoleUser, "sessions_write", a.createSession},
-		{"GET", "/api/v1/sessions", RoleUser, "sessions_read", a.listSessions},
-		{"GET", "/api/v1/sessions/{id}", RoleUser, "sessions_read", a.getSession},
-		{"DELETE", "/api/v1/sessions/{id}", RoleUser, "sessions_write", a.deleteSession},
-		{"GET", "/api/v1/sessions/{id}/messages", RoleUser, "sessions_read", a.listMessages},
-		{"POST", "/api/v1/sessions/{id}/messages", RoleUser, "sessions_write", a.postMessage},
-		{"POST", "/api/v1/chat", RoleUser, "sessions_write", a.chat},
-		{"GET", "/api/v1/ws", RoleUser, "default", a.websocket},
-		{"GET", "/api/v1/events/stream", RoleUser, "default", a.eventStream},
-		{"GET", "/api/v1/channels", RoleOperator, "default", a.listChannels},
-		{"GET", "/api/v1/channels/{name}/health", RoleOperator, "default", a.channelHealth},
-		{"POST", "/api/v1/channels/{name}/restart", RoleOperator, "default", a.restartChannel},
-		{"POST", "/api/v1/channels/{name}/webhook", RolePublic, "unauthenticated", a.channelWebhook},
-		{"POST", "/api/v1/mcp", RoleUser, "default", a.mcpServe},
-		{"GET", "/api/v1/mcp", RoleUser, "default", a.mcpServe},
-		{"DELETE", "/api/v1/mcp", RoleUser, "default", a.mcpServe},
-		{"GET", "/api/v1/mcp/registry", RoleOperator, "default", a.mcpRegistry},
-		{"POST", "/api/v1/mcp/{server}/mcp", RoleUser, "default", a.mcpProxy},
-		{"GET", "/api/v1/mcp/{server}/mcp", RoleUser, "default", a.mcpProxy},
-		{"DELETE", "/api/v1/mcp/{server}/mcp", RoleUser, "default", a.mcpProxy},
-		{"GET", "/.well-known/agent-card.json", RolePublic, "unauthenticated", a.getAgentCard},
-		{"GET", "/.well-known/agent-cards", RolePublic, "unauthenticated", a.listAgentCards},
-		{"GET", "/.well-known/agent-cards/{name}", RolePublic, "unauthenticated", a.getNamedAgentCard},
-		{"POST", "/a2a", RoleUser, "sessions_write", a.a2aRPC},
-		{"GET", "/api/v1/logs", RoleOperator, "default", a.listLogs},
-		{"GET", "/api/v1/logs/stream", RoleOperator, "default", a.logStream},
-		{"GET", metricsPath, RoleOperator, "default", a.serveMetrics},
-		{"GET", "/cert", RolePublic, "unauthenticated", a.getCert},
+		// method, pattern, role, rate-limit group, body limit, handler
+		{"GET", "/health", RolePublic, "", nil, a.health},
+		{"GET", "/api/v1/status/health", RolePublic, "", nil, a.statusHealth},
+		{"GET", "/api/v1/status/ready", RolePublic, "", nil, a.statusReady},
+		{"GET", "/api/v1/status", RoleOperator, "default", nil, a.status},
+		{"GET", "/ui", RolePublic, "default", nil, a.consoleRoot},
+		{"GET", "/ui/*", RolePublic, "default", nil, a.console},
+		{"GET", "/api/v1/config", RoleAdmin, "default", nil, a.getConfig},
+		{"PATCH", "/api/v1/config", RoleAdmin, "config_write", nil, a.patchConfig},
+		{"POST", "/api/v1/admin/backup", RoleAdmin, "default", nil, a.backup},
+		{"GET", "/api/v1/keys", RoleAdmin, "default", nil, a.listKeys},
+		{"POST", "/api/v1/keys", RoleAdmin, "default", nil, a.createKey},
+		{"DELETE", "/api/v1/keys/{id}", RoleAdmin, "default", nil, a.revokeKey},
+		{"GET", "/api/v1/users", RoleAdmin, "default", nil, a.listUsers},
+		{"POST", "/api/v1/users", RoleAdmin, "default", nil, a.createUser},
+		{"GET", "/api/v1/users/{id}", RoleAdmin, "default", nil, a.getUser},
+		{"PUT", "/api/v1/users/{id}", RoleAdmin, "default", nil, a.updateUser},
+		{"DELETE", "/api/v1/users/{id}", RoleAdmin, "default", nil, a.deleteUser},
+		{"GET", "/api/v1/users/{id}/keys", RoleAdmin, "default", nil, a.listUserKeys},
+		{"POST", "/api/v1/users/{id}/keys", RoleAdmin, "default", nil, a.createUserKey},
+		{"DELETE", "/api/v1/users/{id}/keys/{key_id}", RoleAdmin, "default", nil, a.revokeUserKey},
+		{"GET", "/api/v1/audit", RoleAdmin, "default", nil, a.listAudit},
+		{"GET", "/api/v1/plugins", RoleOperator, "default", nil, a.listPlugins},
+		{"GET", "/api/v1/plugins/{name}", RoleOperator, "default", nil, a.getPlugin},
+		{"POST", "/api/v1/plugins", RoleOperator, "default", pluginUpload, a.installPlugin},
+		{"DELETE", "/api/v1/plugins/{name}", RoleOperator, "default", nil, a.uninstallPlugin},
+		{"POST", "/api/v1/plugins/{name}/reload", RoleOperator, "default", nil, a.pluginAction("reload", (*plugin.Manager).Reload)},
+		{"POST", "/api/v1/plugins/{name}/disable", RoleOperator, "default", nil, a.pluginAction("disable", (*plugin.Manager).Disable)},
+		{"POST", "/api/v1/plugins/{name}/enable", RoleOperator, "default", nil, a.pluginAction("enable", (*plugin.Manager).Enable)},
+		{"GET", "/api/v1/packs", RoleOperator, "default", nil, a.listPacks},
+		{"POST", "/api/v1/packs", RoleOperator, "default", packUpload, a.installPack},
+		{"GET", "/api/v1/hooks", RoleOperator, "default", nil, a.listHooks},
+		{"POST", "/api/v1/hooks", RoleOperator, "default", nil, a.createHook},
+		{"GET", "/api/v1/hooks/{id}", RoleOperator, "default", nil, a.getHook},
+		{"DELETE", "/api/v1/hooks/{id}", RoleOperator, "default", nil, a.deleteHook},
+		{"POST", "/api/v1/hooks/{id}/rotate-secret", RoleOperator, "default", nil, a.rotateHookSecret},
+		{"GET", "/api/v1/hooks/{id}/deliveries", RoleOperator, "default", nil, a.listDeliveries},
+		{"POST", "/api/v1/hooks/{id}/deliveries/{delivery}/redeliver", RoleOperator, "default", nil, a.redeliver},
+		{"GET", "/api/v1/skills", RoleUser, "default", nil, a.listSkills},
+		{"POST", "/api/v1/skills/{name}/invoke", RoleUser, "default", nil, a.invokeSkill},
+		{"GET", "/api/v1/usage", RoleUser, "default", nil, a.getUsage},
+		{"POST", "/api/v1/sessions", RoleUser, "sessions_write", nil, a.createSession},
+		{"GET", "/api/v1/sessions", RoleUser, "sessions_read", nil, a.listSessions},
+		{"GET", "/api/v1/sessions/{id}", RoleUser, "sessions_read", nil, a.getSession},
+		{"DELETE", "/api/v1/sessions/{id}", RoleUser, "sessions_write", nil, a.deleteSession},
+		{"GET", "/api/v1/sessions/{id}/messages", RoleUser, "sessions_read", nil, a.listMessages},
+		{"POST", "/api/v1/sessions/{id}/messages", RoleUser, "sessions_write", nil, a.postMessage},
+		{"POST", "/api/v1/chat", RoleUser, "sessions_write", nil, a.chat},
+		{"GET", "/api/v1/ws", RoleUser, "default", nil, a.websocket},
+		{"GET", "/api/v1/events/stream", RoleUser, "default", nil, a.eventStream},
+		{"GET", "/api/v1/channels", RoleOperator, "default", nil, a.listChannels},
+		{"GET", "/api/v1/channels/{name}/health", RoleOperator, "default", nil, a.channelHealth},
+		{"POST", "/api/v1/channels/{name}/restart", RoleOperator, "default", nil, a.restartChannel},
+		{"POST", "/api/v1/channels/{name}/webhook", RolePublic, "unauthenticated", nil, a.channelWebhook},
+		{"POST", "/api/v1/mcp", RoleUser, "default", nil, a.mcpServe},
+		{"GET", "/api/v1/mcp", RoleUser, "default", nil, a.mcpServe},
+		{"DELETE", "/api/v1/mcp", RoleUser, "default", nil, a.mcpServe},
+		{"GET", "/api/v1/mcp/registry", RoleOperator, "default", nil, a.mcpRegistry},
+		{"POST", "/api/v1/mcp/{server}/mcp", RoleUser, "default", nil, a.mcpProxy},
+		{"GET", "/api/v1/mcp/{server}/mcp", RoleUser, "default", nil, a.mcpProxy},
+		{"DELETE", "/api/v1/mcp/{server}/mcp", RoleUser, "default", nil, a.mcpProxy},
+		{"GET", "/.well-known/agent-card.json", RolePublic, "unauthenticated", nil, a.getAgentCard},
+		{"GET", "/.well-known/agent-cards", RolePublic, "unauthenticated", nil, a.listAgentCards},
+		{"GET", "/.well-known/agent-cards/{name}", RolePublic, "unauthenticated", nil, a.getNamedAgentCard},
+		{"POST", "/a2a", RoleUser, "sessions_write", nil, a.a2aRPC},
+		{"GET", "/api/v1/logs", RoleOperator, "default", nil, a.listLogs},
+		{"GET", "/api/v1/logs/stream", RoleOperator, "default", nil, a.logStream},
+		{"GET", metricsPath, RoleOperator, "default", nil, a.serveMetrics},
+		{"GET", "/cert", RolePublic, "unauthenticated", nil, a.getCert},
 	}
 }
 

@@ -322,3 +322,19 @@ func BenchmarkChain(b *testing.B) {
 }
 
 func auditQuery() audit.Query { return audit.Query{Limit: 1000} }
+
+// TestBodyLimitColumn: the route table's body column is what the body
+// limit reads, by method and literal path; a limit on a pattern with
+// parameters is refused when the table is built.
+func TestBodyLimitColumn(t *testing.T) {
+	m := bodyLimits((&API{}).routes())
+	if len(m) != 2 || m[routeKey{"POST", "/api/v1/plugins"}] == nil || m[routeKey{"POST", "/api/v1/packs"}] == nil {
+		t.Errorf("body limits: %v", m)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a body limit on /x/{id} was accepted")
+		}
+	}()
+	bodyLimits([]route{{method: "POST", pattern: "/x/{id}", body: pluginUpload}})
+}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -164,6 +165,30 @@ type limits struct {
 	cfg      func() *config.Config
 	log      *slog.Logger
 	inFlight atomic.Int64
+	// bodies are the body limits of the route table's body column, by
+	// method and path: the limit applies before routing, so the pre-auth
+	// middleware never reads more than the route takes.
+	bodies map[routeKey]bodyLimit
+}
+
+// routeKey names a route by method and literal path (a struct key: a
+// lookup allocates nothing).
+type routeKey struct{ method, path string }
+
+// bodyLimits indexes the routes with a body limit of their own; those
+// routes must have literal patterns.
+func bodyLimits(routes []route) map[routeKey]bodyLimit {
+	out := map[routeKey]bodyLimit{}
+	for _, rt := range routes {
+		if rt.body == nil {
+			continue
+		}
+		if strings.ContainsAny(rt.pattern, "{*") {
+			panic(fmt.Sprintf("httpapi: route %s %s has a body limit but no literal path", rt.method, rt.pattern))
+		}
+		out[routeKey{rt.method, rt.pattern}] = rt.body
+	}
+	return out
 }
 
 func (l *limits) wrap(next http.Handler) http.Handler {
@@ -180,10 +205,8 @@ func (l *limits) wrap(next http.Handler) http.Handler {
 			}
 		}
 		max := c.HTTP.MaxBodyBytes
-		if r.Method == http.MethodPost && r.URL.Path == "/api/v1/plugins" {
-			max = c.Plugin.MaxUploadBytes // uploads carry a module
-		} else if r.Method == http.MethodPost && r.URL.Path == "/api/v1/packs" {
-			max = c.Packs.MaxUploadBytes // a pack carries several
+		if f := l.bodies[routeKey{r.Method, r.URL.Path}]; f != nil {
+			max = f(c)
 		}
 		if r.ContentLength > max {
 			WriteError(w, r, l.log, Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge,

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/porticohq/portico/internal/atomicfile"
 )
 
 // SelfSignedDir is where, under the data dir, the self-signed certificate
@@ -236,17 +238,11 @@ func Generate(certFile, keyFile string, hosts []string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("tls: encode key: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(certFile), 0o700); err != nil {
-		return fmt.Errorf("tls: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(keyFile), 0o700); err != nil {
-		return fmt.Errorf("tls: %w", err)
-	}
 	// The key first: a certificate on disk always has its key.
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+	if err := atomicfile.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := atomicfile.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
 		return fmt.Errorf("tls: %w", err)
 	}
 	return nil
