@@ -2,6 +2,9 @@ package core_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -226,4 +229,19 @@ func ExampleNewMemoryStore() {
 	// fruit/plums=40
 	// fruit/apples=120
 	// true
+}
+
+// A webhook receiver checks a delivery's signature: HMAC-SHA256 of
+// "<timestamp>.<body>" under the hook's secret, sent as "v1=<hex>".
+func ExampleVerifyWebhook() {
+	secret, ts, body := "whsec_example", "1767225600", []byte(`{"type":"plugin.loaded"}`)
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(ts + "."))
+	m.Write(body)
+	header := "v1=" + hex.EncodeToString(m.Sum(nil))
+	fmt.Println(core.VerifyWebhook(secret, ts, header, body))
+	fmt.Println(core.VerifyWebhook(secret, ts, header, []byte(`{"type":"forged"}`)))
+	// Output:
+	// true
+	// false
 }
