@@ -91,11 +91,6 @@ type Limits struct {
 // of the packs.max_* config keys.
 var DefaultLimits = Limits{MaxEntries: 1024, MaxEntryBytes: 32 << 20, MaxTotalBytes: 128 << 20}
 
-// LimitsFrom returns the limits the packs.max_* config keys set.
-func LimitsFrom(c config.Packs) Limits {
-	return Limits{MaxEntries: int(c.MaxEntries), MaxEntryBytes: c.MaxEntryBytes, MaxTotalBytes: c.MaxTotalBytes}
-}
-
 func (l Limits) orDefault() Limits {
 	if l.MaxEntries <= 0 {
 		l.MaxEntries = DefaultLimits.MaxEntries

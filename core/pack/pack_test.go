@@ -353,7 +353,7 @@ func TestCheck(t *testing.T) {
 			if err := config.Default().Validate(); err != nil {
 				t.Fatal(err)
 			}
-			trusted, err := Check(tt.p, c)
+			trusted, err := Check(tt.p, c.TrustedKeys, c.SignaturesRequired())
 			if trusted != tt.trusted || !errors.Is(err, tt.want) {
 				t.Errorf("Check = %v, %v; want %v, %v", trusted, err, tt.trusted, tt.want)
 			}

@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"github.com/porticohq/portico/core/internal/config"
 )
 
 // Key text forms: a public key is "ed25519:<base64 of 32 bytes>" (what
@@ -161,21 +159,24 @@ func ParsePrivateKey(s string) (ed25519.PrivateKey, error) {
 	return ed25519.NewKeyFromSeed(b), nil
 }
 
-// Check applies the packs.* signature policy of c to p. It returns whether
-// p carries a valid signature by a trusted key. It refuses, when c
-// requires signatures, a pack that is unsigned (ErrUnsigned) or signed by
-// an untrusted key (ErrUntrusted); and always a pack whose signature does
-// not verify (ErrSignature): it was changed after signing.
-func Check(p *Pack, c config.Packs) (trusted bool, err error) {
-	keys, err := ParsePublicKeys(c.TrustedKeys)
+// Check applies a signature policy to p: the trusted keys (as
+// FormatPublicKey writes them) and whether a signature by one of them is
+// required (the gateway's packs.signatures and packs.trusted_keys). It
+// returns whether p carries a valid signature by a trusted key. It
+// refuses, when a signature is required, a pack that is unsigned
+// (ErrUnsigned) or signed by an untrusted key (ErrUntrusted); and always a
+// pack whose signature does not verify (ErrSignature): it was changed
+// after signing.
+func Check(p *Pack, trustedKeys []string, required bool) (trusted bool, err error) {
+	keys, err := ParsePublicKeys(trustedKeys)
 	if err != nil {
-		return false, err // the config was validated: not reached
+		return false, err
 	}
 	err = p.Verify(keys)
 	switch {
 	case err == nil:
 		return true, nil
-	case c.SignaturesRequired():
+	case required:
 		return false, fmt.Errorf("%w (packs.signatures requires a signature by a trusted key)", err)
 	case errors.Is(err, ErrUnsigned), errors.Is(err, ErrUntrusted):
 		return false, nil

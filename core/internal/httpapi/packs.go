@@ -19,7 +19,7 @@ func (a *API) installPack(w http.ResponseWriter, r *http.Request) error {
 		return badBody(err)
 	}
 	var info plugin.PackInfo
-	p, err := pack.Read(bytes.NewReader(body), pack.LimitsFrom(a.d.Config.Config().Packs))
+	p, err := pack.Read(bytes.NewReader(body), plugin.PackLimits(a.d.Config.Config().Packs))
 	if err == nil {
 		info, err = a.d.Plugins.InstallPack(r.Context(), p)
 	}

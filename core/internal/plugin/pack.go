@@ -78,7 +78,7 @@ func (ip *installedPack) info(c *config.Config) PackInfo {
 	if ip.p.Signature != nil {
 		i.SignedBy = ip.p.Signature.Key
 	}
-	i.Trusted, _ = pack.Check(ip.p, c.Packs)
+	i.Trusted, _ = CheckPack(ip.p, c.Packs)
 	return i
 }
 
@@ -107,7 +107,7 @@ func (m *Manager) Packs() []PackInfo {
 // trusted key and packs.grant_requested is on.
 func packConfig(c *config.Config, p *pack.Pack, pl pack.Plugin) config.PluginEntry {
 	pc := configFor(c, pl.Name)
-	if trusted, _ := pack.Check(p, c.Packs); trusted && c.Packs.GrantRequested {
+	if trusted, _ := CheckPack(p, c.Packs); trusted && c.Packs.GrantRequested {
 		pc.Grants = slices.Clone(pc.Grants)
 		for _, g := range pl.Grants {
 			if !slices.Contains(pc.Grants, g) {
@@ -174,7 +174,7 @@ func (m *Manager) loadPacks(c *config.Config) {
 			continue // temporary and old directories start with "."
 		}
 		dir := filepath.Join(m.d.InstallDir, PacksDir, d.Name())
-		p, err := pack.ParseDir(dir, pack.LimitsFrom(c.Packs))
+		p, err := pack.ParseDir(dir, PackLimits(c.Packs))
 		if err == nil && p.Manifest.Name != d.Name() {
 			err = fmt.Errorf("%w: the directory is named %q but the pack %q", pack.ErrInvalid, d.Name(), p.Manifest.Name)
 		}
@@ -182,7 +182,7 @@ func (m *Manager) loadPacks(c *config.Config) {
 			err = p.CheckABI(hostapi.ABIMajor, hostapi.ABIMinor)
 		}
 		if err == nil {
-			_, err = pack.Check(p, c.Packs)
+			_, err = CheckPack(p, c.Packs)
 		}
 		if err != nil {
 			m.d.Logger.Error("installed pack not loaded", "pack", d.Name(), "dir", dir, "error", err)
@@ -219,7 +219,7 @@ func (m *Manager) InstallPack(ctx context.Context, p *pack.Pack) (PackInfo, erro
 	if err := p.CheckABI(hostapi.ABIMajor, hostapi.ABIMinor); err != nil {
 		return PackInfo{}, err
 	}
-	if _, err := pack.Check(p, c.Packs); err != nil {
+	if _, err := CheckPack(p, c.Packs); err != nil {
 		return PackInfo{}, err
 	}
 	reg := m.reg.Load()
@@ -394,4 +394,15 @@ func (m *Manager) UninstallPack(ctx context.Context, name string, purge bool) er
 	}
 	m.d.Bus.Publish(events.Event{Type: EventPackUninstalled, Data: map[string]any{"pack": name, "version": ip.p.Manifest.Version, "purged": purge}})
 	return errors.Join(errs...)
+}
+
+// PackLimits returns the limits the packs.max_* config keys set.
+func PackLimits(c config.Packs) pack.Limits {
+	return pack.Limits{MaxEntries: int(c.MaxEntries), MaxEntryBytes: c.MaxEntryBytes, MaxTotalBytes: c.MaxTotalBytes}
+}
+
+// CheckPack applies the packs.signatures and packs.trusted_keys policy of c
+// to p (pack.Check).
+func CheckPack(p *pack.Pack, c config.Packs) (trusted bool, err error) {
+	return pack.Check(p, c.TrustedKeys, c.SignaturesRequired())
 }
