@@ -95,7 +95,28 @@ var (
 	// ErrSkillFailed is returned by Invoke when the skill reported an
 	// error, trapped or wrote more than plugin.max_output_bytes.
 	ErrSkillFailed = errors.New("skill failed")
+	// ErrQuota is returned by Invoke when the skill failed after a token
+	// quota refused it an LLM completion (Invoke itself counts no quota:
+	// this comes from a context carrying an account, as the HTTP API's).
+	ErrQuota = errors.New("quota exceeded")
+	// ErrDepth is returned by Invoke when the skill failed after its call
+	// chain went deeper than plugin.max_call_depth or its pool could serve.
+	ErrDepth = errors.New("skill call chain too deep")
 )
+
+// invokeErrors is the embedding API's answer to each kind of failed
+// plugin call: the one table of this surface (HTTP, MCP and A2A have
+// theirs; a test holds them to each other).
+var invokeErrors = map[plugin.Kind]error{
+	plugin.KindNotFound:    ErrNotFound,
+	plugin.KindBadInput:    ErrBadInput,
+	plugin.KindUnavailable: ErrUnavailable,
+	plugin.KindBusy:        ErrBusy,
+	plugin.KindTimeout:     ErrTimeout,
+	plugin.KindFailed:      ErrSkillFailed,
+	plugin.KindQuota:       ErrQuota,
+	plugin.KindDepth:       ErrDepth,
+}
 
 // Role is what a credential may do: each role includes the ones before it.
 // A Route requires one.
@@ -350,8 +371,8 @@ func adaptHostFn(fn func(context.Context, []byte) ([]byte, error)) func(context.
 // what the HTTP API's {"input": ...} holds), and returns the skill's reply
 // as it wrote it. It runs with the program's authority: no key, no rate
 // limit, no quota. Errors match ErrNotStarted, ErrStopped, ErrNotFound,
-// ErrBadInput, ErrUnavailable, ErrBusy, ErrTimeout, ErrSkillFailed, or are
-// ctx's.
+// ErrBadInput, ErrUnavailable, ErrBusy, ErrTimeout, ErrSkillFailed,
+// ErrQuota, ErrDepth, or are ctx's.
 func (gw *Gateway) Invoke(ctx context.Context, skill string, input []byte) ([]byte, error) {
 	gw.mu.Lock()
 	state := gw.state
@@ -372,24 +393,10 @@ func (gw *Gateway) Invoke(ctx context.Context, skill string, input []byte) ([]by
 	return out, nil
 }
 
-// invokeError adds the public sentinel that fits a plugin call's error.
+// invokeError adds the public sentinel of a plugin call's kind.
 func invokeError(err error) error {
-	for _, m := range []struct {
-		public error
-		core   []error
-	}{
-		{ErrNotFound, []error{plugin.ErrNotFound}},
-		{ErrBadInput, []error{plugin.ErrInput, hostapi.ErrBadInput}},
-		{ErrUnavailable, []error{plugin.ErrDisabled, plugin.ErrFailed, hostapi.ErrClosed}},
-		{ErrBusy, []error{hostapi.ErrBusy}},
-		{ErrTimeout, []error{hostapi.ErrTimeout}},
-		{ErrSkillFailed, []error{hostapi.ErrGuest, hostapi.ErrTrap, hostapi.ErrOutputLimit, hostapi.ErrABI}},
-	} {
-		for _, c := range m.core {
-			if errors.Is(err, c) {
-				return fmt.Errorf("%w: %w", m.public, err)
-			}
-		}
+	if public, ok := invokeErrors[plugin.KindOf(err)]; ok {
+		return fmt.Errorf("%w: %w", public, err)
 	}
 	return err
 }

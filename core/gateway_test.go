@@ -79,7 +79,7 @@ var client = &http.Client{Timeout: 20 * time.Second}
 
 // sharedCache is the compilation cache every test shares, so the Go echo
 // plugin is compiled once per machine, not once per test.
-func sharedCache(t *testing.T) string {
+func sharedCache(t testing.TB) string {
 	dir, err := hostapi.TestCacheDir()
 	if err != nil {
 		t.Fatal(err)

@@ -71,11 +71,22 @@ func TestLLMOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "asker.wasm"), wasm, 0o600)
+	// strict fails when the host refuses it a completion, as an SDK skill
+	// returning the error does.
+	strict := filepath.Join(t.TempDir(), "strict")
+	os.MkdirAll(strict, 0o700)
+	os.WriteFile(filepath.Join(strict, "plugin.toml"), []byte("name = \"strict\"\nversion = \"1.0.0\"\nkinds = [\"skill\"]\n"+
+		"[[skills]]\nname = \"ask_strict\"\ndescription = \"asks the LLM, fails when refused\"\n[capabilities]\noptional = [\"llm\"]\n"), 0o600)
+	if wasm, err = os.ReadFile(filepath.Join("..", "testdata", "wasm", "llmstrict.wasm")); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(strict, "strict.wasm"), wasm, 0o600)
 	// The test gateway's environment holds PORTICO_ADMIN_KEY, so naming it
 	// as the provider's api_key_env shows the key comes from there.
 	g := start(t, small+"[llm]\nkey_quota_tokens = 40\nretry_backoff = \"1ms\"\n"+
 		"[[llm.providers]]\nname = \"mock\"\nkind = \"openai\"\nbase_url = \""+mock.URL+"/v1\"\napi_key_env = \"PORTICO_ADMIN_KEY\"\nmodels = [\"m1\", \"m2\"]\n"+
 		"[[plugins]]\nname = \"asker\"\npath = \""+dir+"\"\ngrants = [\"llm\"]\nllm_models = [\"m1\"]\n"+
+		"[[plugins]]\nname = \"strict\"\npath = \""+strict+"\"\ngrants = [\"llm\"]\n"+
 		"[[plugins]]\nname = \"summarize\"\ngrants = [\"llm\"]\ncall_timeout = \"30s\"\n")
 
 	// Each key belongs to a user of its own: a user sees the usage of its
@@ -125,13 +136,20 @@ func TestLLMOverHTTP(t *testing.T) {
 	}
 
 	// 15 tokens a call against a quota of 40: the third call starts at 30
-	// and passes, the fourth is refused before the skill runs.
+	// and passes, the fourth is refused inside the call (the handler checks
+	// nothing first): a skill that fails on the refusal answers the caller
+	// 429 quota_exceeded...
 	llmOutput(t, ask(user, `{"prompt":"2"}`))
 	llmOutput(t, ask(user, `{"prompt":"3"}`))
 	calls := mock.count()
+	r = do(t, "POST", g.url+"/api/v1/skills/ask_strict/invoke", `{"input":{"prompt":"4"}}`, "X-API-Key", user)
+	if r.status != 429 || r.errCode(t) != "quota_exceeded" || get(r.json(t), "error.details.kind") != "quota" || !strings.Contains(string(r.body), "spent 45 of its 40 tokens") {
+		t.Errorf("over the quota, a skill that fails on the refusal: %d %s", r.status, r.body)
+	}
+	// ...and a skill that carries on gets -4 and decides its answer itself.
 	r = ask(user, `{"prompt":"4"}`)
-	if r.status != 429 || r.errCode(t) != "quota_exceeded" || !strings.Contains(string(r.body), "spent 45 of its 40 tokens") {
-		t.Errorf("over the quota: %d %s", r.status, r.body)
+	if r.status != 200 || !strings.Contains(string(r.body), "spent 45 of its 40 tokens") {
+		t.Errorf("over the quota, a skill that carries on: %d %s", r.status, r.body)
 	}
 	if mock.count() != calls {
 		t.Error("a call over the quota reached the provider")

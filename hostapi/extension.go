@@ -151,21 +151,7 @@ func extensionFunc(f HostFunc) api.GoModuleFunc {
 		}
 		in := append([]byte{}, read(m, uint32(s[0]), uint32(s[1]))...)
 		out, err := f.Fn(ctx, in)
-		switch {
-		case err == nil:
-			c.result = out
-			s[0] = uint64(uint32(len(out)))
-			return
-		case errors.Is(err, ErrNotFound):
-			s[0] = api.EncodeI32(ResNotFound)
-		case errors.Is(err, ErrDenied):
-			s[0] = api.EncodeI32(ResDenied)
-		case errors.Is(err, ErrQuota):
-			s[0] = api.EncodeI32(ResTooLarge)
-		default:
-			s[0] = api.EncodeI32(ResError)
-		}
-		c.result = []byte(err.Error())
+		c.answer(s, out, err)
 	}
 }
 

@@ -6,13 +6,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/porticohq/portico/internal/testtool"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/porticohq/portico/internal/testtool"
 )
 
 func lookupFn(ctx context.Context, in []byte) ([]byte, error) {

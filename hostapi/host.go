@@ -32,14 +32,17 @@ type call struct {
 	// abandoned is set when the guest wrote output again after a refusal
 	// and the host ended the call.
 	abandoned bool
-	input     []byte
-	out       []byte
-	failMsg   string
-	err       error
-	sink      func([]byte) error // streams output chunks as they come; nil collects them
-	written   int
-	result    []byte // the last call_skill's reply, for result
-	http      int    // outbound requests made in this call
+	// refusal is the first host-side refusal for the caller (ErrRefused)
+	// made during the call.
+	refusal error
+	input   []byte
+	out     []byte
+	failMsg string
+	err     error
+	sink    func([]byte) error // streams output chunks as they come; nil collects them
+	written int
+	result  []byte // the last call_skill's reply, for result
+	http    int    // outbound requests made in this call
 }
 
 // MaxHTTPRequests bounds outbound requests per call unless Options say.
@@ -208,7 +211,7 @@ var hostFunctions = []hostFunc{
 			return
 		}
 		err := c.p.opts.Host.KVSet(ctx, read(m, uint32(s[0]), uint32(s[1])), read(m, uint32(s[2]), uint32(s[3])))
-		s[0] = api.EncodeI32(resultOf(err))
+		s[0] = api.EncodeI32(resultCode(err))
 	}},
 	{"kv_delete", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
@@ -216,7 +219,7 @@ var hostFunctions = []hostFunc{
 			s[0] = api.EncodeI32(ResDenied)
 			return
 		}
-		s[0] = api.EncodeI32(resultOf(c.p.opts.Host.KVDelete(ctx, read(m, uint32(s[0]), uint32(s[1])))))
+		s[0] = api.EncodeI32(resultCode(c.p.opts.Host.KVDelete(ctx, read(m, uint32(s[0]), uint32(s[1])))))
 	}},
 	{"emit", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
@@ -225,7 +228,7 @@ var hostFunctions = []hostFunc{
 			return
 		}
 		err := c.p.opts.Host.Emit(ctx, string(read(m, uint32(s[0]), uint32(s[1]))), read(m, uint32(s[2]), uint32(s[3])))
-		s[0] = api.EncodeI32(resultOf(err))
+		s[0] = api.EncodeI32(resultCode(err))
 	}},
 	{"call_skill", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
@@ -236,18 +239,7 @@ var hostFunctions = []hostFunc{
 		name := string(read(m, uint32(s[0]), uint32(s[1])))
 		in := append([]byte{}, read(m, uint32(s[2]), uint32(s[3]))...)
 		out, err := c.p.opts.Host.CallSkill(ctx, name, in)
-		switch {
-		case errors.Is(err, ErrNoSkill):
-			s[0] = api.EncodeI32(ResNotFound)
-		case errors.Is(err, ErrDepth):
-			s[0] = api.EncodeI32(ResDepth)
-		case err != nil:
-			c.result = []byte(err.Error())
-			s[0] = api.EncodeI32(ResError)
-		default:
-			c.result = out
-			s[0] = uint64(uint32(len(out)))
-		}
+		c.answer(s, out, err)
 	}},
 	{"http_request", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
@@ -261,30 +253,18 @@ var hostFunctions = []hostFunc{
 			max = defaultMaxHTTP
 		}
 		if c.http++; c.http > max {
-			c.result = []byte(fmt.Sprintf("more than %d HTTP requests in one call", max))
-			s[0] = api.EncodeI32(ResTooLarge)
+			c.answer(s, nil, fmt.Errorf("%w: more than %d HTTP requests in one call", ErrQuota, max))
 			return
 		}
 		req, err := parseHTTPRequest(ctx, read(m, uint32(s[0]), uint32(s[1])))
 		if err != nil {
-			c.result = []byte("bad request: " + err.Error())
-			s[0] = api.EncodeI32(ResError)
+			c.answer(s, nil, fmt.Errorf("bad request: %w", err))
 			return
 		}
 		status, body, err := c.p.opts.Host.HTTP(ctx, req)
-		switch {
-		case errors.Is(err, ErrDenied):
-			c.result = []byte(err.Error())
-			s[0] = api.EncodeI32(ResDenied)
-		case errors.Is(err, ErrQuota):
-			c.result = []byte(err.Error())
-			s[0] = api.EncodeI32(ResTooLarge)
-		case err != nil:
-			c.result = []byte(err.Error())
-			s[0] = api.EncodeI32(ResError)
-		default:
-			c.result = body
-			s[0] = uint64(uint32(status))
+		c.answer(s, body, err)
+		if err == nil {
+			s[0] = uint64(uint32(status)) // http_request returns the status, the body is the result
 		}
 	}},
 	{"llm_complete", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
@@ -294,13 +274,7 @@ var hostFunctions = []hostFunc{
 			return
 		}
 		out, err := c.p.opts.Host.LLM(ctx, append([]byte{}, read(m, uint32(s[0]), uint32(s[1]))...))
-		if err != nil {
-			c.result = []byte(err.Error())
-			s[0] = api.EncodeI32(resultOf(err)) // -4 when the caller's token quota is spent
-			return
-		}
-		c.result = out
-		s[0] = uint64(uint32(len(out)))
+		c.answer(s, out, err) // -4 when the caller's token quota is spent
 	}},
 	{"mcp_call_tool", []api.ValueType{i32, i32}, []api.ValueType{i32}, mcpCallTool}, // v1.2
 	{"result", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
@@ -309,17 +283,52 @@ var hostFunctions = []hostFunc{
 	}},
 }
 
-// ErrQuota is what a Host returns when a write would pass the plugin's quota.
+// ErrQuota is what a Host returns when a quota refuses a host call: a
+// write past the plugin's kv quota, or (from llm_complete) the calling key
+// past its token quota.
 var ErrQuota = errors.New("quota exceeded")
 
-func resultOf(err error) int32 {
+// ErrRefused marks a host-side refusal that concerns the caller of the
+// plugin, not the plugin: the caller's token quota, the call-chain depth.
+// A Host wraps such an error with it (fmt.Errorf("%w: %w", ErrRefused,
+// err)); when the guest then fails, the call fails with that refusal's
+// kind (ErrQuota, ErrDepth) instead of ErrGuest, so the caller learns the
+// cause.
+var ErrRefused = errors.New("refused for the caller")
+
+// resultCode is the i32 a host function returns for err: 0 for none,
+// else the result the ABI gives its kind (docs/abi.md).
+func resultCode(err error) int32 {
 	switch {
 	case err == nil:
 		return 0
+	case errors.Is(err, ErrNoSkill), errors.Is(err, ErrNoServer), errors.Is(err, ErrNotFound):
+		return ResNotFound
+	case errors.Is(err, ErrDenied):
+		return ResDenied
 	case errors.Is(err, ErrQuota):
 		return ResTooLarge
+	case errors.Is(err, ErrDepth):
+		return ResDepth
 	}
 	return ResError
+}
+
+// answer ends a host function that has a reply: on success the reply
+// becomes the call's result and the function returns its length; on an
+// error the message is the result and the function returns its code.
+// A refusal for the caller is remembered (refusal).
+func (c *call) answer(s []uint64, out []byte, err error) {
+	if err != nil {
+		c.result = []byte(err.Error())
+		s[0] = api.EncodeI32(resultCode(err))
+		if errors.Is(err, ErrRefused) && c.refusal == nil {
+			c.refusal = err
+		}
+		return
+	}
+	c.result = out
+	s[0] = uint64(uint32(len(out)))
 }
 
 // hostFunc is one function of a host module: name, signature,

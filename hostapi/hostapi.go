@@ -73,13 +73,24 @@ type CallError struct {
 	Plugin string
 	Kind   error  // one of the Err* values
 	Msg    string // the guest's message or the runtime's reason
+	// Cause is the host-side refusal (ErrRefused) the guest failed after,
+	// when there was one.
+	Cause error
 }
 
 func (e *CallError) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("plugin %q: %v: %s (after: %v)", e.Plugin, e.Kind, e.Msg, e.Cause)
+	}
 	return fmt.Sprintf("plugin %q: %v: %s", e.Plugin, e.Kind, e.Msg)
 }
 
-func (e *CallError) Unwrap() error { return e.Kind }
+func (e *CallError) Unwrap() []error {
+	if e.Cause != nil {
+		return []error{e.Kind, e.Cause}
+	}
+	return []error{e.Kind}
+}
 
 // Capabilities a plugin may be granted. log and its own config are always
 // available.

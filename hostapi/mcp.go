@@ -36,15 +36,5 @@ func mcpCallTool(ctx context.Context, m api.Module, s []uint64) {
 		return
 	}
 	out, err := h.MCP(ctx, append([]byte{}, read(m, uint32(s[0]), uint32(s[1]))...))
-	switch {
-	case errors.Is(err, ErrNoServer):
-		c.result = []byte(err.Error())
-		s[0] = api.EncodeI32(ResNotFound)
-	case err != nil:
-		c.result = []byte(err.Error())
-		s[0] = api.EncodeI32(ResError)
-	default:
-		c.result = out
-		s[0] = uint64(uint32(len(out)))
-	}
+	c.answer(s, out, err)
 }

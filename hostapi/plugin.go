@@ -327,7 +327,7 @@ func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
 			return inst, err
 		}
 		if held := heldBy(ctx, p); held > 0 {
-			return nil, &CallError{Plugin: p.opts.Name, Kind: ErrDepth, Msg: fmt.Sprintf(
+			return nil, &CallError{Plugin: p.opts.Name, Kind: ErrDepth, Cause: ErrRefused, Msg: fmt.Sprintf(
 				"its call chain already holds %d of its %d instances and none is free; a nested call does not wait for an instance its own chain may hold (raise max_instances or call less deep)",
 				held, p.opts.MaxInstances)}
 		}
@@ -479,6 +479,17 @@ func (p *Plugin) call(ctx context.Context, export string, input []byte, sink fun
 		return nil, c.err // the sink's own error
 	case status == StatusOK:
 		return c.out, nil
+	case c.refusal != nil && (status == StatusBadInput || status == StatusError):
+		// The guest failed after the host refused it something on the
+		// caller's account: that refusal is the call's kind.
+		kind := ErrGuest
+		for _, k := range []error{ErrQuota, ErrDepth} {
+			if errors.Is(c.refusal, k) {
+				kind = k
+			}
+		}
+		p.errors.Add(1)
+		return nil, &CallError{Plugin: p.opts.Name, Kind: kind, Msg: c.failMsg, Cause: c.refusal}
 	case status == StatusBadInput:
 		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrBadInput, Msg: c.failMsg}
 	case status == StatusError:

@@ -239,17 +239,42 @@ func taskOf(t session.Turn, id a2a.TaskID) *a2a.Task {
 func turnError(err error) (callerErr error) {
 	switch {
 	case errors.Is(err, session.ErrInvalid), errors.Is(err, session.ErrTooLarge), errors.Is(err, session.ErrTerminated),
-		errors.Is(err, session.ErrNoRoute), errors.Is(err, plugin.ErrInput):
+		errors.Is(err, session.ErrNoRoute):
 		return fmt.Errorf("%w: %v", a2a.ErrInvalidParams, err)
-	case errors.Is(err, llm.ErrQuotaExceeded):
+	case errors.Is(err, llm.ErrQuotaExceeded): // the session's own check, before the turn
 		return fmt.Errorf("%w: %v", a2a.ErrInvalidRequest, err)
+	}
+	return A2AError(err)
+}
+
+// a2aCallerKinds are the kinds of a failed skill call that A2A answers
+// with a JSON-RPC error (the request was wrong, or refused for the
+// caller); every other kind fails the task, its kind in the task's
+// metadata (error_kind). This is A2A's table (the HTTP API, the embedding
+// API and MCP have theirs; a test holds them to each other).
+var a2aCallerKinds = map[plugin.Kind]error{
+	plugin.KindNotFound: a2a.ErrInvalidParams,
+	plugin.KindBadInput: a2a.ErrInvalidParams,
+	plugin.KindQuota:    a2a.ErrInvalidRequest,
+}
+
+// A2AError is the JSON-RPC error A2A answers a failed skill call with, or
+// nil when the call fails the task instead.
+func A2AError(err error) error {
+	k := plugin.KindOf(err)
+	if rpc, ok := a2aCallerKinds[k]; ok {
+		return fmt.Errorf("%w: %s: %v", rpc, k, err)
 	}
 	return nil
 }
 
 func failedTask(sessionID string, id a2a.TaskID, err error) *a2a.Task {
 	now := time.Now().UTC()
-	return &a2a.Task{ID: id, ContextID: sessionID, Status: a2a.TaskStatus{State: a2a.TaskStateFailed, Timestamp: &now,
+	var meta map[string]any
+	if k := plugin.KindOf(err); k != "" {
+		meta = map[string]any{"error_kind": string(k)}
+	}
+	return &a2a.Task{ID: id, ContextID: sessionID, Metadata: meta, Status: a2a.TaskStatus{State: a2a.TaskStateFailed, Timestamp: &now,
 		Message: &a2a.Message{ID: a2a.NewMessageID(), ContextID: sessionID, TaskID: id, Role: a2a.MessageRoleAgent, Parts: a2a.ContentParts{a2a.TextPart{Text: err.Error()}}}}}
 }
 

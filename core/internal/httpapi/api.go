@@ -32,6 +32,7 @@ import (
 	"github.com/porticohq/portico/core/internal/tlscert"
 	"github.com/porticohq/portico/core/internal/tracing"
 	"github.com/porticohq/portico/core/internal/webhook"
+	"github.com/porticohq/portico/hostapi"
 )
 
 // Route roles, from the auth package: public < user < operator < admin.
@@ -83,6 +84,7 @@ type API struct {
 	proxies proxies
 	handler http.Handler
 	extra   []route // added by tests
+	mwOpts  hostapi.HandlerOptions
 
 	// streams is canceled by CloseStreams: WebSocket and SSE streams end
 	// then, so a graceful shutdown does not wait for them.
@@ -99,6 +101,7 @@ func New(d Deps) *API {
 		d.Metrics = metrics.New()
 	}
 	a := &API{d: d}
+	a.mwOpts = hostapi.HandlerOptions{Streaming: streaming, OnError: a.middlewareFailed}
 	a.streams, a.stopStreams = context.WithCancel(context.Background())
 	d.Metrics.GaugeFunc("http", "in_flight_requests", "Requests being served now (probes not counted).", func() float64 { return float64(a.InFlight()) })
 	a.lim = limits{cfg: d.Config.Config, log: d.Logger, bodies: bodyLimits(a.routes())}

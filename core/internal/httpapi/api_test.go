@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -337,4 +338,39 @@ func TestBodyLimitColumn(t *testing.T) {
 		}
 	}()
 	bodyLimits([]route{{method: "POST", pattern: "/x/{id}", body: pluginUpload}})
+}
+
+// TestChainsBuiltOnce: a request's middleware chain is built once per
+// config and registry snapshot (and set of applying groups), then reused;
+// a new config or registry builds it again.
+func TestChainsBuiltOnce(t *testing.T) {
+	a := newAPI(t, "[[middleware.pre_auth]]\nname = \"api\"\npaths = [\"/api/\"]\nplugins = [\"ghost\"]\n")
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+	ch := a.newChains(preAuthGroups, next)
+	ptr := func(h http.Handler) uintptr { return reflect.ValueOf(h).Pointer() }
+	get := func(path string) http.Handler { return ch.handler(httptest.NewRequest("GET", path, nil)) }
+	first := get("/api/v1/x")
+	if ptr(first) == ptr(next) {
+		t.Fatal("the chain of a path its group applies to is next itself")
+	}
+	if ptr(get("/api/v1/y")) != ptr(first) {
+		t.Error("the same chain was built twice in one snapshot")
+	}
+	if ptr(get("/health")) != ptr(next) {
+		t.Error("a path no group applies to got a chain")
+	}
+	// The missing plugin fails the request closed, from the cached chain too.
+	w := httptest.NewRecorder()
+	first.ServeHTTP(w, httptest.NewRequest("GET", "/api/v1/x", nil))
+	if w.Code != http.StatusBadGateway || !strings.Contains(w.Body.String(), "ghost") {
+		t.Errorf("a chain with a missing plugin: %d %s", w.Code, w.Body)
+	}
+	if _, err := a.d.Config.Patch(map[string]any{"middleware.pre_auth": []any{map[string]any{"name": "all", "plugins": []any{"ghost2"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	w = httptest.NewRecorder()
+	get("/health").ServeHTTP(w, httptest.NewRequest("GET", "/health", nil))
+	if w.Code != http.StatusBadGateway || !strings.Contains(w.Body.String(), "ghost2") {
+		t.Errorf("after a config change: %d %s", w.Code, w.Body)
+	}
 }

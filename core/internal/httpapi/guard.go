@@ -104,6 +104,7 @@ func (a *API) guard(rt route, next handlerFunc) handlerFunc {
 		}
 	}
 	need := rt.role
+	post := a.newChains(postAuthGroups, a.adapt(next))
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ip := a.proxies.clientIP(r)
 		if a.d.Failures.Exhausted(failureGroup, ip) {
@@ -121,7 +122,10 @@ func (a *API) guard(rt route, next handlerFunc) handlerFunc {
 		if err := a.limit(w, rt.group, p.KeyID); err != nil {
 			return err
 		}
-		return a.postAuth(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)), next)
+		// The post_auth chain, built once per config and registry
+		// snapshot, around the route's handler.
+		post.handler(r).ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey, p)))
+		return nil
 	}
 }
 

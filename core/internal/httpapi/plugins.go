@@ -13,37 +13,49 @@ import (
 	"github.com/porticohq/portico/core/internal/audit"
 	"github.com/porticohq/portico/core/internal/llm"
 	"github.com/porticohq/portico/core/internal/plugin"
-	"github.com/porticohq/portico/hostapi"
 )
 
 // Plugin error codes.
 const (
-	CodePluginDisabled = "plugin_disabled" // 409
-	CodePluginError    = "plugin_error"    // 502
-	CodePluginBusy     = "plugin_busy"     // 503
-	CodePluginTimeout  = "plugin_timeout"  // 504
+	CodePluginDisabled    = "plugin_disabled"    // 409
+	CodePluginUnavailable = "plugin_unavailable" // 503
+	CodePluginError       = "plugin_error"       // 502
+	CodePluginBusy        = "plugin_busy"        // 503
+	CodePluginTimeout     = "plugin_timeout"     // 504
 )
 
-// pluginError maps the plugin manager's and runtime's errors to API errors.
-func pluginError(err error) error {
-	switch {
-	case errors.Is(err, plugin.ErrNotFound):
-		return Errorf(http.StatusNotFound, CodeNotFound, "%v", err)
-	case errors.Is(err, plugin.ErrDisabled):
-		return Errorf(http.StatusConflict, CodePluginDisabled, "%v", err)
-	case errors.Is(err, hostapi.ErrBusy):
-		return Errorf(http.StatusServiceUnavailable, CodePluginBusy, "%v", err)
-	case errors.Is(err, hostapi.ErrTimeout):
-		return Errorf(http.StatusGatewayTimeout, CodePluginTimeout, "%v", err)
-	case errors.Is(err, llm.ErrQuotaExceeded):
-		return Errorf(http.StatusTooManyRequests, CodeQuotaExceeded, "%v", err)
-	case errors.Is(err, hostapi.ErrBadInput), errors.Is(err, plugin.ErrInput):
-		return Errorf(http.StatusBadRequest, CodeBadRequest, "%v", err)
-	case errors.Is(err, plugin.ErrFailed), errors.Is(err, hostapi.ErrTrap), errors.Is(err, hostapi.ErrGuest),
-		errors.Is(err, hostapi.ErrOutputLimit), errors.Is(err, hostapi.ErrABI), errors.Is(err, hostapi.ErrClosed):
-		return Errorf(http.StatusBadGateway, CodePluginError, "%v", err)
+// pluginAnswers is the HTTP API's answer to each kind of failed plugin
+// call: the one table of this surface (the embedding API, MCP and A2A
+// have theirs; a test holds them to each other).
+var pluginAnswers = map[plugin.Kind]struct {
+	status int
+	code   string
+}{
+	plugin.KindNotFound:    {http.StatusNotFound, CodeNotFound},
+	plugin.KindBadInput:    {http.StatusBadRequest, CodeBadRequest},
+	plugin.KindUnavailable: {http.StatusServiceUnavailable, CodePluginUnavailable}, // disabled: 409 plugin_disabled
+	plugin.KindBusy:        {http.StatusServiceUnavailable, CodePluginBusy},
+	plugin.KindTimeout:     {http.StatusGatewayTimeout, CodePluginTimeout},
+	plugin.KindFailed:      {http.StatusBadGateway, CodePluginError},
+	plugin.KindQuota:       {http.StatusTooManyRequests, CodeQuotaExceeded},
+	plugin.KindDepth:       {http.StatusBadGateway, CodePluginError},
+}
+
+// PluginError turns a failed plugin call into the API's error, its kind in
+// details.kind; an error of no kind (the client gone, say) is returned as
+// it is.
+func PluginError(err error) error {
+	k := plugin.KindOf(err)
+	ans, ok := pluginAnswers[k]
+	if !ok {
+		return err
 	}
-	return err
+	if k == plugin.KindUnavailable && errors.Is(err, plugin.ErrDisabled) {
+		ans.status, ans.code = http.StatusConflict, CodePluginDisabled
+	}
+	e := Errorf(ans.status, ans.code, "%v", err)
+	e.Details = map[string]any{"kind": string(k)}
+	return e
 }
 
 func (a *API) listPlugins(w http.ResponseWriter, r *http.Request) error {
@@ -55,7 +67,7 @@ func (a *API) listPlugins(w http.ResponseWriter, r *http.Request) error {
 func (a *API) getPlugin(w http.ResponseWriter, r *http.Request) error {
 	info, err := a.d.Plugins.Get(chi.URLParam(r, "name"))
 	if err != nil {
-		return pluginError(err)
+		return PluginError(err)
 	}
 	writeJSON(w, http.StatusOK, info)
 	return nil
@@ -68,7 +80,7 @@ func (a *API) pluginAction(action string, fn func(*plugin.Manager, context.Conte
 		name := chi.URLParam(r, "name")
 		err := fn(a.d.Plugins, r.Context(), name)
 		if errors.Is(err, plugin.ErrNotFound) {
-			return pluginError(err)
+			return PluginError(err)
 		}
 		e := audit.Entry{Actor: actor(r), Action: "plugin." + action, Target: name, Outcome: audit.Success}
 		if err != nil {
@@ -83,7 +95,7 @@ func (a *API) pluginAction(action string, fn func(*plugin.Manager, context.Conte
 		}
 		info, err := a.d.Plugins.Get(name)
 		if err != nil {
-			return pluginError(err)
+			return PluginError(err)
 		}
 		writeJSON(w, http.StatusOK, info)
 		return nil
@@ -153,7 +165,7 @@ func (a *API) uninstallPlugin(w http.ResponseWriter, r *http.Request) error {
 	purge := r.URL.Query().Get("purge") == "true"
 	err := a.d.Plugins.Uninstall(r.Context(), name, purge)
 	if errors.Is(err, plugin.ErrNotFound) {
-		return pluginError(err)
+		return PluginError(err)
 	}
 	e := audit.Entry{Actor: actor(r), Action: "plugin.uninstall", Target: name, Outcome: audit.Success, Details: map[string]any{"purge": purge}}
 	if err != nil {
@@ -205,21 +217,15 @@ func (a *API) invokeSkill(w http.ResponseWriter, r *http.Request) error {
 		req.Input = json.RawMessage("null")
 	}
 	ctx := r.Context()
-	if p := PrincipalFrom(ctx); p != nil && a.d.LLM != nil {
-		// The key pays for the skill's LLM calls. A guest turns a host
-		// error into a result code, so a spent quota could not come back
-		// out of the skill as a 429: check it here, for skills granted llm.
+	if p := PrincipalFrom(ctx); p != nil {
+		// The key pays for the skill's LLM calls; a refusal of its quota
+		// inside the call comes back as the call's kind (429).
 		ctx = llm.WithAccount(ctx, p.KeyID)
-		if a.d.Plugins.SkillGranted(name, hostapi.CapLLM) {
-			if err := a.d.LLM.CheckQuota(ctx, p.KeyID); err != nil {
-				return pluginError(err)
-			}
-		}
 	}
 	start := time.Now()
 	out, plug, err := a.d.Plugins.Invoke(ctx, name, req.Input)
 	if err != nil {
-		return pluginError(err)
+		return PluginError(err)
 	}
 	var output any = json.RawMessage(out)
 	if !json.Valid(out) {

@@ -33,7 +33,7 @@ func sessionError(err error) error {
 	case errors.Is(err, session.ErrNoRoute):
 		return Errorf(http.StatusUnprocessableEntity, CodeNoRoute, "%v", err)
 	}
-	return pluginError(err)
+	return PluginError(err)
 }
 
 // owner is whose sessions a principal sees: its own user's, or everyone's

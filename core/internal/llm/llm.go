@@ -17,8 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/porticohq/portico/hostapi"
 )
 
 // Errors callers decide on with errors.Is.
@@ -32,8 +30,8 @@ var (
 	// ErrBadRequest: the request is not a valid completion request.
 	ErrBadRequest = errors.New("bad LLM request")
 	// ErrQuotaExceeded: the API key has spent its token quota for the
-	// period. It wraps hostapi.ErrQuota so a guest sees result -4.
-	ErrQuotaExceeded = fmt.Errorf("token quota exceeded (%w)", hostapi.ErrQuota)
+	// period. (The plugin host turns it into the ABI's -4 for a guest.)
+	ErrQuotaExceeded = errors.New("token quota exceeded")
 	// ErrUpstream: the provider failed or answered with an error; see
 	// *ProviderError for its status.
 	ErrUpstream = errors.New("LLM provider error")

@@ -13,7 +13,6 @@ package mcp
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -179,14 +178,8 @@ func (s *Service) callSkill(ctx context.Context, req *sdk.CallToolRequest) (*sdk
 		args = []byte("{}")
 	}
 	out, _, err := s.d.Plugins.Invoke(ctx, req.Params.Name, args)
-	switch {
-	case errors.Is(err, plugin.ErrNotFound):
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}
-	case errors.Is(err, plugin.ErrInput):
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}
-	case err != nil:
-		// A failed skill is a tool error the model may read, not a protocol error.
-		return &sdk.CallToolResult{IsError: true, Content: []sdk.Content{&sdk.TextContent{Text: err.Error()}}}, nil
+	if err != nil {
+		return ToolError(err)
 	}
 	res := &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: string(out)}}}
 	var obj map[string]any
@@ -194,6 +187,33 @@ func (s *Service) callSkill(ctx context.Context, req *sdk.CallToolRequest) (*sdk
 		res.StructuredContent = obj
 	}
 	return res, nil
+}
+
+// protocolKinds are the kinds of a failed skill call that MCP answers
+// with a JSON-RPC error (the request was wrong, or refused for the
+// caller); every other kind is a
+// tool result with isError, which the model may read. Either carries the
+// kind: the error's data and the result's structured content are
+// {"kind": ...}. This is MCP's table (the HTTP API, the embedding API and
+// A2A have theirs; a test holds them to each other).
+var protocolKinds = map[plugin.Kind]int64{
+	plugin.KindNotFound: jsonrpc.CodeInvalidParams,
+	plugin.KindBadInput: jsonrpc.CodeInvalidParams,
+	plugin.KindQuota:    jsonrpc.CodeInvalidRequest, // refused for the caller, as HTTP's 429
+}
+
+// ToolError is MCP's answer to a failed skill call.
+func ToolError(err error) (*sdk.CallToolResult, error) {
+	k := plugin.KindOf(err)
+	if k == "" {
+		return nil, err // the caller went away, say: no tool result to give
+	}
+	data, _ := json.Marshal(map[string]string{"kind": string(k)})
+	if code, ok := protocolKinds[k]; ok {
+		return nil, &jsonrpc.Error{Code: code, Message: err.Error(), Data: data}
+	}
+	return &sdk.CallToolResult{IsError: true, Content: []sdk.Content{&sdk.TextContent{Text: err.Error()}},
+		StructuredContent: map[string]any{"kind": string(k), "error": err.Error()}}, nil
 }
 
 // scopeMiddleware shows a key scoped to skills only those tools and

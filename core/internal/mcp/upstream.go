@@ -19,12 +19,12 @@ import (
 
 	"github.com/porticohq/portico/core/internal/audit"
 	"github.com/porticohq/portico/core/internal/config"
-	"github.com/porticohq/portico/hostapi"
+	"github.com/porticohq/portico/core/internal/plugin"
 )
 
 // Errors of the registry, for errors.Is.
 var (
-	ErrUnknownServer = hostapi.ErrNoServer // also what mcp_call_tool answers -1 for
+	ErrUnknownServer = plugin.ErrUnknownMCPServer // a guest's mcp_call_tool answers -1 for it
 	ErrUpstream      = errors.New("upstream MCP server failed")
 	ErrBadRequest    = errors.New("invalid MCP tool call request")
 )

@@ -28,7 +28,7 @@ func (m *Manager) Channels() []Info {
 
 // CallChannel runs one operation ("webhook", "send", "health") of the
 // channel plugin name with its JSON payload.
-func (m *Manager) CallChannel(ctx context.Context, name, op string, payload []byte) ([]byte, error) {
+func (m *Manager) callChannel(ctx context.Context, name, op string, payload []byte) ([]byte, error) {
 	env := Envelope(op, payload)
 	for attempt := 0; ; attempt++ {
 		e, ok := m.reg.Load().plugins[name]
@@ -50,4 +50,12 @@ func (m *Manager) CallChannel(ctx context.Context, name, op string, payload []by
 		}
 		return out, err
 	}
+}
+
+// CallChannel runs one operation ("webhook", "send", "health") of the
+// channel plugin name with payload and returns its reply; a failed call's
+// error matches one Kind.
+func (m *Manager) CallChannel(ctx context.Context, name, op string, payload []byte) ([]byte, error) {
+	out, err := m.callChannel(ctx, name, op, payload)
+	return out, withKind(err)
 }

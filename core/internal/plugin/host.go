@@ -13,6 +13,7 @@ import (
 
 	"github.com/porticohq/portico/core/internal/audit"
 	"github.com/porticohq/portico/core/internal/events"
+	"github.com/porticohq/portico/core/internal/llm"
 	"github.com/porticohq/portico/core/internal/store"
 	"github.com/porticohq/portico/hostapi"
 )
@@ -55,7 +56,7 @@ func depthOf(ctx context.Context) int {
 func (h *pluginHost) CallSkill(ctx context.Context, skill string, input []byte) ([]byte, error) {
 	d := depthOf(ctx) + 1
 	if d > h.maxDepth {
-		return nil, fmt.Errorf("%w: %d levels (plugin.max_call_depth)", hostapi.ErrDepth, h.maxDepth)
+		return nil, fmt.Errorf("%w: %w: %d levels (plugin.max_call_depth)", hostapi.ErrRefused, hostapi.ErrDepth, h.maxDepth)
 	}
 	out, _, err := h.invoke(context.WithValue(ctx, depthKey{}, d), skill, input)
 	if errors.Is(err, ErrNotFound) {
@@ -197,10 +198,21 @@ func (h *pluginHost) LLM(ctx context.Context, request []byte) ([]byte, error) {
 	if h.llm == nil {
 		return nil, ErrNoProvider
 	}
-	return h.llm(ctx, h.name, h.llmModels, request)
+	out, err := h.llm(ctx, h.name, h.llmModels, request)
+	if errors.Is(err, llm.ErrQuotaExceeded) {
+		// The caller's quota, not the plugin's: the guest sees -4, and a
+		// call that fails after it fails as the quota's.
+		return nil, fmt.Errorf("%w: %w: %w", hostapi.ErrRefused, hostapi.ErrQuota, err)
+	}
+	return out, err
 }
 
 var _ hostapi.MCPHost = (*pluginHost)(nil)
+
+// ErrUnknownMCPServer is what Deps.MCP returns for an upstream MCP server
+// the gateway does not have; a guest sees -1 for it. (The mcp package's
+// ErrUnknownServer is this one.)
+var ErrUnknownMCPServer = errors.New("no such upstream MCP server")
 
 // MCP implements hostapi.MCPHost: an upstream MCP tool call (capability
 // mcp; the runtime checks the grant).
@@ -208,5 +220,9 @@ func (h *pluginHost) MCP(ctx context.Context, request []byte) ([]byte, error) {
 	if h.mcp == nil {
 		return nil, fmt.Errorf("%w: no upstream MCP servers are configured ([[mcp.servers]])", hostapi.ErrNoServer)
 	}
-	return h.mcp(ctx, h.name, request)
+	out, err := h.mcp(ctx, h.name, request)
+	if errors.Is(err, ErrUnknownMCPServer) {
+		return nil, fmt.Errorf("%w: %w", hostapi.ErrNoServer, err)
+	}
+	return out, err
 }

@@ -3,7 +3,6 @@ package plugin
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"time"
 
@@ -122,12 +121,4 @@ func (m *Manager) Loaded() bool {
 		}
 	}
 	return true
-}
-
-// SkillGranted reports whether the plugin that provides skill is granted
-// capability (the skills API checks the caller's LLM quota up front for
-// skills granted llm).
-func (m *Manager) SkillGranted(skill, capability string) bool {
-	e, ok := m.reg.Load().skills[skill]
-	return ok && slices.Contains(e.granted, capability)
 }

@@ -98,10 +98,11 @@ type registry struct {
 	skillsOnce sync.Once // skillsJSON is built on first use
 	skillsJSON []byte
 	routeList  []routeEntry
+	gen        uint64 // registryGen when made
 }
 
 func (r *registry) with(e *entry) *registry {
-	n := &registry{plugins: make(map[string]*entry, len(r.plugins)+1), skills: map[string]*entry{}}
+	n := &registry{plugins: make(map[string]*entry, len(r.plugins)+1), skills: map[string]*entry{}, gen: registryGen.Add(1)}
 	for k, v := range r.plugins {
 		n.plugins[k] = v
 	}
@@ -188,9 +189,19 @@ type Manager struct {
 func NewManager(d Deps) *Manager {
 	m := &Manager{d: d, cfg: config.Default()}
 	m.logLimits.Store(&m.cfg.Log)
-	m.reg.Store(&registry{plugins: map[string]*entry{}, skills: map[string]*entry{}})
+	m.reg.Store(&registry{plugins: map[string]*entry{}, skills: map[string]*entry{}, gen: registryGen.Add(1)})
 	return m
 }
+
+// registryGen numbers registry snapshots, across managers: a snapshot's
+// gen differs from every other's.
+var registryGen atomic.Uint64
+
+// Generation identifies the registry snapshot in force: it changes with
+// every change of any plugin (loaded, reloaded, disabled, failed, removed),
+// so what is built from the registry (middleware chains) knows when to
+// build again.
+func (m *Manager) Generation() uint64 { return m.reg.Load().gen }
 
 func disabledKey(name string) []byte { return []byte("plugins/disabled/" + name) }
 
@@ -651,7 +662,7 @@ func (m *Manager) Close(ctx context.Context) error {
 	for _, e := range m.reg.Load().plugins {
 		e.close(ctx)
 	}
-	m.reg.Store(&registry{plugins: map[string]*entry{}, skills: map[string]*entry{}})
+	m.reg.Store(&registry{plugins: map[string]*entry{}, skills: map[string]*entry{}, gen: registryGen.Add(1)})
 	return nil
 }
 
@@ -664,15 +675,18 @@ func Envelope(skill string, input []byte) []byte {
 
 // Invoke calls a skill with its input (JSON text) and returns its reply and
 // the plugin that gave it.
+//
+// A failed call's error matches one Kind (KindOf).
 func (m *Manager) Invoke(ctx context.Context, skill string, input []byte) ([]byte, string, error) {
-	return m.invoke(ctx, skill, input, nil)
+	out, name, err := m.invoke(ctx, skill, input, nil)
+	return out, name, withKind(err)
 }
 
 // Stream is Invoke with the reply handed to sink chunk by chunk as the
 // skill writes it (sdk.Write), for callers that forward it as it comes.
 func (m *Manager) Stream(ctx context.Context, skill string, input []byte, sink func(chunk []byte) error) (string, error) {
 	_, plugin, err := m.invoke(ctx, skill, input, sink)
-	return plugin, err
+	return plugin, withKind(err)
 }
 
 func (m *Manager) invoke(ctx context.Context, skill string, input []byte, sink func([]byte) error) ([]byte, string, error) {
