@@ -13,7 +13,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+
+	"github.com/porticohq/portico/hostapi/internal/pool"
 )
 
 // ABI version this host speaks. A guest must have the same major and a
@@ -47,13 +50,13 @@ var kindExports = map[string]string{KindSkill: ExportSkill, KindHook: ExportHook
 var (
 	ErrNotWasm     = errors.New("not a WebAssembly module")
 	ErrABI         = errors.New("ABI mismatch")
-	ErrBusy        = errors.New("no free plugin instance")
+	ErrBusy        = pool.ErrBusy // no free plugin instance
 	ErrTimeout     = errors.New("plugin call timed out")
 	ErrTrap        = errors.New("plugin trapped")
 	ErrGuest       = errors.New("plugin reported an error")
 	ErrBadInput    = errors.New("plugin refused its input")
 	ErrOutputLimit = errors.New("plugin output exceeds the limit")
-	ErrClosed      = errors.New("plugin is closed")
+	ErrClosed      = pool.ErrClosed // plugin is closed
 	ErrDenied      = errors.New("refused")
 	// ErrNoSkill is what Host.CallSkill returns for an unknown skill.
 	ErrNoSkill = errors.New("no such skill")
@@ -126,3 +129,54 @@ type Host interface {
 	// Denied is told of every refused capability call, for the audit trail.
 	Denied(ctx context.Context, capability string)
 }
+
+// DenyAll is a Host that grants nothing: every capability call is refused
+// with ErrDenied and forgotten, the config is empty, and the guest's log
+// lines go to Logger (nil: nowhere) with Attrs. It backs a module loaded
+// for inspection (portico plugin inspect) or without a host of its own.
+type DenyAll struct {
+	Logger *slog.Logger
+	Attrs  []slog.Attr
+}
+
+var _ Host = DenyAll{}
+
+// Log implements Host: a guest's level (0 debug .. 3 error) as slog's.
+func (d DenyAll) Log(ctx context.Context, level int32, msg string) {
+	if d.Logger != nil {
+		d.Logger.LogAttrs(ctx, slog.Level(4*(level-1)), msg, d.Attrs...)
+	}
+}
+
+// Config implements Host: refused (or empty).
+func (DenyAll) Config(string) (string, bool) { return "", false }
+
+// KVGet implements Host: refused (or empty).
+func (DenyAll) KVGet(context.Context, []byte) ([]byte, bool, error) {
+	return nil, false, ErrDenied
+}
+
+// KVSet implements Host: refused (or empty).
+func (DenyAll) KVSet(context.Context, []byte, []byte) error { return ErrDenied }
+
+// KVDelete implements Host: refused (or empty).
+func (DenyAll) KVDelete(context.Context, []byte) error { return ErrDenied }
+
+// Emit implements Host: refused (or empty).
+func (DenyAll) Emit(context.Context, string, []byte) error { return ErrDenied }
+
+// CallSkill implements Host: refused (or empty).
+func (DenyAll) CallSkill(context.Context, string, []byte) ([]byte, error) {
+	return nil, ErrDenied
+}
+
+// HTTP implements Host: refused (or empty).
+func (DenyAll) HTTP(context.Context, *http.Request) (int, []byte, error) {
+	return 0, nil, ErrDenied
+}
+
+// LLM implements Host: refused (or empty).
+func (DenyAll) LLM(context.Context, []byte) ([]byte, error) { return nil, ErrDenied }
+
+// Denied implements Host: refused (or empty).
+func (DenyAll) Denied(context.Context, string) {}

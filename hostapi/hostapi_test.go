@@ -178,7 +178,7 @@ func TestHostileFixtures(t *testing.T) {
 // with the output limit; that is not a trap, so the breaker stays calm.
 func TestOutputAfterRefusal(t *testing.T) {
 	r := newRuntime(t)
-	p, err := load(t, r, "outputloop.wasm", Options{MaxOutputBytes: 100_000, CallTimeout: 10 * time.Minute, FailureThreshold: 2})
+	p, err := load(t, r, "outputloop.wasm", Options{MaxOutputBytes: 100_000, CallTimeout: 10 * time.Minute, PoolOptions: PoolOptions{FailureThreshold: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestPoolCapAndBusy(t *testing.T) {
 	r := newRuntime(t)
 	h := newHost()
 	h.block = make(chan struct{})
-	p, err := load(t, r, "block.wasm", Options{Host: h, MinInstances: 1, MaxInstances: 2, AcquireTimeout: 50 * time.Millisecond})
+	p, err := load(t, r, "block.wasm", Options{Host: h, PoolOptions: PoolOptions{MinInstances: 1, MaxInstances: 2, AcquireTimeout: 50 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestPoolCapAndBusy(t *testing.T) {
 	}
 	// Wait until both calls hold an instance (both are blocked in log).
 	deadline := time.Now().Add(10 * time.Second)
-	for p.Live() < 2 || len(p.idle) > 0 {
+	for p.Live() < 2 || p.pool.IdleCount() > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("two calls never got instances")
 		}
@@ -267,7 +267,7 @@ func TestPoolCapAndBusy(t *testing.T) {
 func TestBreaker(t *testing.T) {
 	r := newRuntime(t)
 	var tripped []error
-	p, err := load(t, r, "unreachable.wasm", Options{FailureThreshold: 3, OnFailed: func(err error) { tripped = append(tripped, err) }})
+	p, err := load(t, r, "unreachable.wasm", Options{PoolOptions: PoolOptions{FailureThreshold: 3, OnFailed: func(err error) { tripped = append(tripped, err) }}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestBreaker(t *testing.T) {
 
 func TestConcurrentCallsAndClose(t *testing.T) {
 	r := newRuntime(t)
-	p, err := load(t, r, "ok.wasm", Options{MaxInstances: 3, AcquireTimeout: 5 * time.Second})
+	p, err := load(t, r, "ok.wasm", Options{PoolOptions: PoolOptions{MaxInstances: 3, AcquireTimeout: 5 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +334,7 @@ func TestCloseWaitsForInFlight(t *testing.T) {
 		_, err := p.Call(context.Background(), envelope("x", nil))
 		done <- err
 	}()
-	for len(p.idle) > 0 {
+	for p.pool.IdleCount() > 0 {
 		time.Sleep(time.Millisecond)
 	}
 	p.Close(context.Background())
@@ -353,7 +353,7 @@ func TestNoLeakOnReload(t *testing.T) {
 	r := newRuntime(t)
 	wasm := fixture(t, "ok.wasm")
 	cycle := func() {
-		p, err := r.Load(context.Background(), wasm, Options{Name: "ok", Host: newHost(), MinInstances: 2})
+		p, err := r.Load(context.Background(), wasm, Options{Name: "ok", Host: newHost(), PoolOptions: PoolOptions{MinInstances: 2}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -99,13 +99,17 @@ func Inspect(ctx context.Context, name string, wasm []byte, host Host, cacheDir 
 	if len(kinds) == 0 {
 		kinds = []string{KindSkill}
 	}
-	p, err := r.Load(ctx, wasm, Options{Name: name, Host: host, Kinds: kinds, MinInstances: 1, MaxInstances: 1})
+	p, err := r.Load(ctx, wasm, Options{Name: name, Host: host, Kinds: kinds, PoolOptions: PoolOptions{MinInstances: 1, MaxInstances: 1}})
 	if err != nil {
 		rep.LoadError = err.Error()
 		return rep, nil
 	}
 	defer p.Close(ctx)
-	inst := <-p.idle
+	inst, err := p.acquire(ctx)
+	if err != nil {
+		rep.LoadError = err.Error()
+		return rep, nil
+	}
 	if res, err := inst.mod.ExportedFunction(ExportABIVersion).Call(ctx); err == nil {
 		rep.ABI = fmt.Sprintf("v%d.%d", uint32(res[0])>>16, uint32(res[0])&0xffff)
 	}

@@ -45,9 +45,7 @@ type MiddlewareOptions struct {
 	Host   Host
 	Grants []string
 
-	MinInstances   int           // kept warm; default 1
-	MaxInstances   int           // the pool's cap; default 8
-	AcquireTimeout time.Duration // wait for a free instance, then ErrBusy; default 1s
+	PoolOptions // the same pool as a plugin's, with the same defaults
 	// CallTimeout is the deadline of each phase (handle_request,
 	// handle_response); default 1s. A negative value runs the middleware
 	// without deadlines, in a runtime without wazero's close-on-context-done
@@ -70,16 +68,7 @@ type MiddlewareOptions struct {
 }
 
 func (o *MiddlewareOptions) defaults() {
-	if o.MaxInstances == 0 {
-		o.MaxInstances = 8
-	}
-	if o.MinInstances == 0 {
-		o.MinInstances = 1
-	}
-	o.MinInstances = min(o.MinInstances, o.MaxInstances)
-	if o.AcquireTimeout == 0 {
-		o.AcquireTimeout = time.Second
-	}
+	o.PoolOptions.defaults()
 	if o.CallTimeout == 0 {
 		o.CallTimeout = time.Second
 	}
@@ -123,13 +112,14 @@ func (r *Runtime) LoadMiddleware(ctx context.Context, wasm []byte, o MiddlewareO
 	m := &Middleware{name: o.Name, opts: o, deadline: o.CallTimeout > 0, drained: make(chan struct{})}
 	host := o.Host
 	if host == nil {
-		host = middlewareHost{m: m}
+		// The portico module of a middleware loaded without a Host: logs
+		// go to Logger, every capability is refused.
+		host = DenyAll{Logger: o.Logger, Attrs: []slog.Attr{slog.String("middleware", o.Name)}}
 	}
 	popts := Options{
 		Name: o.Name, Host: host, Grants: o.Grants, MemoryLimitBytes: o.MemoryBytes,
 		CallTimeout: max(o.CallTimeout, 0), StartTimeout: o.StartTimeout,
-		MinInstances: o.MinInstances, MaxInstances: o.MaxInstances, AcquireTimeout: o.AcquireTimeout,
-		Kinds: []string{KindMiddleware}, noDeadline: o.CallTimeout < 0,
+		PoolOptions: o.PoolOptions, Kinds: []string{KindMiddleware}, noDeadline: o.CallTimeout < 0,
 	}
 	popts.defaults()
 	p, err := r.compile(ctx, wasm, popts)
@@ -141,7 +131,7 @@ func (r *Runtime) LoadMiddleware(ctx context.Context, wasm []byte, o MiddlewareO
 		p.unshare()
 		return nil, err
 	}
-	if err := p.warm(ctx, nil); err != nil {
+	if err := p.warm(nil); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -832,50 +822,16 @@ func (m *Middleware) guestLog(ctx context.Context, level int32, msg string) {
 	}
 }
 
-// middlewareHost backs the portico module for a middleware loaded
-// without a Host: logs go to Logger, every capability is refused. (The
-// embedded nil Host only keeps it compiling when Host grows a method; such
-// a call traps the guest.)
-type middlewareHost struct {
-	Host
-	m *Middleware
-}
-
-func (h middlewareHost) Log(ctx context.Context, level int32, msg string) {
-	if h.m.opts.Logger != nil {
-		h.m.opts.Logger.LogAttrs(ctx, slog.Level(4*(level-1)), msg, slog.String("middleware", h.m.name))
-	}
-}
-func (middlewareHost) Config(string) (string, bool) { return "", false }
-func (middlewareHost) KVGet(context.Context, []byte) ([]byte, bool, error) {
-	return nil, false, ErrDenied
-}
-func (middlewareHost) KVSet(context.Context, []byte, []byte) error { return ErrDenied }
-func (middlewareHost) KVDelete(context.Context, []byte) error      { return ErrDenied }
-func (middlewareHost) Emit(context.Context, string, []byte) error  { return ErrDenied }
-func (middlewareHost) CallSkill(context.Context, string, []byte) ([]byte, error) {
-	return nil, ErrDenied
-}
-func (middlewareHost) HTTP(context.Context, *http.Request) (int, []byte, error) {
-	return 0, nil, ErrDenied
-}
-func (middlewareHost) LLM(context.Context, []byte) ([]byte, error) { return nil, ErrDenied }
-func (middlewareHost) Denied(context.Context, string)              {}
-
-var _ Host = middlewareHost{}
-
 // inspectMiddleware finishes Inspect's report for an http-wasm module: it
 // loads it as the gateway would and reports the first instance's memory.
 func inspectMiddleware(ctx context.Context, r *Runtime, name string, wasm []byte, host Host, rep *Report) (*Report, error) {
 	rep.ABI = "http-wasm"
-	m, err := r.LoadMiddleware(ctx, wasm, MiddlewareOptions{Name: name, Host: host, MinInstances: 1, MaxInstances: 1})
+	m, err := r.LoadMiddleware(ctx, wasm, MiddlewareOptions{Name: name, Host: host, PoolOptions: PoolOptions{MinInstances: 1, MaxInstances: 1}})
 	if err != nil {
 		rep.LoadError = err.Error()
 		return rep, nil
 	}
 	defer m.Close(ctx)
-	inst := <-m.p.idle
-	rep.MemoryUsed = uint64(inst.mod.Memory().Size())
-	m.p.release(inst, true)
+	m.p.pool.Idle(func(inst *instance) { rep.MemoryUsed = uint64(inst.mod.Memory().Size()) })
 	return rep, nil
 }

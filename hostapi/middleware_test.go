@@ -250,7 +250,7 @@ func TestMiddlewareErrorAfterCommit(t *testing.T) {
 func TestMiddlewareBusy(t *testing.T) {
 	r := newRuntime(t)
 	var errs errorLog
-	m := loadMW(t, r, "mw_headers.wasm", MiddlewareOptions{MaxInstances: 1, AcquireTimeout: 20 * time.Millisecond})
+	m := loadMW(t, r, "mw_headers.wasm", MiddlewareOptions{PoolOptions: PoolOptions{MaxInstances: 1, AcquireTimeout: 20 * time.Millisecond}})
 	entered, leave := make(chan struct{}), make(chan struct{})
 	h := m.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		entered <- struct{}{}
@@ -386,7 +386,7 @@ func TestMiddlewareSwapUnderLoad(t *testing.T) {
 	wasm := fixture(t, "mw_headers.wasm")
 	var slot MiddlewareSlot
 	load := func() *Middleware {
-		m, err := r.LoadMiddleware(context.Background(), wasm, MiddlewareOptions{Name: "headers", MaxInstances: 4, AcquireTimeout: 5 * time.Second})
+		m, err := r.LoadMiddleware(context.Background(), wasm, MiddlewareOptions{Name: "headers", PoolOptions: PoolOptions{MaxInstances: 4, AcquireTimeout: 5 * time.Second}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -499,7 +499,7 @@ func TestMiddlewareNoLeak(t *testing.T) {
 	r := newRuntime(t)
 	wasm := fixture(t, "mw_rewrite.wasm")
 	run := func() {
-		m, err := r.LoadMiddleware(context.Background(), wasm, MiddlewareOptions{Name: "rw", MinInstances: 2, MaxInstances: 4})
+		m, err := r.LoadMiddleware(context.Background(), wasm, MiddlewareOptions{Name: "rw", PoolOptions: PoolOptions{MinInstances: 2, MaxInstances: 4}})
 		if err != nil {
 			t.Fatal(err)
 		}

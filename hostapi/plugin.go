@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/porticohq/portico/hostapi/internal/pool"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/sys"
@@ -25,14 +25,9 @@ type Options struct {
 	StartTimeout     time.Duration // for a new instance's start function; default 10s
 	MaxInputBytes    int           // default 1 MiB
 	MaxOutputBytes   int           // default 1 MiB
-	MinInstances     int           // kept warm; default 1
-	MaxInstances     int           // default 4
-	AcquireTimeout   time.Duration // wait for a free instance; default 1s
-	FailureThreshold int           // consecutive traps/timeouts before the plugin is failed; default 5
-	MaxHTTPRequests  int           // outbound requests per call; default 10
-	Kinds            []string      // what the module provides (KindSkill, KindHook); default skill
-	// OnFailed is called once when the breaker trips.
-	OnFailed func(err error)
+	PoolOptions
+	MaxHTTPRequests int      // outbound requests per call; default 10
+	Kinds           []string // what the module provides (KindSkill, KindHook); default skill
 
 	noDeadline bool // runs in a runtime without close-on-context-done (trusted middleware)
 }
@@ -53,19 +48,30 @@ func (o *Options) defaults() {
 	if o.MaxOutputBytes == 0 {
 		o.MaxOutputBytes = 1 << 20
 	}
-	if o.MinInstances == 0 {
-		o.MinInstances = 1
-	}
-	if o.MaxInstances == 0 {
-		o.MaxInstances = 4
-	}
-	o.MinInstances = min(o.MinInstances, o.MaxInstances)
-	if o.AcquireTimeout == 0 {
-		o.AcquireTimeout = time.Second
-	}
-	if o.FailureThreshold == 0 {
-		o.FailureThreshold = 5
-	}
+	o.PoolOptions.defaults()
+}
+
+// PoolOptions size a module's pool of instances. Both engines take them
+// (Options for the Portico ABI, MiddlewareOptions for http-wasm), with
+// the same defaults.
+type PoolOptions struct {
+	MinInstances     int           // kept warm; default 1
+	MaxInstances     int           // the pool's cap; default 4
+	AcquireTimeout   time.Duration // wait for a free instance, then ErrBusy; default 1s
+	FailureThreshold int           // consecutive traps or timeouts before the plugin is failed; default 5
+	// OnFailed is called once, when the breaker trips.
+	OnFailed func(err error)
+}
+
+func (o *PoolOptions) defaults() {
+	po := o.pool()
+	po.Defaults()
+	o.MinInstances, o.MaxInstances, o.AcquireTimeout, o.FailureThreshold = po.MinInstances, po.MaxInstances, po.AcquireTimeout, po.FailureThreshold
+}
+
+func (o PoolOptions) pool() pool.Options {
+	return pool.Options{MinInstances: o.MinInstances, MaxInstances: o.MaxInstances, AcquireTimeout: o.AcquireTimeout,
+		FailureThreshold: o.FailureThreshold, OnFailed: o.OnFailed}
 }
 
 // Plugin is one loaded module with its pool of instances.
@@ -79,18 +85,11 @@ type Plugin struct {
 	grants   map[string]bool
 	ext      []HostFunc // the runtime's extension host functions
 
-	idle   chan *instance // warm instances
-	slots  chan struct{}  // one token per live instance, cap MaxInstances
-	mu     sync.Mutex     // guards closed against release
-	closed bool
-	freed  sync.Once
+	pool *pool.Pool[*instance]
 
-	live        atomic.Int64
-	calls       atomic.Uint64
-	errors      atomic.Uint64
-	consecutive atomic.Int64
-	failed      atomic.Pointer[error]
-	latency     latency
+	calls   atomic.Uint64
+	errors  atomic.Uint64
+	latency latency
 
 	mw *Middleware // set when the pool runs a middleware, for its start-time host calls
 }
@@ -117,7 +116,7 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, opts Options) (*Plugin,
 		p.unshare()
 		return nil, err
 	}
-	if err := p.warm(ctx, p.checkVersion); err != nil {
+	if err := p.warm(p.checkVersion); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -140,38 +139,22 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte, opts Options) (*Plug
 	}
 	p := &Plugin{
 		opts: opts, compiled: compiled, unshare: release, rt: rt, out: &logWriter{host: opts.Host},
-		idle: make(chan *instance, opts.MaxInstances), slots: make(chan struct{}, opts.MaxInstances),
 		grants: map[string]bool{}, ext: r.ext, // fixed now that a tier exists
 	}
+	p.pool = pool.New(opts.PoolOptions.pool(), pool.Funcs[*instance]{
+		Start: p.instantiate,
+		Stop:  func(inst *instance) { inst.mod.Close(context.Background()) },
+		Free:  release, // gives back the shared compiled module
+	})
 	for _, g := range opts.Grants {
 		p.grants[g] = true
 	}
 	return p, nil
 }
 
-// warm starts the warm minimum of instances: one first, checked with
-// first, so a broken plugin fails at load; then the rest. On failure the
-// plugin is closed.
-func (p *Plugin) warm(ctx context.Context, first func(*instance) error) error {
-	for range p.opts.MinInstances {
-		p.slots <- struct{}{}
-		inst, err := p.instantiate()
-		if err != nil {
-			<-p.slots
-			p.Close(ctx)
-			return err
-		}
-		if first != nil && p.live.Load() == 1 {
-			if err := first(inst); err != nil {
-				p.discard(inst)
-				p.Close(ctx)
-				return err
-			}
-		}
-		p.idle <- inst
-	}
-	return nil
-}
+// warm starts the warm minimum (pool.Warm): the first instance checked
+// with first. On failure the plugin is closed.
+func (p *Plugin) warm(first func(*instance) error) error { return p.pool.Warm(first) }
 
 // check validates exports, imports and the start function before anything
 // runs.
@@ -272,18 +255,9 @@ func (p *Plugin) checkVersion(inst *instance) error {
 	return nil
 }
 
-// instantiate starts a new instance. The caller holds a slot; instantiate
-// counts the instance as live before it exists, under the lock that Close
-// takes, so a closing plugin never frees its compiled module under a new
-// instance.
+// instantiate starts a new instance (the pool's Start: it has counted the
+// instance live already).
 func (p *Plugin) instantiate() (*instance, error) {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrClosed, Msg: "closed"}
-	}
-	p.live.Add(1)
-	p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), p.opts.StartTimeout)
 	defer cancel()
 	if p.mw != nil {
@@ -291,96 +265,39 @@ func (p *Plugin) instantiate() (*instance, error) {
 	}
 	mod, err := p.rt.InstantiateModule(ctx, p.compiled, moduleConfig(p.start, p.out))
 	if err != nil {
-		p.live.Add(-1)
-		p.maybeFree()
 		return nil, fmt.Errorf("plugin %q: start: %w: %v", p.opts.Name, ErrTrap, err)
 	}
 	return &instance{mod: mod, skill: mod.ExportedFunction(ExportSkill), hook: mod.ExportedFunction(ExportHook),
 		channel: mod.ExportedFunction(ExportChannel)}, nil
 }
 
-// discard closes an instance and frees its slot.
-func (p *Plugin) discard(inst *instance) {
-	inst.mod.Close(context.Background())
-	p.live.Add(-1)
-	<-p.slots
-	p.maybeFree()
-}
-
-// acquire pins an instance to the caller: a warm one, a new one while the
-// pool is under its cap, or the first to come free within AcquireTimeout.
-//
-// A nested call (through call_skill) into a plugin its own call chain
-// already holds an instance of never waits: the instance it would wait for
-// may be its own caller's, and chains that each hold one instance and wait
-// for another would hold the whole pool until the timeout (A -> A, or
-// A -> B -> A). It takes a free instance or fails at once with ErrDepth.
+// acquire pins an instance to the caller (pool.Acquire). A nested call
+// (through call_skill) into a plugin its own call chain already holds an
+// instance of never waits: the instance it would wait for may be its own
+// caller's, and chains that each hold one instance and wait for another
+// would hold the whole pool until the timeout (A -> A, or A -> B -> A). It
+// takes a free instance or fails at once with ErrDepth.
 func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
-	select {
-	case inst := <-p.idle:
+	held := heldBy(ctx, p)
+	inst, err := p.pool.Acquire(ctx, held)
+	switch {
+	case err == nil:
 		return inst, nil
-	default:
+	case errors.Is(err, pool.ErrHeld):
+		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrDepth, Cause: ErrRefused, Msg: fmt.Sprintf(
+			"its call chain already holds %d of its %d instances and none is free; a nested call does not wait for an instance its own chain may hold (raise max_instances or call less deep)",
+			held, p.opts.MaxInstances)}
+	case errors.Is(err, ErrBusy):
+		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrBusy, Msg: fmt.Sprintf("all %d instances busy for %s", p.opts.MaxInstances, p.opts.AcquireTimeout)}
+	case errors.Is(err, ErrClosed):
+		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrClosed, Msg: "closed"}
 	}
-	var timer *time.Timer
-	for {
-		if inst, ok, err := p.tryAcquire(); ok || err != nil {
-			return inst, err
-		}
-		if held := heldBy(ctx, p); held > 0 {
-			return nil, &CallError{Plugin: p.opts.Name, Kind: ErrDepth, Cause: ErrRefused, Msg: fmt.Sprintf(
-				"its call chain already holds %d of its %d instances and none is free; a nested call does not wait for an instance its own chain may hold (raise max_instances or call less deep)",
-				held, p.opts.MaxInstances)}
-		}
-		if timer == nil {
-			timer = time.NewTimer(p.opts.AcquireTimeout)
-			defer timer.Stop()
-		}
-		select {
-		case inst := <-p.idle:
-			return inst, nil
-		case p.slots <- struct{}{}:
-			<-p.slots // a slot came free: loop to take it the normal way
-		case <-timer.C:
-			return nil, &CallError{Plugin: p.opts.Name, Kind: ErrBusy, Msg: fmt.Sprintf("all %d instances busy for %s", p.opts.MaxInstances, p.opts.AcquireTimeout)}
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-}
-
-// tryAcquire takes an idle instance or, while the pool is under its cap, a
-// new one; ok is false when neither is there right now.
-func (p *Plugin) tryAcquire() (inst *instance, ok bool, err error) {
-	select {
-	case inst := <-p.idle:
-		return inst, true, nil
-	case p.slots <- struct{}{}:
-		inst, err := p.instantiate()
-		if err != nil {
-			<-p.slots
-			if !errors.Is(err, ErrClosed) {
-				p.trip(err)
-			}
-			return nil, false, err
-		}
-		return inst, true, nil
-	default:
-		return nil, false, nil
-	}
+	return nil, err
 }
 
 // release returns a healthy instance to the pool; anything else, or any
 // instance of a closed plugin, is discarded.
-func (p *Plugin) release(inst *instance, healthy bool) {
-	p.mu.Lock()
-	if healthy && !p.closed {
-		p.idle <- inst // never blocks: idle holds at most MaxInstances
-		p.mu.Unlock()
-		return
-	}
-	p.mu.Unlock()
-	p.discard(inst)
-}
+func (p *Plugin) release(inst *instance, healthy bool) { p.pool.Release(inst, healthy) }
 
 // granted reports whether the plugin holds a capability; a refusal is
 // reported to the host for the audit trail.
@@ -420,16 +337,13 @@ func (p *Plugin) CallChannel(ctx context.Context, input []byte) ([]byte, error) 
 }
 
 func (p *Plugin) call(ctx context.Context, export string, input []byte, sink func([]byte) error) ([]byte, error) {
-	if perr := p.failed.Load(); perr != nil {
-		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrClosed, Msg: "failed: " + (*perr).Error()}
+	if perr := p.pool.Failed(); perr != nil {
+		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrClosed, Msg: "failed: " + perr.Error()}
 	}
 	if len(input) > p.opts.MaxInputBytes {
 		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrBadInput, Msg: fmt.Sprintf("input of %d bytes is over the limit of %d", len(input), p.opts.MaxInputBytes)}
 	}
-	p.mu.Lock()
-	closed := p.closed
-	p.mu.Unlock()
-	if closed {
+	if p.pool.Closed() {
 		return nil, &CallError{Plugin: p.opts.Name, Kind: ErrClosed, Msg: "closed"}
 	}
 	inst, err := p.acquire(ctx)
@@ -464,13 +378,13 @@ func (p *Plugin) call(ctx context.Context, export string, input []byte, sink fun
 		}
 		cerr := p.classify(ctx, err)
 		if errors.Is(cerr, ErrTrap) || errors.Is(cerr, ErrTimeout) {
-			p.trip(cerr)
+			p.pool.Trip(cerr)
 		}
 		return nil, cerr
 	}
 	status := uint32(inst.stack[0]) // read before another caller gets the instance
 	p.release(inst, true)
-	p.consecutive.Store(0)
+	p.pool.Ok()
 	switch {
 	case errors.Is(c.err, ErrOutputLimit):
 		p.errors.Add(1)
@@ -531,16 +445,6 @@ func (p *Plugin) classify(ctx context.Context, err error) error {
 	return &CallError{Plugin: p.opts.Name, Kind: ErrTrap, Msg: msg}
 }
 
-// trip counts a trap or timeout; past the threshold the plugin is failed.
-func (p *Plugin) trip(err error) {
-	if p.consecutive.Add(1) < int64(p.opts.FailureThreshold) {
-		return
-	}
-	if p.failed.CompareAndSwap(nil, &err) && p.opts.OnFailed != nil {
-		p.opts.OnFailed(err)
-	}
-}
-
 // Stats is a plugin's counters.
 type Stats struct {
 	Instances        int64  `json:"instances"`
@@ -556,59 +460,22 @@ type Stats struct {
 
 // Stats returns the plugin's counters.
 func (p *Plugin) Stats() Stats {
-	s := Stats{Instances: p.live.Load(), Calls: p.calls.Load(), Errors: p.errors.Load(),
+	s := Stats{Instances: p.pool.Live(), Calls: p.calls.Load(), Errors: p.errors.Load(),
 		P50Micros: p.latency.quantile(0.5).Microseconds(), P99Micros: p.latency.quantile(0.99).Microseconds(),
 		Latency: p.latency.snapshot()}
-	if f := p.failed.Load(); f != nil {
-		s.Failed = (*f).Error()
+	if f := p.pool.Failed(); f != nil {
+		s.Failed = f.Error()
 	}
-	// Memory of idle instances: look, then put back.
-	n := len(p.idle)
-	for range n {
-		select {
-		case inst := <-p.idle:
-			s.MemoryUsageBytes += uint64(inst.mod.Memory().Size())
-			p.release(inst, true)
-		default:
-		}
-	}
+	p.pool.Idle(func(inst *instance) { s.MemoryUsageBytes += uint64(inst.mod.Memory().Size()) })
 	return s
 }
 
 // Close stops new calls, closes idle instances now and in-flight ones as
 // they finish, then frees the compiled module.
 func (p *Plugin) Close(ctx context.Context) error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil
-	}
-	p.closed = true
-	p.mu.Unlock()
-	for {
-		select {
-		case inst := <-p.idle:
-			p.discard(inst)
-			continue
-		default:
-		}
-		break
-	}
-	p.maybeFree()
+	p.pool.Close()
 	return nil
 }
 
-// maybeFree closes the compiled module once the plugin is closed and its
-// last instance is gone (in-flight calls release into a closed plugin,
-// which discards their instances).
-func (p *Plugin) maybeFree() {
-	p.mu.Lock()
-	done := p.closed && p.live.Load() == 0
-	p.mu.Unlock()
-	if done {
-		p.freed.Do(p.unshare)
-	}
-}
-
 // Live returns the number of instances alive (idle and in use).
-func (p *Plugin) Live() int64 { return p.live.Load() }
+func (p *Plugin) Live() int64 { return p.pool.Live() }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,27 +17,6 @@ import (
 	"github.com/porticohq/portico/hostapi"
 	"github.com/porticohq/portico/hostapi/harness"
 )
-
-// quietHost answers a module's host calls during inspect: everything
-// denied, nothing kept.
-type quietHost struct{}
-
-func (quietHost) Log(context.Context, int32, string) {}
-func (quietHost) Config(string) (string, bool)       { return "", false }
-func (quietHost) KVGet(context.Context, []byte) ([]byte, bool, error) {
-	return nil, false, hostapi.ErrDenied
-}
-func (quietHost) KVSet(context.Context, []byte, []byte) error { return hostapi.ErrDenied }
-func (quietHost) KVDelete(context.Context, []byte) error      { return hostapi.ErrDenied }
-func (quietHost) Emit(context.Context, string, []byte) error  { return hostapi.ErrDenied }
-func (quietHost) CallSkill(context.Context, string, []byte) ([]byte, error) {
-	return nil, hostapi.ErrDenied
-}
-func (quietHost) HTTP(context.Context, *http.Request) (int, []byte, error) {
-	return 0, nil, hostapi.ErrDenied
-}
-func (quietHost) LLM(context.Context, []byte) ([]byte, error) { return nil, hostapi.ErrDenied }
-func (quietHost) Denied(context.Context, string)              {}
 
 func pluginCmd(stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "plugin", Short: "Build and inspect plugins"}
@@ -53,7 +31,7 @@ func pluginCmd(stdout io.Writer) *cobra.Command {
 				return err
 			}
 			name := strings.TrimSuffix(filepath.Base(args[0]), filepath.Ext(args[0]))
-			rep, err := hostapi.Inspect(cmd.Context(), name, wasm, quietHost{}, pluginCacheDir())
+			rep, err := hostapi.Inspect(cmd.Context(), name, wasm, hostapi.DenyAll{}, pluginCacheDir())
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
@@ -182,7 +160,7 @@ func buildPlugin(ctx context.Context, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rep, err := hostapi.Inspect(ctx, man.Name, wasm, quietHost{}, pluginCacheDir())
+	rep, err := hostapi.Inspect(ctx, man.Name, wasm, hostapi.DenyAll{}, pluginCacheDir())
 	if err != nil {
 		return "", err
 	}

@@ -147,7 +147,7 @@ func Load(ctx context.Context, name string, wasm []byte, h *Host, kinds, grants 
 	if err != nil {
 		return nil, err
 	}
-	p, err := rt.Load(ctx, wasm, hostapi.Options{Name: name, Host: h, Kinds: kinds, Grants: grants, MaxInstances: 1})
+	p, err := rt.Load(ctx, wasm, hostapi.Options{Name: name, Host: h, Kinds: kinds, Grants: grants, PoolOptions: hostapi.PoolOptions{MaxInstances: 1}})
 	if err != nil {
 		rt.Close(ctx)
 		return nil, err
@@ -187,7 +187,7 @@ func LoadMiddleware(ctx context.Context, name string, wasm []byte, h *Host, gran
 	if err != nil {
 		return nil, err
 	}
-	m, err := rt.LoadMiddleware(ctx, wasm, hostapi.MiddlewareOptions{Name: name, Host: h, Grants: grants, GuestConfig: config, MaxInstances: 1})
+	m, err := rt.LoadMiddleware(ctx, wasm, hostapi.MiddlewareOptions{Name: name, Host: h, Grants: grants, GuestConfig: config, PoolOptions: hostapi.PoolOptions{MaxInstances: 1}})
 	if err != nil {
 		rt.Close(ctx)
 		return nil, err

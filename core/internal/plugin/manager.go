@@ -394,13 +394,15 @@ func (m *Manager) start(ctx context.Context, e *entry, wasm []byte) error {
 		MemoryLimitBytes: uint64(or(pc.MemoryBytes, c.MemoryBytes)),
 		CallTimeout:      or(pc.CallTimeout, c.CallTimeout).D(),
 		MaxOutputBytes:   int(c.MaxOutputBytes),
-		MinInstances:     int(or(pc.MinInstances, c.MinInstances)),
-		MaxInstances:     int(or(pc.MaxInstances, c.MaxInstances)),
-		AcquireTimeout:   c.AcquireTimeout.D(),
-		FailureThreshold: int(c.FailureThreshold),
-		MaxHTTPRequests:  int(c.HTTPMaxRequests),
-		Kinds:            e.manifest.Kinds,
-		OnFailed:         func(err error) { m.markFailed(e.name, err) },
+		PoolOptions: hostapi.PoolOptions{
+			MinInstances:     int(or(pc.MinInstances, c.MinInstances)),
+			MaxInstances:     int(or(pc.MaxInstances, c.MaxInstances)),
+			AcquireTimeout:   c.AcquireTimeout.D(),
+			FailureThreshold: int(c.FailureThreshold),
+			OnFailed:         func(err error) { m.markFailed(e.name, err) },
+		},
+		MaxHTTPRequests: int(c.HTTPMaxRequests),
+		Kinds:           e.manifest.Kinds,
 	}
 	if opts.MinInstances == 0 {
 		opts.MinInstances = 1 // hostapi treats 0 as its default; keep one warm to fail fast
