@@ -123,7 +123,7 @@ func (c *Config) Client(timeout time.Duration) *http.Client {
 var ErrDataDirNotEmpty = store.ErrNotEmpty
 
 func openDataDir(c *Config) (*store.Badger, error) {
-	return store.Open(c.c.DataDir, store.Options{MemTableBytes: c.c.Storage.MemTableBytes, CacheBytes: c.c.Storage.CacheBytes})
+	return store.Open(c.c.DataDir, store.Options{MemTableBytes: c.c.Storage.MemTableBytes, CacheBytes: c.c.Storage.CacheBytes, IndexCacheBytes: c.c.Storage.IndexCacheBytes})
 }
 
 // Key is an API key as the gateway lists it (never its secret).

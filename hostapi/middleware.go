@@ -134,6 +134,7 @@ func (r *Runtime) LoadMiddleware(ctx context.Context, wasm []byte, o MiddlewareO
 	if err := p.warm(nil); err != nil {
 		return nil, err
 	}
+	p.settle()
 	return m, nil
 }
 
@@ -205,6 +206,9 @@ func (m *Middleware) Name() string { return m.name }
 func (m *Middleware) Features() handlerapi.Features {
 	return handlerapi.Features(m.features.Load())
 }
+
+// Trim lets instances idle for IdleRelease go (Plugin.Trim).
+func (m *Middleware) Trim(now time.Time) int { return m.p.Trim(now) }
 
 // Stats returns the middleware's counters: Calls counts requests, Errors
 // failed ones, and the latency quantiles are guest time per request (both

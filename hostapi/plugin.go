@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -55,19 +56,33 @@ func (o *Options) defaults() {
 // (Options for the Portico ABI, MiddlewareOptions for http-wasm), with
 // the same defaults.
 type PoolOptions struct {
-	MinInstances     int           // kept warm; default 1
+	// MinInstances are kept warm; default 1. A negative value keeps none:
+	// one instance still starts at load to check the module, and once the
+	// pool is empty (IdleRelease) its compiled code is let go too, compiled
+	// again from the cache on the next call.
+	MinInstances     int
 	MaxInstances     int           // the pool's cap; default 4
 	AcquireTimeout   time.Duration // wait for a free instance, then ErrBusy; default 1s
 	FailureThreshold int           // consecutive traps or timeouts before the plugin is failed; default 5
+	// IdleRelease lets instances above MinInstances go once they have been
+	// idle this long (Plugin.Trim); 0 keeps them.
+	IdleRelease time.Duration
 	// OnFailed is called once, when the breaker trips.
 	OnFailed func(err error)
 }
 
+// defaults fills in zero values; it may run more than once.
 func (o *PoolOptions) defaults() {
 	po := o.pool()
 	po.Defaults()
-	o.MinInstances, o.MaxInstances, o.AcquireTimeout, o.FailureThreshold = po.MinInstances, po.MaxInstances, po.AcquireTimeout, po.FailureThreshold
+	o.MaxInstances, o.AcquireTimeout, o.FailureThreshold = po.MaxInstances, po.AcquireTimeout, po.FailureThreshold
+	if o.MinInstances >= 0 {
+		o.MinInstances = po.MinInstances
+	}
 }
+
+// keep is how many instances Trim keeps.
+func (o PoolOptions) keep() int { return max(o.MinInstances, 0) }
 
 func (o PoolOptions) pool() pool.Options {
 	return pool.Options{MinInstances: o.MinInstances, MaxInstances: o.MaxInstances, AcquireTimeout: o.AcquireTimeout,
@@ -87,9 +102,18 @@ type Plugin struct {
 
 	pool *pool.Pool[*instance]
 
-	calls   atomic.Uint64
-	errors  atomic.Uint64
-	latency latency
+	// The compiled module is let go while the pool is empty and the plugin
+	// keeps no instance (MinInstances < 0), and compiled again on demand.
+	codeMu sync.Mutex
+	wasm   []byte // kept to compile again; nil when the code stays
+	tier   *compileGuard
+	code   int64 // executable bytes of the compiled module (0 while let go, or where unknown)
+
+	calls    atomic.Uint64
+	starts   atomic.Uint64 // instances started
+	compiles atomic.Uint64 // compiles after the first (the code was let go)
+	errors   atomic.Uint64
+	latency  latency
 
 	mw *Middleware // set when the pool runs a middleware, for its start-time host calls
 }
@@ -119,6 +143,7 @@ func (r *Runtime) Load(ctx context.Context, wasm []byte, opts Options) (*Plugin,
 	if err := p.warm(p.checkVersion); err != nil {
 		return nil, err
 	}
+	p.settle()
 	return p, nil
 }
 
@@ -133,18 +158,24 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte, opts Options) (*Plug
 	if err != nil {
 		return nil, err
 	}
-	compiled, release, err := r.guard(tierKey{pages: pages, trusted: opts.noDeadline}).compile(ctx, rt, wasm)
+	guard := r.guard(tierKey{pages: pages, trusted: opts.noDeadline})
+	compiled, code, release, err := guard.compileSized(ctx, rt, wasm)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %q: %w: %v", opts.Name, ErrNotWasm, err)
 	}
 	p := &Plugin{
 		opts: opts, compiled: compiled, unshare: release, rt: rt, out: &logWriter{host: opts.Host},
 		grants: map[string]bool{}, ext: r.ext, // fixed now that a tier exists
+		tier: guard, code: code,
+	}
+	if opts.MinInstances < 0 {
+		p.wasm = wasm
 	}
 	p.pool = pool.New(opts.PoolOptions.pool(), pool.Funcs[*instance]{
 		Start: p.instantiate,
 		Stop:  func(inst *instance) { inst.mod.Close(context.Background()) },
-		Free:  release, // gives back the shared compiled module
+		Free:  p.freeCode, // gives back the shared compiled module
+		Empty: p.sleep,
 	})
 	for _, g := range opts.Grants {
 		p.grants[g] = true
@@ -263,12 +294,80 @@ func (p *Plugin) instantiate() (*instance, error) {
 	if p.mw != nil {
 		ctx = context.WithValue(ctx, startKey{}, p.mw)
 	}
-	mod, err := p.rt.InstantiateModule(ctx, p.compiled, moduleConfig(p.start, p.out))
+	compiled, err := p.wake(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.starts.Add(1)
+	mod, err := p.rt.InstantiateModule(ctx, compiled, moduleConfig(p.start, p.out))
 	if err != nil {
 		return nil, fmt.Errorf("plugin %q: start: %w: %v", p.opts.Name, ErrTrap, err)
 	}
 	return &instance{mod: mod, skill: mod.ExportedFunction(ExportSkill), hook: mod.ExportedFunction(ExportHook),
 		channel: mod.ExportedFunction(ExportChannel)}, nil
+}
+
+// wake returns the compiled module, compiling it again (from the cache,
+// fast) when it was let go.
+func (p *Plugin) wake(ctx context.Context) (wazero.CompiledModule, error) {
+	p.codeMu.Lock()
+	defer p.codeMu.Unlock()
+	if p.compiled != nil {
+		return p.compiled, nil
+	}
+	cm, code, release, err := p.tier.compileSized(ctx, p.rt, p.wasm)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %q: compile again: %w: %v", p.opts.Name, ErrNotWasm, err)
+	}
+	p.compiled, p.unshare, p.code = cm, release, code
+	p.compiles.Add(1)
+	return cm, nil
+}
+
+// sleep lets the compiled module go when the pool emptied and the plugin
+// keeps no instance: its executable memory is the largest part of a Go
+// guest's footprint.
+func (p *Plugin) sleep() {
+	if p.wasm == nil {
+		return
+	}
+	p.codeMu.Lock()
+	defer p.codeMu.Unlock()
+	if p.pool.Live() == 0 && p.compiled != nil {
+		p.unshare()
+		p.compiled, p.unshare, p.code = nil, nil, 0
+	}
+}
+
+// settle lets a plugin that keeps no instance go dormant right after its
+// load checked the module: it then holds neither instance nor code until
+// its first call.
+func (p *Plugin) settle() {
+	if p.opts.MinInstances < 0 {
+		p.pool.Trim(time.Now(), 0, 0)
+	}
+}
+
+// freeCode gives back the compiled module once the plugin is closed and
+// its last instance gone.
+func (p *Plugin) freeCode() {
+	p.codeMu.Lock()
+	defer p.codeMu.Unlock()
+	if p.compiled != nil {
+		p.unshare()
+		p.compiled, p.unshare, p.code = nil, nil, 0
+	}
+}
+
+// Trim lets instances idle for IdleRelease go, down to MinInstances (and,
+// keeping none, the compiled code with the last), and returns how many
+// went. The owner calls it now and then; under steady load nothing is
+// idle that long, so nothing has to start again.
+func (p *Plugin) Trim(now time.Time) int {
+	if p.opts.IdleRelease <= 0 {
+		return 0
+	}
+	return p.pool.Trim(now, p.opts.IdleRelease, p.opts.keep())
 }
 
 // acquire pins an instance to the caller (pool.Acquire). A nested call
@@ -447,15 +546,41 @@ func (p *Plugin) classify(ctx context.Context, err error) error {
 
 // Stats is a plugin's counters.
 type Stats struct {
-	Instances        int64  `json:"instances"`
-	Calls            uint64 `json:"calls"`
-	Errors           uint64 `json:"errors"`
-	MemoryUsageBytes uint64 `json:"memory_usage_bytes"` // linear memory of warm instances
-	P50Micros        int64  `json:"p50_us"`             // call time, to within a factor of two
-	P99Micros        int64  `json:"p99_us"`
-	Failed           string `json:"failed,omitempty"`
+	Instances      int64  `json:"instances"`
+	Calls          uint64 `json:"calls"`
+	Errors         uint64 `json:"errors"`
+	Instantiations uint64 `json:"instantiations"` // instances started since load
+	Memory         Memory `json:"-"`
+	P50Micros      int64  `json:"p50_us"` // call time, to within a factor of two
+	P99Micros      int64  `json:"p99_us"`
+	Failed         string `json:"failed,omitempty"`
 	// Latency is the histogram the quantiles come from, for metrics.
 	Latency Histogram `json:"-"`
+}
+
+// Memory is what a plugin holds in memory.
+type Memory struct {
+	// CompiledBytes is the executable memory of its compiled module
+	// (shared with plugins of the same bytes; 0 while let go, and where
+	// the platform does not tell).
+	CompiledBytes int64 `json:"compiled_bytes"`
+	// Instances are alive, idle and in use.
+	Instances int64 `json:"instances"`
+	// LinearMemoryBytes is the linear memory of the idle instances.
+	LinearMemoryBytes uint64 `json:"linear_memory_bytes"`
+	// ModuleBytes is the size of the module's bytes kept to compile it
+	// again (0 when the code is kept).
+	ModuleBytes int `json:"module_bytes_kept"`
+}
+
+// Memory reports what the plugin holds in memory now.
+func (p *Plugin) Memory() Memory {
+	p.codeMu.Lock()
+	m := Memory{CompiledBytes: p.code, ModuleBytes: len(p.wasm)}
+	p.codeMu.Unlock()
+	m.Instances = p.pool.Live()
+	p.pool.Idle(func(inst *instance) { m.LinearMemoryBytes += uint64(inst.mod.Memory().Size()) })
+	return m
 }
 
 // Stats returns the plugin's counters.
@@ -466,7 +591,8 @@ func (p *Plugin) Stats() Stats {
 	if f := p.pool.Failed(); f != nil {
 		s.Failed = f.Error()
 	}
-	p.pool.Idle(func(inst *instance) { s.MemoryUsageBytes += uint64(inst.mod.Memory().Size()) })
+	s.Instantiations = p.starts.Load()
+	s.Memory = p.Memory()
 	return s
 }
 

@@ -6,9 +6,11 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
@@ -164,7 +166,20 @@ type compileGuard struct {
 type sharedModule struct {
 	cm   wazero.CompiledModule
 	refs int
+	code int64 // bytes of executable memory its compile mapped (0 where that cannot be read)
 }
+
+// compileMu serializes compiles so the executable memory each one maps
+// can be told apart (codeBytes); each compile then uses every CPU for
+// its functions (wazero's compilation workers), so a cold start of many
+// modules takes about as long as compiling them side by side.
+var compileMu sync.Mutex
+
+// codeSizes remembers the executable size each module's compile mapped,
+// by its bytes' sha256 (under compileMu): a later compile of the same
+// module, from the cache, may measure less when the code of an earlier
+// one is unmapped meanwhile (wazero does it from a finalizer).
+var codeSizes = map[[32]byte]int64{}
 
 func (r *Runtime) guard(key tierKey) *compileGuard {
 	r.mu.Lock()
@@ -183,6 +198,13 @@ func (r *Runtime) guard(key tierKey) *compileGuard {
 // compile returns the runtime's compiled module of wasm, compiling it only
 // when no plugin holds it, and the function that releases this hold.
 func (g *compileGuard) compile(ctx context.Context, rt wazero.Runtime, wasm []byte) (wazero.CompiledModule, func(), error) {
+	cm, _, release, err := g.compileSized(ctx, rt, wasm)
+	return cm, release, err
+}
+
+// compileSized is compile that also says how many bytes of executable
+// memory the compiled module holds.
+func (g *compileGuard) compileSized(ctx context.Context, rt wazero.Runtime, wasm []byte) (wazero.CompiledModule, int64, func(), error) {
 	sum := sha256.Sum256(wasm)
 	l, _ := g.locks.LoadOrStore(sum, &sync.Mutex{})
 	l.(*sync.Mutex).Lock()
@@ -194,11 +216,20 @@ func (g *compileGuard) compile(ctx context.Context, rt wazero.Runtime, wasm []by
 	}
 	g.mu.Unlock()
 	if sm == nil {
-		cm, err := rt.CompileModule(ctx, wasm)
-		if err != nil {
-			return nil, nil, err
+		compileMu.Lock()
+		before := execBytes()
+		cm, err := rt.CompileModule(experimental.WithCompilationWorkers(ctx, runtime.GOMAXPROCS(0)), wasm)
+		code := max(execBytes()-before, 0)
+		if known := codeSizes[sum]; code < known/2 || code == 0 {
+			code = known
+		} else if err == nil {
+			codeSizes[sum] = code
 		}
-		sm = &sharedModule{cm: cm, refs: 1}
+		compileMu.Unlock()
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		sm = &sharedModule{cm: cm, refs: 1, code: code}
 		g.mu.Lock()
 		g.modules[sum] = sm
 		g.mu.Unlock()
@@ -218,5 +249,5 @@ func (g *compileGuard) compile(ctx context.Context, rt wazero.Runtime, wasm []by
 			}
 		})
 	}
-	return sm.cm, release, nil
+	return sm.cm, sm.code, release, nil
 }

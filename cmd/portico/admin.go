@@ -259,11 +259,11 @@ func pluginsCmd(g *globals, stdout, stderr io.Writer) *cobra.Command {
 				return err
 			}
 			tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tVERSION\tKINDS\tSTATUS\tSOURCE\tCALLS\tERRORS\tP50\tP99\tINSTANCES\tMEMORY")
+			fmt.Fprintln(tw, "NAME\tVERSION\tKINDS\tSTATUS\tSOURCE\tCALLS\tERRORS\tP50\tP99\tINSTANCES\tMEMORY\tCODE")
 			for _, p := range out.Plugins {
 				s := p.Stats
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\n", p.Name, orDash(p.Version), strings.Join(p.Kinds, ","), p.Status, p.Source,
-					s.Calls, s.Errors, micros(s.Calls, s.P50Micros), micros(s.Calls, s.P99Micros), s.Instances, size(int64(s.MemoryUsageBytes)))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\n", p.Name, orDash(p.Version), strings.Join(p.Kinds, ","), p.Status, p.Source,
+					s.Calls, s.Errors, micros(s.Calls, s.P50Micros), micros(s.Calls, s.P99Micros), s.Instances, size(int64(p.Memory.LinearMemoryBytes)), size(p.Memory.CompiledBytes))
 			}
 			return tw.Flush()
 		},

@@ -18,13 +18,16 @@ type pluginAnswer struct {
 	LastError  string   `json:"last_error"`
 	DisabledBy string   `json:"disabled_by"`
 	Stats      struct {
-		Instances        int64  `json:"instances"`
-		Calls            uint64 `json:"calls"`
-		Errors           uint64 `json:"errors"`
-		MemoryUsageBytes uint64 `json:"memory_usage_bytes"`
-		P50Micros        int64  `json:"p50_us"`
-		P99Micros        int64  `json:"p99_us"`
+		Instances int64  `json:"instances"`
+		Calls     uint64 `json:"calls"`
+		Errors    uint64 `json:"errors"`
+		P50Micros int64  `json:"p50_us"`
+		P99Micros int64  `json:"p99_us"`
 	} `json:"stats"`
+	Memory struct {
+		CompiledBytes     int64  `json:"compiled_bytes"`
+		LinearMemoryBytes uint64 `json:"linear_memory_bytes"`
+	} `json:"memory"`
 }
 
 // sessionAnswer is a session of GET /api/v1/sessions.

@@ -61,7 +61,8 @@ type Plugin struct {
 	Embedded         bool     `koanf:"embedded" doc:"Load the first-party plugins built into the binary (echo)."`
 	CallTimeout      Duration `koanf:"call_timeout" doc:"Deadline of one plugin call."`
 	AcquireTimeout   Duration `koanf:"acquire_timeout" doc:"How long a call waits for a free instance before 503 plugin_busy."`
-	MinInstances     int64    `koanf:"min_instances" doc:"Instances kept warm per plugin."`
+	MinInstances     int64    `koanf:"min_instances" doc:"Instances kept warm per plugin. 0 keeps none: once its load has checked the module (with one instance), and again once its instances have been idle for idle_release_after, the plugin holds no instance and no compiled code, and its next call compiles it from the cache and starts one."`
+	IdleReleaseAfter Duration `koanf:"idle_release_after" doc:"Instances above min_instances that stayed idle this long are released (0 keeps them); under steady load none is idle that long."`
 	MaxInstances     int64    `koanf:"max_instances" doc:"Most instances per plugin (calls served at once)."`
 	MemoryBytes      int64    `koanf:"memory_bytes" doc:"Memory ceiling of one instance, in bytes (rounded up to 64 KiB pages)."`
 	MaxOutputBytes   int64    `koanf:"max_output_bytes" doc:"Largest reply a call may write."`
@@ -81,7 +82,8 @@ type PluginEntry struct {
 	Path         string            `koanf:"path" json:"path"` // empty: the plugin installed over the API under this name
 	Grants       []string          `koanf:"grants" json:"grants"`
 	Config       map[string]string `koanf:"config" json:"config"`
-	MinInstances int64             `koanf:"min_instances" json:"min_instances"`
+	MinInstances int64             `koanf:"min_instances" json:"min_instances"`           // 0: plugin.min_instances
+	IdleRelease  Duration          `koanf:"idle_release_after" json:"idle_release_after"` // 0: plugin.idle_release_after
 	MaxInstances int64             `koanf:"max_instances" json:"max_instances"`
 	MemoryBytes  int64             `koanf:"memory_bytes" json:"memory_bytes"`
 	CallTimeout  Duration          `koanf:"call_timeout" json:"call_timeout"`
@@ -176,10 +178,11 @@ type CORS struct {
 
 // Storage configures the embedded Badger database.
 type Storage struct {
-	GCInterval     Duration `koanf:"gc_interval" doc:"How often the value log is garbage-collected."`
-	GCDiscardRatio float64  `koanf:"gc_discard_ratio" doc:"Rewrite a value-log file when at least this share of it is stale (0 < r < 1)."`
-	MemTableBytes  int64    `koanf:"memtable_bytes" reload:"restart" doc:"Size of one in-memory write table, in bytes."`
-	CacheBytes     int64    `koanf:"cache_bytes" reload:"restart" doc:"Size of the block cache, in bytes."`
+	GCInterval      Duration `koanf:"gc_interval" doc:"How often the value log is garbage-collected."`
+	GCDiscardRatio  float64  `koanf:"gc_discard_ratio" doc:"Rewrite a value-log file when at least this share of it is stale (0 < r < 1)."`
+	MemTableBytes   int64    `koanf:"memtable_bytes" reload:"restart" doc:"Size of one in-memory write table, in bytes."`
+	CacheBytes      int64    `koanf:"cache_bytes" reload:"restart" doc:"Size of the block cache, in bytes."`
+	IndexCacheBytes int64    `koanf:"index_cache_bytes" reload:"restart" doc:"Size of the cache of table indexes and bloom filters, in bytes; 0 keeps every index in memory (Badger's default, which grows with the data)."`
 }
 
 // Audit configures the audit trail.
@@ -229,10 +232,11 @@ func Default() *Config {
 			TrustedProxies: []string{},
 		},
 		Storage: Storage{
-			GCInterval:     Duration(10 * time.Minute),
-			GCDiscardRatio: 0.5,
-			MemTableBytes:  16 << 20,
-			CacheBytes:     64 << 20,
+			GCInterval:      Duration(10 * time.Minute),
+			GCDiscardRatio:  0.5,
+			MemTableBytes:   16 << 20,
+			CacheBytes:      64 << 20,
+			IndexCacheBytes: 16 << 20,
 		},
 		Audit:  Audit{Retention: Duration(90 * 24 * time.Hour), SweepInterval: Duration(time.Hour)},
 		Events: Events{Buffer: 256},
@@ -245,7 +249,8 @@ func Default() *Config {
 			CacheMaxBytes:    1 << 30,
 			CallTimeout:      Duration(5 * time.Second),
 			AcquireTimeout:   Duration(time.Second),
-			MinInstances:     1,
+			MinInstances:     0, // measured: 305 -> 125 MB idle for the embedded plugins; a first call then pays ~60 ms (docs/benchmarks.md)
+			IdleReleaseAfter: Duration(5 * time.Minute),
 			MaxInstances:     4,
 			MemoryBytes:      64 << 20,
 			MaxOutputBytes:   1 << 20,
@@ -457,6 +462,9 @@ func (c *Config) Validate() error {
 			bad(k, "must be a positive duration (got %s)", d.D())
 		}
 	}
+	if c.Plugin.IdleReleaseAfter < 0 {
+		bad("plugin.idle_release_after", "must not be negative (got %s)", c.Plugin.IdleReleaseAfter.D())
+	}
 	if c.Plugin.MinInstances < 0 || c.Plugin.MaxInstances < 1 || c.Plugin.MinInstances > c.Plugin.MaxInstances {
 		bad("plugin.max_instances", "need 0 <= min_instances <= max_instances and max_instances >= 1 (got %d, %d)", c.Plugin.MinInstances, c.Plugin.MaxInstances)
 	}
@@ -490,6 +498,9 @@ func (c *Config) Validate() error {
 		}
 		if p.CallTimeout < 0 {
 			bad(key+".call_timeout", "must not be negative")
+		}
+		if p.IdleRelease < 0 {
+			bad(key+".idle_release_after", "must not be negative")
 		}
 	}
 	c.validateAgent(bad)

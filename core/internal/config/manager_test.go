@@ -388,7 +388,7 @@ func TestDecodePatch(t *testing.T) {
 }
 
 // TestReferenceDoc keeps docs/configuration.md's key table in step with the
-// Config type; go test ./core/config -update rewrites it.
+// Config type; go test ./core/internal/config -update rewrites it.
 func TestReferenceDoc(t *testing.T) {
 	path := filepath.Join("..", "..", "..", "docs", "configuration.md")
 	b, err := os.ReadFile(path)
@@ -409,7 +409,7 @@ func TestReferenceDoc(t *testing.T) {
 			}
 			return
 		}
-		t.Errorf("%s is out of date with the Config type; run go test ./core/config -update", path)
+		t.Errorf("%s is out of date with the Config type; run go test ./core/internal/config -update", path)
 	}
 }
 

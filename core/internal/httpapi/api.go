@@ -304,17 +304,26 @@ func (a *API) statusReady(w http.ResponseWriter, r *http.Request) error {
 func (a *API) status(w http.ResponseWriter, r *http.Request) error {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	sc := a.d.Config.Config().Storage
+	size := a.d.Store.Size()
+	var compiled int64
+	for _, p := range a.d.Plugins.List() {
+		compiled += p.Memory.CompiledBytes // modules shared by several plugins count once each
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"version":        a.d.Version,
 		"uptime_seconds": a.uptime(),
 		"started_at":     a.d.Started.UTC(),
 		"ready":          a.ready.Load(),
 		"config":         a.d.Config.Status(),
-		"storage":        a.d.Store.Size(),
-		"events":         a.d.Bus.Stats(),
-		"plugins":        a.pluginCounts(),
-		"http":           map[string]any{"in_flight": a.InFlight()},
-		"runtime":        map[string]any{"goroutines": runtime.NumGoroutine(), "heap_alloc_bytes": ms.HeapAlloc},
+		"storage": map[string]any{"lsm_bytes": size.LSMBytes, "vlog_bytes": size.VlogBytes,
+			"memtable_bytes": sc.MemTableBytes, "block_cache_bytes": sc.CacheBytes, "index_cache_bytes": sc.IndexCacheBytes},
+		"events":  a.d.Bus.Stats(),
+		"plugins": a.pluginCounts(),
+		"http":    map[string]any{"in_flight": a.InFlight()},
+		"runtime": map[string]any{"goroutines": runtime.NumGoroutine(), "heap_alloc_bytes": ms.HeapAlloc,
+			"heap_inuse_bytes": ms.HeapInuse, "heap_retained_bytes": ms.HeapSys - ms.HeapReleased,
+			"resident_bytes": residentBytes(), "plugin_compiled_bytes": compiled},
 	})
 	return nil
 }

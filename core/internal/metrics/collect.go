@@ -23,6 +23,8 @@ var (
 	pluginErrors   = desc("plugin_errors_total", "Calls that failed (traps, timeouts, busy pools, errors the guest returned), since it was last loaded.", "plugin")
 	pluginInst     = desc("plugin_instances", "Instances in the plugin's pool (idle and busy).", "plugin")
 	pluginMemory   = desc("plugin_memory_bytes", "Linear memory of the plugin's idle instances.", "plugin")
+	pluginCode     = desc("plugin_compiled_bytes", "Executable memory of the plugin's compiled module (0 while let go; shared by plugins of the same module).", "plugin")
+	pluginStarts   = desc("plugin_instantiations_total", "Instances the plugin started since it was last loaded.", "plugin")
 	pluginDuration = desc("plugin_call_duration_seconds", "Time of one call into the plugin (guest time for middleware), in power-of-two buckets.", "plugin")
 	pluginDropped  = desc("plugin_log_lines_dropped_total", "Log lines of the plugin dropped by log.plugin_lines_per_second.", "plugin")
 	hookDelivered  = desc("plugin_hook_events_total", "Events handed to a hook plugin, by outcome (delivered, failed, dropped: its queue was full).", "plugin", "outcome")
@@ -34,7 +36,7 @@ type pluginCollector struct{ p Plugins }
 func NewPluginCollector(p Plugins) prometheus.Collector { return pluginCollector{p} }
 
 func (c pluginCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{pluginInfo, pluginCalls, pluginErrors, pluginInst, pluginMemory, pluginDuration, pluginDropped, hookDelivered} {
+	for _, d := range []*prometheus.Desc{pluginInfo, pluginCalls, pluginErrors, pluginInst, pluginMemory, pluginCode, pluginStarts, pluginDuration, pluginDropped, hookDelivered} {
 		ch <- d
 	}
 }
@@ -46,7 +48,9 @@ func (c pluginCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(pluginCalls, prometheus.CounterValue, float64(s.Calls), i.Name)
 		ch <- prometheus.MustNewConstMetric(pluginErrors, prometheus.CounterValue, float64(s.Errors), i.Name)
 		ch <- prometheus.MustNewConstMetric(pluginInst, prometheus.GaugeValue, float64(s.Instances), i.Name)
-		ch <- prometheus.MustNewConstMetric(pluginMemory, prometheus.GaugeValue, float64(s.MemoryUsageBytes), i.Name)
+		ch <- prometheus.MustNewConstMetric(pluginMemory, prometheus.GaugeValue, float64(i.Memory.LinearMemoryBytes), i.Name)
+		ch <- prometheus.MustNewConstMetric(pluginCode, prometheus.GaugeValue, float64(i.Memory.CompiledBytes), i.Name)
+		ch <- prometheus.MustNewConstMetric(pluginStarts, prometheus.CounterValue, float64(s.Instantiations), i.Name)
 		buckets := make(map[float64]uint64, len(s.Latency.Counts))
 		var n uint64
 		for b, cnt := range s.Latency.Counts {

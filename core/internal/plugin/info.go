@@ -11,23 +11,24 @@ import (
 
 // Info describes a plugin for the API.
 type Info struct {
-	Name         string        `json:"name"`
-	Version      string        `json:"version"`
-	Description  string        `json:"description"`
-	Kinds        []string      `json:"kinds"`
-	Status       State         `json:"status"`
-	Source       string        `json:"source"`
-	Skills       []string      `json:"skills"`
-	Requested    Capabilities  `json:"capabilities_requested"`
-	Granted      []string      `json:"capabilities_granted"`
-	Stats        hostapi.Stats `json:"stats"`
-	Hooks        *HookStats    `json:"hooks,omitempty"`
-	DisabledBy   string        `json:"disabled_by,omitempty"` // "config" (enabled = false) or "api"
-	LastError    string        `json:"last_error,omitempty"`
-	LoadedAt     time.Time     `json:"loaded_at"`
-	ModuleSHA256 string        `json:"module_sha256"`
-	ModuleBytes  int           `json:"module_bytes"`
-	Pack         *PackRef      `json:"pack,omitempty"` // the pack it came from
+	Name         string         `json:"name"`
+	Version      string         `json:"version"`
+	Description  string         `json:"description"`
+	Kinds        []string       `json:"kinds"`
+	Status       State          `json:"status"`
+	Source       string         `json:"source"`
+	Skills       []string       `json:"skills"`
+	Requested    Capabilities   `json:"capabilities_requested"`
+	Granted      []string       `json:"capabilities_granted"`
+	Stats        hostapi.Stats  `json:"stats"`
+	Memory       hostapi.Memory `json:"memory"` // what it holds in memory now
+	Hooks        *HookStats     `json:"hooks,omitempty"`
+	DisabledBy   string         `json:"disabled_by,omitempty"` // "config" (enabled = false) or "api"
+	LastError    string         `json:"last_error,omitempty"`
+	LoadedAt     time.Time      `json:"loaded_at"`
+	ModuleSHA256 string         `json:"module_sha256"`
+	ModuleBytes  int            `json:"module_bytes"`
+	Pack         *PackRef       `json:"pack,omitempty"` // the pack it came from
 }
 
 func (e *entry) info() Info {
@@ -45,6 +46,7 @@ func (e *entry) info() Info {
 	if e.mw != nil {
 		i.Stats = e.mw.Stats()
 	}
+	i.Memory = i.Stats.Memory
 	if e.hook != nil {
 		i.Hooks = e.hook.stats(e.manifest.Hooks.Events)
 	}

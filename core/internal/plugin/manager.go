@@ -395,17 +395,15 @@ func (m *Manager) start(ctx context.Context, e *entry, wasm []byte) error {
 		CallTimeout:      or(pc.CallTimeout, c.CallTimeout).D(),
 		MaxOutputBytes:   int(c.MaxOutputBytes),
 		PoolOptions: hostapi.PoolOptions{
-			MinInstances:     int(or(pc.MinInstances, c.MinInstances)),
+			MinInstances:     minInstances(or(pc.MinInstances, c.MinInstances)),
 			MaxInstances:     int(or(pc.MaxInstances, c.MaxInstances)),
 			AcquireTimeout:   c.AcquireTimeout.D(),
 			FailureThreshold: int(c.FailureThreshold),
+			IdleRelease:      or(pc.IdleRelease, c.IdleReleaseAfter).D(),
 			OnFailed:         func(err error) { m.markFailed(e.name, err) },
 		},
 		MaxHTTPRequests: int(c.HTTPMaxRequests),
 		Kinds:           e.manifest.Kinds,
-	}
-	if opts.MinInstances == 0 {
-		opts.MinInstances = 1 // hostapi treats 0 as its default; keep one warm to fail fast
 	}
 	if slices.Contains(e.manifest.Kinds, hostapi.KindMiddleware) {
 		return m.startMiddleware(ctx, e, wasm, host, opts)
@@ -422,6 +420,31 @@ func (m *Manager) start(ctx context.Context, e *entry, wasm []byte) error {
 		}
 	}
 	return nil
+}
+
+// minInstances is the config's min_instances for hostapi, whose 0 means
+// its default: none is a negative value there.
+func minInstances(n int64) int {
+	if n == 0 {
+		return -1
+	}
+	return int(n)
+}
+
+// Trim lets every plugin's instances that stayed idle for its
+// idle_release_after go (down to its min_instances), and returns how many
+// went.
+func (m *Manager) Trim(now time.Time) int {
+	n := 0
+	for _, e := range m.reg.Load().plugins {
+		if e.plugin != nil {
+			n += e.plugin.Trim(now)
+		}
+		if e.mw != nil {
+			n += e.mw.Trim(now)
+		}
+	}
+	return n
 }
 
 func or[T comparable](v, def T) T {

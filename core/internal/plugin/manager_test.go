@@ -85,7 +85,9 @@ func TestEmbeddedEchoAndLifecycle(t *testing.T) {
 	f := newFixture(t, nil)
 	f.m.LoadAll(ctx, cfg())
 	info, err := f.m.Get("echo")
-	if err != nil || info.Status != Active || info.ModuleSHA256 == "" || info.Stats.Instances < 1 {
+	// The default min_instances 0: the load checked the module with one
+	// instance and let it go.
+	if err != nil || info.Status != Active || info.ModuleSHA256 == "" || info.Stats.Instances != 0 || info.Stats.Instantiations != 1 {
 		t.Fatalf("echo = %+v, %v", info, err)
 	}
 	out, plugin, err := f.m.Invoke(ctx, "echo", []byte(`{"text":"hi"}`))
@@ -161,12 +163,36 @@ func TestReloadFailureKeepsOldVersion(t *testing.T) {
 
 // TestReloadUnderLoad: 8 callers invoke a skill while it is reloaded 50
 // times and disabled and enabled in between; no call fails except those
-// made while disabled, which get ErrDisabled.
+// made while disabled, which get ErrDisabled. The same holds with
+// min_instances 0 and instances released as soon as they are idle.
 func TestReloadUnderLoad(t *testing.T) {
+	t.Run("min_instances 1", func(t *testing.T) { reloadUnderLoad(t, cfg()) })
+	t.Run("min_instances 0, released when idle", func(t *testing.T) {
+		c := cfg()
+		c.Plugin.MinInstances, c.Plugin.IdleReleaseAfter = 0, config.Duration(time.Nanosecond)
+		reloadUnderLoad(t, c)
+	})
+}
+
+func reloadUnderLoad(t *testing.T, c *config.Config) {
 	ctx := context.Background()
 	f := newFixture(t, nil)
-	f.m.LoadAll(ctx, cfg())
+	f.m.LoadAll(ctx, c)
 	stop := make(chan struct{})
+	trimmed := make(chan struct{})
+	go func() { // the idle sweep, as often as it can
+		defer close(trimmed)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				f.m.Trim(time.Now())
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	defer func() { <-trimmed }()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	calls, disabled := 0, 0

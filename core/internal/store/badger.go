@@ -26,7 +26,10 @@ type Options struct {
 	// cache; zero picks 16 MiB and 64 MiB.
 	MemTableBytes int64
 	CacheBytes    int64
-	Logger        *slog.Logger
+	// IndexCacheBytes bounds the cache of table indexes and bloom filters;
+	// zero keeps every index in memory.
+	IndexCacheBytes int64
+	Logger          *slog.Logger
 }
 
 // Badger is the embedded Store. It holds the data dir's lock while open.
@@ -74,6 +77,7 @@ func Open(dataDir string, opts Options) (*Badger, error) {
 	bo = bo.WithLogger(badgerLogger{opts.Logger}).
 		WithMemTableSize(opts.MemTableBytes).
 		WithBlockCacheSize(opts.CacheBytes).
+		WithIndexCacheSize(opts.IndexCacheBytes).
 		WithNumMemtables(3).
 		WithNumLevelZeroTables(3).
 		WithNumLevelZeroTablesStall(8).

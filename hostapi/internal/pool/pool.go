@@ -27,7 +27,7 @@ var (
 
 // Options size a pool; zero values take the defaults shown.
 type Options struct {
-	MinInstances     int           // started by Warm and kept warm; default 1
+	MinInstances     int           // started by Warm and kept by Trim; default 1, negative for none
 	MaxInstances     int           // the cap; default 4
 	AcquireTimeout   time.Duration // the longest wait for a free instance; default 1s
 	FailureThreshold int           // consecutive traps or timeouts before the pool fails; default 5
@@ -40,8 +40,11 @@ func (o *Options) Defaults() {
 	if o.MaxInstances == 0 {
 		o.MaxInstances = 4
 	}
-	if o.MinInstances == 0 {
+	switch {
+	case o.MinInstances == 0:
 		o.MinInstances = 1
+	case o.MinInstances < 0:
+		o.MinInstances = 0
 	}
 	o.MinInstances = min(o.MinInstances, o.MaxInstances)
 	if o.AcquireTimeout == 0 {
@@ -57,6 +60,16 @@ type Funcs[T any] struct {
 	Start func() (T, error) // a new instance; the pool counts it live first
 	Stop  func(T)           // close an instance for good
 	Free  func()            // once, when the pool is closed and its last instance gone
+	// Empty, if set, is called after a discard left no instance alive in
+	// a pool that is not closed (the module's code may be let go until the
+	// next Start).
+	Empty func()
+}
+
+// idleInst is an idle instance and since when it is idle.
+type idleInst[T any] struct {
+	inst  T
+	since time.Time
 }
 
 // Pool holds the instances of one module.
@@ -64,8 +77,8 @@ type Pool[T any] struct {
 	opts Options
 	f    Funcs[T]
 
-	idle  chan T        // warm instances
-	slots chan struct{} // one token per live instance, cap MaxInstances
+	idle  chan idleInst[T] // warm instances
+	slots chan struct{}    // one token per live instance, cap MaxInstances
 	// free wakes a waiter when a discard gave back a slot. (Probing slots
 	// with a send and taking the token back, as an earlier pool did, lets
 	// waiters pass such phantom tokens to each other and keep the pool
@@ -83,17 +96,19 @@ type Pool[T any] struct {
 // New returns an empty pool; o is defaulted.
 func New[T any](o Options, f Funcs[T]) *Pool[T] {
 	o.Defaults()
-	return &Pool[T]{opts: o, f: f, idle: make(chan T, o.MaxInstances), slots: make(chan struct{}, o.MaxInstances),
+	return &Pool[T]{opts: o, f: f, idle: make(chan idleInst[T], o.MaxInstances), slots: make(chan struct{}, o.MaxInstances),
 		free: make(chan struct{}, o.MaxInstances)}
 }
 
 // Options returns the pool's defaulted options.
 func (p *Pool[T]) Options() Options { return p.opts }
 
-// Warm starts the warm minimum: one first, checked with first, so a broken
-// module fails at load; then the rest. On failure the pool is closed.
+// Warm starts the warm minimum, and one instance at least: the first,
+// checked with first, so a broken module fails at load; then the rest. On
+// failure the pool is closed. (With a minimum of none, the first stays
+// idle until Trim lets it go.)
 func (p *Pool[T]) Warm(first func(T) error) error {
-	for range p.opts.MinInstances {
+	for range max(p.opts.MinInstances, 1) {
 		p.slots <- struct{}{}
 		inst, err := p.start()
 		if err != nil {
@@ -108,7 +123,7 @@ func (p *Pool[T]) Warm(first func(T) error) error {
 				return err
 			}
 		}
-		p.idle <- inst
+		p.idle <- idleInst[T]{inst, time.Now()}
 	}
 	return nil
 }
@@ -141,8 +156,8 @@ func (p *Pool[T]) start() (T, error) {
 func (p *Pool[T]) Acquire(ctx context.Context, held int) (T, error) {
 	var zero T
 	select {
-	case inst := <-p.idle:
-		return inst, nil
+	case e := <-p.idle:
+		return e.inst, nil
 	default:
 	}
 	var timer *time.Timer
@@ -158,8 +173,8 @@ func (p *Pool[T]) Acquire(ctx context.Context, held int) (T, error) {
 			defer timer.Stop()
 		}
 		select {
-		case inst := <-p.idle:
-			return inst, nil
+		case e := <-p.idle:
+			return e.inst, nil
 		case <-p.free:
 			// a slot came free: loop to take it the normal way (it may be
 			// gone again, or the signal stale: then wait on)
@@ -176,8 +191,8 @@ func (p *Pool[T]) Acquire(ctx context.Context, held int) (T, error) {
 // on a closed pool) counts toward the breaker.
 func (p *Pool[T]) tryAcquire() (inst T, ok bool, err error) {
 	select {
-	case inst := <-p.idle:
-		return inst, true, nil
+	case e := <-p.idle:
+		return e.inst, true, nil
 	case p.slots <- struct{}{}:
 		inst, err := p.start()
 		if err != nil {
@@ -198,7 +213,7 @@ func (p *Pool[T]) tryAcquire() (inst T, ok bool, err error) {
 func (p *Pool[T]) Release(inst T, healthy bool) {
 	p.mu.Lock()
 	if healthy && !p.closed {
-		p.idle <- inst // never blocks: idle holds at most MaxInstances
+		p.idle <- idleInst[T]{inst, time.Now()} // never blocks: idle holds at most MaxInstances
 		p.mu.Unlock()
 		return
 	}
@@ -209,9 +224,12 @@ func (p *Pool[T]) Release(inst T, healthy bool) {
 // Discard closes an instance and frees its slot.
 func (p *Pool[T]) Discard(inst T) {
 	p.f.Stop(inst)
-	p.live.Add(-1)
+	left := p.live.Add(-1)
 	p.giveBack()
 	p.maybeFree()
+	if left == 0 && p.f.Empty != nil && !p.Closed() {
+		p.f.Empty()
+	}
 }
 
 // giveBack returns a slot and wakes a waiter for it.
@@ -257,12 +275,45 @@ func (p *Pool[T]) Closed() bool {
 func (p *Pool[T]) Idle(fn func(T)) {
 	for range len(p.idle) {
 		select {
-		case inst := <-p.idle:
-			fn(inst)
-			p.Release(inst, true)
+		case e := <-p.idle:
+			fn(e.inst)
+			p.putBack(e)
 		default:
 		}
 	}
+}
+
+// putBack returns an idle instance taken out for a look, keeping since.
+func (p *Pool[T]) putBack(e idleInst[T]) {
+	p.mu.Lock()
+	if !p.closed {
+		p.idle <- e
+		p.mu.Unlock()
+		return
+	}
+	p.mu.Unlock()
+	p.Discard(e.inst)
+}
+
+// Trim discards the instances idle longer than after, keeping at least
+// keep alive, and returns how many it discarded. Instances in use are
+// never touched; under steady load nothing is idle that long, so nothing
+// is discarded and nothing has to start again.
+func (p *Pool[T]) Trim(now time.Time, after time.Duration, keep int) int {
+	n := 0
+	for range len(p.idle) {
+		select {
+		case e := <-p.idle:
+			if now.Sub(e.since) >= after && p.live.Load() > int64(keep) {
+				p.Discard(e.inst)
+				n++
+				continue
+			}
+			p.putBack(e)
+		default:
+		}
+	}
+	return n
 }
 
 // Live is the number of instances alive, idle and in use.
@@ -280,8 +331,8 @@ func (p *Pool[T]) Close() {
 	p.mu.Unlock()
 	for {
 		select {
-		case inst := <-p.idle:
-			p.Discard(inst)
+		case e := <-p.idle:
+			p.Discard(e.inst)
 			continue
 		default:
 		}

@@ -126,3 +126,48 @@ func TestStartFailure(t *testing.T) {
 		t.Errorf("a failed Warm: freed %d live %d closed %v", freed, p.Live(), p.Closed())
 	}
 }
+
+// TestTrim: instances idle past the limit go, down to the minimum; a
+// call after that starts one again; the pool that empties says so.
+func TestTrim(t *testing.T) {
+	var c counter
+	empty := 0
+	f := c.funcs()
+	f.Empty = func() { empty++ }
+	p := New(Options{MinInstances: -1, MaxInstances: 3}, f)
+	if err := p.Warm(nil); err != nil || p.Live() != 1 {
+		t.Fatalf("Warm with no minimum: live %d, %v (one starts to check the module)", p.Live(), err)
+	}
+	// Three in use, then all idle.
+	a, _ := p.Acquire(context.Background(), 0)
+	b, _ := p.Acquire(context.Background(), 0)
+	d, _ := p.Acquire(context.Background(), 0)
+	for _, inst := range []int{a, b, d} {
+		p.Release(inst, true)
+	}
+	now := time.Now()
+	if n := p.Trim(now, time.Minute, 0); n != 0 || p.Live() != 3 {
+		t.Errorf("Trim of instances idle for less than the limit: %d gone, %d live", n, p.Live())
+	}
+	if n := p.Trim(now.Add(2*time.Minute), time.Minute, 1); n != 2 || p.Live() != 1 || empty != 0 {
+		t.Errorf("Trim keeping 1: %d gone, %d live, empty %d", n, p.Live(), empty)
+	}
+	if n := p.Trim(now.Add(2*time.Minute), time.Minute, 0); n != 1 || p.Live() != 0 || empty != 1 {
+		t.Errorf("Trim keeping none: %d gone, %d live, empty %d", n, p.Live(), empty)
+	}
+	inst, err := p.Acquire(context.Background(), 0)
+	if err != nil || p.Live() != 1 {
+		t.Fatalf("Acquire after the pool emptied: %v, live %d", err, p.Live())
+	}
+	p.Release(inst, true)
+	started := c.started.Load()
+	// Steady use never starts an instance again.
+	for range 100 {
+		inst, _ := p.Acquire(context.Background(), 0)
+		p.Release(inst, true)
+		p.Trim(time.Now(), time.Minute, 0)
+	}
+	if c.started.Load() != started {
+		t.Errorf("steady use started %d instances", c.started.Load()-started)
+	}
+}

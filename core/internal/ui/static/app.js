@@ -207,7 +207,7 @@ function pluginRow(p, act) {
     el('td', { class: 'status-cell' }, statusBadge(p.status)), el('td', {}, p.source),
     el('td', { class: 'num' }, s.calls ?? 0), el('td', { class: 'num' }, s.errors ?? 0),
     el('td', { class: 'num' }, fmt.micros(s.calls, s.p50_us)), el('td', { class: 'num' }, fmt.micros(s.calls, s.p99_us)),
-    el('td', { class: 'num' }, s.instances ?? 0), el('td', { class: 'num' }, fmt.bytes(s.memory_usage_bytes || 0)),
+    el('td', { class: 'num' }, s.instances ?? 0), el('td', { class: 'num' }, fmt.bytes((p.memory && p.memory.linear_memory_bytes) || 0)),
     el('td', { class: 'actions' },
       button('reload', 'Reload', p.status !== 'loading'),
       button('disable', 'Disable', p.status === 'active' || p.status === 'failed'),
