@@ -15,20 +15,22 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
 type options struct {
-	duration   time.Duration
-	rounds     int
-	conns      int
-	rate       int
-	portico    string
-	write      string
-	cpuProfile string
-	memProfile string
-	reloads    int
-	middleware string
+	duration      time.Duration
+	rounds        int
+	conns         int
+	rate          int
+	portico       string
+	footprintOnly bool
+	write         string
+	cpuProfile    string
+	memProfile    string
+	reloads       int
+	middleware    string
 }
 
 func main() {
@@ -50,6 +52,7 @@ func main() {
 	flag.StringVar(&o.memProfile, "memprofile", "", "write Portico's allocation profile to this file")
 	flag.IntVar(&o.reloads, "reloads", 20, "plugin reloads during the reload-under-load run")
 	flag.StringVar(&o.middleware, "middleware", allMiddleware, "middleware targets to measure beside bare chi (GET /health on Portico, GET /hello on the reference host), comma-separated, or none")
+	flag.BoolVar(&o.footprintOnly, "footprint", false, "measure only the footprint (start times, resident memory, first calls) and print it")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "portico-bench:", err)
@@ -71,6 +74,16 @@ func run(ctx context.Context, o options) error {
 		if out, err := b.CombinedOutput(); err != nil {
 			return fmt.Errorf("build portico (run from the repository root): %v\n%s", err, out)
 		}
+	}
+	if o.footprintOnly {
+		cold, warm, err := measureFootprint(ctx, o, work)
+		if err != nil {
+			return err
+		}
+		var b strings.Builder
+		footprintTable(&b, cold, warm)
+		fmt.Print(b.String())
+		return nil
 	}
 	rep, err := measure(ctx, o, work)
 	if err != nil {

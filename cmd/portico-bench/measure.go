@@ -43,6 +43,7 @@ type report struct {
 	plugins              int
 	moduleBytes          int
 	coldStart, warmStart time.Duration
+	cold, warm           *footprint
 	callTimes            []string // Portico's middleware by their own p50 call time
 	cpuModel             string
 	cores                int
@@ -224,6 +225,10 @@ func measure(ctx context.Context, o options, work string) (*report, error) {
 		rep.moduleBytes = len(wasm)
 	}
 	if rep.coldStart, rep.warmStart, err = startTimes(ctx, o, work, rep.plugins); err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(os.Stderr, "footprint: the embedded plugins, cold then warm")
+	if rep.cold, rep.warm, err = measureFootprint(ctx, o, work); err != nil {
 		return nil, err
 	}
 	return rep, nil

@@ -44,6 +44,9 @@ func (r *report) markdown(o options) string {
 	}
 	fmt.Fprintf(&b, "Start to ready with %d plugins (each the %.2f MB Go echo module): cold compilation cache %s ms, warm %s ms.\n",
 		r.plugins, float64(r.moduleBytes)/1e6, ms(r.coldStart), ms(r.warmStart))
+	if r.cold != nil {
+		footprintTable(&b, r.cold, r.warm)
+	}
 	return b.String()
 }
 
