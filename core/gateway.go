@@ -468,6 +468,15 @@ func (g *Gateway) start(ctx context.Context) error {
 	// start peaks at ~800 MB resident for the embedded plugins); give it
 	// back to the OS before serving rather than when the scavenger gets to it.
 	debug.FreeOSMemory()
+	// So do the compiles of plugins woken later (min_instances 0): once a
+	// second passes without one, what they left is given back.
+	quiet := compilesQuiet{seen: g.runtime.Compiles()}
+	quiet.released = quiet.seen
+	g.every(bg, func(*config.Config) time.Duration { return time.Second }, func(context.Context) {
+		if quiet.tick(g.runtime.Compiles()) {
+			debug.FreeOSMemory()
+		}
+	})
 	g.log.Info("plugins loaded", "count", len(g.plugins.List()), "took", time.Since(start).Round(time.Millisecond))
 	if err := os.WriteFile(filepath.Join(g.dataDir, AddrFile), []byte(addr+"\n"), 0o600); err != nil {
 		g.log.Warn("cannot record the listen address in the data dir", "error", err)
@@ -494,6 +503,21 @@ func (g *Gateway) every(ctx context.Context, interval func(*config.Config) time.
 			}
 		}
 	}()
+}
+
+// compilesQuiet tells when to give the garbage of plugin compiles back
+// to the OS: on the first tick that sees no new compile after some. A
+// burst of first calls then costs one forced collection, steady load none.
+type compilesQuiet struct{ seen, released uint64 }
+
+// tick takes the runtime's compile count now and says whether to release.
+func (q *compilesQuiet) tick(n uint64) bool {
+	release := n == q.seen && n != q.released
+	if release {
+		q.released = n
+	}
+	q.seen = n
+	return release
 }
 
 // trimInterval is how often idle plugin instances are looked at: a

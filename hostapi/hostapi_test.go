@@ -418,3 +418,38 @@ func TestChannelKind(t *testing.T) {
 		t.Errorf("inspect: %+v %v", rep, err)
 	}
 }
+
+// TestDormantSource: a plugin that keeps no instance and has a Source
+// keeps no bytes; waking it reads them again, and bytes that are not the
+// ones loaded (or a failed read) fail the call clearly.
+func TestDormantSource(t *testing.T) {
+	ctx := context.Background()
+	r := newRuntime(t)
+	ok, other := fixture(t, "ok.wasm"), fixture(t, "hook.wasm")
+	for _, c := range []struct {
+		name    string
+		source  func() ([]byte, error)
+		kept    bool
+		wantErr string
+	}{
+		{"no source keeps the bytes", nil, true, ""},
+		{"the same bytes", func() ([]byte, error) { return ok, nil }, false, ""},
+		{"changed bytes", func() ([]byte, error) { return other, nil }, false, "its module changed since it was loaded; reload the plugin"},
+		{"a failed read", func() ([]byte, error) { return nil, errors.New("gone") }, false, "read its module again"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := r.Load(ctx, ok, Options{Name: "ok", Host: newHost(), PoolOptions: PoolOptions{MinInstances: -1, Source: c.source}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close(ctx)
+			if m := p.Memory(); m.Instances != 0 || (m.ModuleBytes == len(ok)) != c.kept {
+				t.Fatalf("dormant: %+v", m)
+			}
+			_, err = p.Call(ctx, []byte(`"x"`))
+			if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+				t.Errorf("call: %v, want %q", err, c.wantErr)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package hostapi
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"slices"
@@ -69,6 +70,12 @@ type PoolOptions struct {
 	IdleRelease time.Duration
 	// OnFailed is called once, when the breaker trips.
 	OnFailed func(err error)
+	// Source reads the module's bytes again. With it, a plugin that keeps
+	// no instance does not keep its bytes either: waking it reads them
+	// and checks they are the ones loaded (the same sha256), else the call
+	// fails until the plugin is loaded again. Without it the bytes are
+	// kept.
+	Source func() ([]byte, error)
 }
 
 // defaults fills in zero values; it may run more than once.
@@ -105,7 +112,8 @@ type Plugin struct {
 	// The compiled module is let go while the pool is empty and the plugin
 	// keeps no instance (MinInstances < 0), and compiled again on demand.
 	codeMu sync.Mutex
-	wasm   []byte // kept to compile again; nil when the code stays
+	wasm   []byte   // kept to compile again; nil when the code stays or Source reads them
+	sum    [32]byte // the module's sha256
 	tier   *compileGuard
 	code   int64 // executable bytes of the compiled module (0 while let go, or where unknown)
 
@@ -166,9 +174,9 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte, opts Options) (*Plug
 	p := &Plugin{
 		opts: opts, compiled: compiled, unshare: release, rt: rt, out: &logWriter{host: opts.Host},
 		grants: map[string]bool{}, ext: r.ext, // fixed now that a tier exists
-		tier: guard, code: code,
+		tier: guard, code: code, sum: sha256.Sum256(wasm),
 	}
-	if opts.MinInstances < 0 {
+	if opts.MinInstances < 0 && opts.Source == nil {
 		p.wasm = wasm
 	}
 	p.pool = pool.New(opts.PoolOptions.pool(), pool.Funcs[*instance]{
@@ -315,7 +323,18 @@ func (p *Plugin) wake(ctx context.Context) (wazero.CompiledModule, error) {
 	if p.compiled != nil {
 		return p.compiled, nil
 	}
-	cm, code, release, err := p.tier.compileSized(ctx, p.rt, p.wasm)
+	wasm := p.wasm
+	if wasm == nil {
+		b, err := p.opts.Source()
+		if err != nil {
+			return nil, fmt.Errorf("plugin %q: read its module again: %w: %v", p.opts.Name, ErrNotWasm, err)
+		}
+		if sha256.Sum256(b) != p.sum {
+			return nil, fmt.Errorf("plugin %q: %w: its module changed since it was loaded; reload the plugin", p.opts.Name, ErrNotWasm)
+		}
+		wasm = b
+	}
+	cm, code, release, err := p.tier.compileSized(ctx, p.rt, wasm)
 	if err != nil {
 		return nil, fmt.Errorf("plugin %q: compile again: %w: %v", p.opts.Name, ErrNotWasm, err)
 	}
@@ -328,7 +347,7 @@ func (p *Plugin) wake(ctx context.Context) (wazero.CompiledModule, error) {
 // keeps no instance: its executable memory is the largest part of a Go
 // guest's footprint.
 func (p *Plugin) sleep() {
-	if p.wasm == nil {
+	if p.opts.MinInstances >= 0 {
 		return
 	}
 	p.codeMu.Lock()
@@ -569,7 +588,8 @@ type Memory struct {
 	// LinearMemoryBytes is the linear memory of the idle instances.
 	LinearMemoryBytes uint64 `json:"linear_memory_bytes"`
 	// ModuleBytes is the size of the module's bytes kept to compile it
-	// again (0 when the code is kept).
+	// again (0 when the code is kept, or when PoolOptions.Source reads
+	// them again).
 	ModuleBytes int `json:"module_bytes_kept"`
 }
 

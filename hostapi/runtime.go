@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
@@ -24,7 +25,15 @@ type Runtime struct {
 	guards map[tierKey]*compileGuard
 	closed bool
 	ext    []HostFunc // the embedding program's host functions; fixed once a tier exists
+
+	compiles atomic.Uint64
 }
+
+// Compiles is how many module compiles (from the compilation cache or
+// not) the runtime has run. A compile leaves megabytes of garbage behind;
+// an owner that wants it back promptly watches this count (the gateway
+// returns memory to the OS once compiles stop).
+func (r *Runtime) Compiles() uint64 { return r.compiles.Load() }
 
 // tierKey names a wazero runtime: its memory limit in pages, and whether
 // it runs without close-on-context-done (trusted middleware, no deadline).
@@ -158,9 +167,10 @@ const (
 // when the last one is freed. Reloading unchanged bytes then costs no
 // compile at all. Compiles of the same bytes wait for each other.
 type compileGuard struct {
-	mu      sync.Mutex
-	modules map[[32]byte]*sharedModule
-	locks   sync.Map // sha256 -> *sync.Mutex
+	compiles *atomic.Uint64 // the runtime's count
+	mu       sync.Mutex
+	modules  map[[32]byte]*sharedModule
+	locks    sync.Map // sha256 -> *sync.Mutex
 }
 
 type sharedModule struct {
@@ -189,7 +199,7 @@ func (r *Runtime) guard(key tierKey) *compileGuard {
 	}
 	g := r.guards[key]
 	if g == nil {
-		g = &compileGuard{modules: map[[32]byte]*sharedModule{}}
+		g = &compileGuard{modules: map[[32]byte]*sharedModule{}, compiles: &r.compiles}
 		r.guards[key] = g
 	}
 	return g
@@ -228,6 +238,7 @@ func (g *compileGuard) compileSized(ctx context.Context, rt wazero.Runtime, wasm
 			codeSizes[sum] = code
 		}
 		compileMu.Unlock()
+		g.compiles.Add(1)
 		if err != nil {
 			return nil, 0, nil, err
 		}

@@ -67,6 +67,20 @@ type source struct {
 
 func (s source) read(name string) ([]byte, error) { return fs.ReadFile(s.fsys, name) }
 
+// fixed says whether the source's files cannot change while the process
+// runs (they are compiled into the binary).
+func (s source) fixed() bool { return s.desc == "embedded" || s.desc == bundledDesc }
+
+// rereader reads e's module again where its source is fixed; a module
+// from a directory is kept instead, since the file may change (a failed
+// reload keeps the old version serving, so its bytes must stay).
+func rereader(e *entry) func() ([]byte, error) {
+	if !e.src.fixed() {
+		return nil
+	}
+	return func() ([]byte, error) { return e.src.read(e.manifest.Module) }
+}
+
 // entry is one plugin version in a registry snapshot. It is not modified
 // after the snapshot is published; changes make a new entry.
 type entry struct {
@@ -401,6 +415,9 @@ func (m *Manager) start(ctx context.Context, e *entry, wasm []byte) error {
 			FailureThreshold: int(c.FailureThreshold),
 			IdleRelease:      or(pc.IdleRelease, c.IdleReleaseAfter).D(),
 			OnFailed:         func(err error) { m.markFailed(e.name, err) },
+			// Dormant, an embedded plugin keeps not even its module's
+			// bytes: they are read again from the binary.
+			Source: rereader(e),
 		},
 		MaxHTTPRequests: int(c.HTTPMaxRequests),
 		Kinds:           e.manifest.Kinds,

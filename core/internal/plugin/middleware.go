@@ -32,7 +32,7 @@ func (m *Manager) startMiddleware(ctx context.Context, e *entry, wasm []byte, ho
 	}
 	mw, err := m.d.Runtime.LoadMiddleware(ctx, wasm, hostapi.MiddlewareOptions{
 		Name: e.name, GuestConfig: guestConfig, Host: host, Grants: e.granted,
-		PoolOptions: hostapi.PoolOptions{MinInstances: o.MinInstances, MaxInstances: o.MaxInstances, AcquireTimeout: o.AcquireTimeout, IdleRelease: o.IdleRelease},
+		PoolOptions: hostapi.PoolOptions{MinInstances: o.MinInstances, MaxInstances: o.MaxInstances, AcquireTimeout: o.AcquireTimeout, IdleRelease: o.IdleRelease, Source: o.Source},
 		CallTimeout: callTimeout, MemoryBytes: o.MemoryLimitBytes,
 		MaxBodyBytes: int(m.cfg.Middleware.MaxBodyBytes),
 		Logger:       m.d.Logger.With("plugin", e.name),
