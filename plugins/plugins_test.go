@@ -2,11 +2,12 @@ package plugins
 
 import (
 	"bytes"
-	"github.com/porticohq/portico/internal/testtool"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/porticohq/portico/internal/testtool"
 )
 
 // BuildGuest builds a Go guest the way `portico plugin build` and `go tool

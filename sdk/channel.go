@@ -2,10 +2,11 @@ package sdk
 
 import (
 	"errors"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/porticohq/portico/sdk/internal/printf"
 )
 
 // WebhookRequest is a chat platform's request to the channel's webhook
@@ -46,7 +47,7 @@ type WebhookReply struct {
 // a bad signature (401): the gateway answers the platform with status and
 // the message, audits it, and stores nothing.
 func Refuse(status int, format string, args ...any) WebhookReply {
-	return WebhookReply{Status: status, Error: fmt.Sprintf(format, args...)}
+	return WebhookReply{Status: status, Error: printf.Sprintf(format, args...)}
 }
 
 // Outgoing is a reply to deliver on the platform.

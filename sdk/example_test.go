@@ -67,3 +67,14 @@ func ExampleCallSkill() {
 	fmt.Println(string(out), err)
 	// Output: "ABC" <nil>
 }
+
+// Errorf formats and wraps like fmt.Errorf without linking fmt into the
+// module.
+func ExampleErrorf() {
+	err := sdk.Errorf("telegram %s: status %d: %w", "sendMessage", 429, sdk.ErrTooLarge)
+	fmt.Println(err)
+	fmt.Println(errors.Is(err, sdk.ErrTooLarge))
+	// Output:
+	// telegram sendMessage: status 429: over a quota or limit
+	// true
+}

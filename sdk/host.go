@@ -2,7 +2,8 @@ package sdk
 
 import (
 	"errors"
-	"fmt"
+
+	"github.com/porticohq/portico/sdk/internal/printf"
 )
 
 // Errors the host API returns, for errors.Is.
@@ -55,7 +56,7 @@ const (
 func Log(level int32, msg string) { be.log(level, msg) }
 
 // Logf formats and logs at info level.
-func Logf(format string, args ...any) { be.log(LevelInfo, fmt.Sprintf(format, args...)) }
+func Logf(format string, args ...any) { be.log(LevelInfo, printf.Sprintf(format, args...)) }
 
 // Config returns a value of the plugin's own config ([plugins.config]).
 func Config(key string) (string, bool) { return be.config(key) }

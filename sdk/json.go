@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/porticohq/portico/sdk/internal/jsonstr"
 )
 
 // Reading JSON without reflection. encoding/json costs a Go guest tens of
@@ -226,7 +228,7 @@ func (v Value) AsString() string {
 	if plain(s) {
 		return string(s)
 	}
-	b := unescape(make([]byte, 0, len(s)+8), s)
+	b := jsonstr.Unescape(make([]byte, 0, len(s)+8), s)
 	return unsafe.String(unsafe.SliceData(b), len(b)) // b is ours alone
 }
 
@@ -372,7 +374,7 @@ func excerpt(b []byte) string {
 func plain(s []byte) bool {
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		if x := load8(s, i); (has(x, '\\')|x)&highs != 0 {
+		if x := jsonstr.Load8(s, i); (jsonstr.Has(x, '\\')|x)&jsonstr.Highs != 0 {
 			return false
 		}
 	}
@@ -391,96 +393,7 @@ func keyEqual(name []byte, key string) bool {
 		return string(name) == key
 	}
 	var buf [64]byte
-	return string(unescape(buf[:0], name)) == key
-}
-
-// unescape appends the decoded text of a valid JSON string (without its
-// quotes) to dst, as encoding/json decodes it: an unpaired surrogate escape
-// and each byte of invalid UTF-8 become U+FFFD.
-func unescape(dst, s []byte) []byte {
-	for i := 0; i < len(s); {
-		if j := i; j+8 <= len(s) { // copy a run of plain ASCII at once
-			for j+8 <= len(s) {
-				if x := load8(s, j); (has(x, '\\')|x)&highs != 0 {
-					break
-				}
-				j += 8
-			}
-			dst = append(dst, s[i:j]...)
-			if i = j; i >= len(s) {
-				break
-			}
-		}
-		c := s[i]
-		if c == '\\' {
-			switch c = s[i+1]; c {
-			case 'b':
-				c = '\b'
-			case 'f':
-				c = '\f'
-			case 'n':
-				c = '\n'
-			case 'r':
-				c = '\r'
-			case 't':
-				c = '\t'
-			case 'u':
-				r := hex4(s[i+2:])
-				i += 6
-				if r >= 0xD800 && r < 0xE000 {
-					if r < 0xDC00 && i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
-						if r2 := hex4(s[i+2:]); r2 >= 0xDC00 && r2 < 0xE000 {
-							dst = utf8.AppendRune(dst, 0x10000+(r-0xD800)<<10+(r2-0xDC00))
-							i += 6
-							continue
-						}
-					}
-					r = utf8.RuneError
-				}
-				dst = utf8.AppendRune(dst, r)
-				continue
-			}
-			dst = append(dst, c) // and '"', '\\', '/'
-			i += 2
-			continue
-		}
-		if c < utf8.RuneSelf {
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, "\uFFFD"...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return dst
-}
-
-// hex4 decodes the 4 hexadecimal digits at the start of b, or returns -1
-// (when the text is not 4 hex digits: never for a validated \u escape).
-func hex4(b []byte) rune {
-	if len(b) < 4 {
-		return -1
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return -1
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
+	return string(jsonstr.Unescape(buf[:0], name)) == key
 }
 
 // The skip functions move over text already validated, so they do not
@@ -498,7 +411,7 @@ func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\
 
 func skipString(b []byte, i int) int {
 	for i++; i < len(b); i++ {
-		for i+8 <= len(b) && (has(load8(b, i), '"')|has(load8(b, i), '\\'))&highs == 0 {
+		for i+8 <= len(b) && (jsonstr.Has(jsonstr.Load8(b, i), '"')|jsonstr.Has(jsonstr.Load8(b, i), '\\'))&jsonstr.Highs == 0 {
 			i += 8
 		}
 		if i >= len(b) {
@@ -524,8 +437,8 @@ func skipValue(b []byte, i int) int {
 			// Over anything but quotes and brackets ('[' and ']' are '{'
 			// and '}' without the 0x20 bit).
 			for i+8 <= len(b) {
-				x := load8(b, i)
-				if y := x | ones*0x20; (has(x, '"')|has(y, '{')|has(y, '}'))&highs != 0 {
+				x := jsonstr.Load8(b, i)
+				if y := x | jsonstr.Ones*0x20; (jsonstr.Has(x, '"')|jsonstr.Has(y, '{')|jsonstr.Has(y, '}'))&jsonstr.Highs != 0 {
 					break
 				}
 				i += 8
@@ -553,34 +466,6 @@ func skipValue(b []byte, i int) int {
 	}
 	return i
 }
-
-// Eight bytes at a time. In a guest that wazero runs with
-// close-on-context-done (the gateway does, for deadlines), every iteration
-// of a loop calls back into the host to check for cancellation, at some
-// 20 ns each: the loops over text test eight bytes per iteration.
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// load8 returns the 8 bytes at b[i:] as a little-endian word (the compiler
-// makes it one load).
-func load8(b []byte, i int) uint64 {
-	b = b[i : i+8]
-	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
-}
-
-// has returns a word whose high bits (&highs) are non-zero if and only if
-// a byte of x is c.
-func has(x uint64, c byte) uint64 {
-	y := x ^ ones*uint64(c)
-	return (y - ones) &^ y
-}
-
-// below returns a word whose high bits (&highs) are non-zero if and only
-// if a byte of x is less than n (n <= 0x80).
-func below(x uint64, n byte) uint64 { return (x - ones*uint64(n)) &^ x }
 
 // scanner validates JSON text, as strictly as encoding/json.
 type scanner struct {
@@ -716,45 +601,13 @@ func (s *scanner) array(depth int) *JSONError {
 
 // str checks a string; s.i is at its opening quote.
 func (s *scanner) str() *JSONError {
-	for s.i++; s.i < len(s.b); s.i++ {
-		for s.i+8 <= len(s.b) {
-			if x := load8(s.b, s.i); (has(x, '"')|has(x, '\\')|below(x, 0x20))&highs != 0 {
-				break
-			}
-			s.i += 8
-		}
-		if s.i >= len(s.b) {
-			break
-		}
-		switch c := s.b[s.i]; {
-		case c == '"':
-			s.i++
-			return nil
-		case c == '\\':
-			s.i++
-			if s.i >= len(s.b) {
-				return s.expected("an escape")
-			}
-			switch s.b[s.i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			case 'u':
-				for range 4 {
-					if s.i++; s.i >= len(s.b) || !isHex(s.b[s.i]) {
-						return s.expected(`a hexadecimal digit in a \u escape`)
-					}
-				}
-			default:
-				return s.expected(`an escape: \" \\ \/ \b \f \n \r \t or \uXXXX`)
-			}
-		case c < 0x20:
-			return s.expected(`'"' or a character (control characters must be escaped)`)
-		}
+	end, at, what := jsonstr.Check(s.b, s.i)
+	if what != "" {
+		s.i = at
+		return s.expected(what)
 	}
-	return s.expected(`'"' to end the string`)
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+	s.i = end
+	return nil
 }
 
 func (s *scanner) literal(word string) *JSONError {

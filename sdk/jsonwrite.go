@@ -4,6 +4,8 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/porticohq/portico/sdk/internal/jsonstr"
 )
 
 // Writing JSON without reflection: Object and Array append to one buffer,
@@ -332,8 +334,8 @@ func AppendString(dst []byte, s string) []byte {
 // '>' are the bytes that are '>' with the 0x02 bit set, '"' and '&' the
 // ones that are '&' with the 0x04 bit set.) It is small enough to inline.
 func escapes(x uint64) uint64 {
-	// x-ones*0x20 | x has a high bit set in a byte below 0x20 or not ASCII.
-	return (x - ones*0x20 | x | has(x, '\\') | has(x|ones*0x02, '>') | has(x|ones*0x04, '&')) & highs
+	// x-jsonstr.Ones*0x20 | x has a high bit set in a byte below 0x20 or not ASCII.
+	return (x - jsonstr.Ones*0x20 | x | jsonstr.Has(x, '\\') | jsonstr.Has(x|jsonstr.Ones*0x02, '>') | jsonstr.Has(x|jsonstr.Ones*0x04, '&')) & jsonstr.Highs
 }
 
 // load8s is load8 for a string.
@@ -376,7 +378,7 @@ func appendRaw(dst, text []byte) ([]byte, *JSONError) {
 	start, inString := 0, false
 	for i := 0; i < len(text); i++ {
 		if inString { // over the plain bytes of a string (0xE2 is not ASCII)
-			for i+8 <= len(text) && escapes(load8(text, i)) == 0 {
+			for i+8 <= len(text) && escapes(jsonstr.Load8(text, i)) == 0 {
 				i += 8
 			}
 			if i >= len(text) {

@@ -2,8 +2,9 @@ package sdk
 
 import (
 	"errors"
-	"fmt"
 	"unsafe"
+
+	"github.com/porticohq/portico/sdk/internal/printf"
 )
 
 // Input is one skill call: the skill's name (a module may provide several)
@@ -39,7 +40,7 @@ func (e *badInput) Error() string { return e.msg }
 // BadInput returns an error that tells the caller its input was wrong
 // (status 2: the gateway answers 400 with the message).
 func BadInput(format string, args ...any) error {
-	return &badInput{msg: fmt.Sprintf(format, args...)}
+	return &badInput{msg: printf.Sprintf(format, args...)}
 }
 
 // Call statuses of ABI v1.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"os/exec"
@@ -461,23 +462,28 @@ grants = []
 func TestSDKCopyInSync(t *testing.T) {
 	want := map[string][]byte{}
 	files, _ := filepath.Glob("../../sdk/*")
-	for _, f := range files {
-		b := filepath.Base(f)
+	internal, _ := filepath.Glob("../../sdk/internal/*/*")
+	for _, f := range append(files, internal...) {
+		b, _ := filepath.Rel("../../sdk", f)
 		if (strings.HasSuffix(b, ".go") && !strings.HasSuffix(b, "_test.go")) || b == "go.mod" {
-			want[b+".txt"], _ = os.ReadFile(f)
+			want[filepath.ToSlash(b)+".txt"], _ = os.ReadFile(f)
 		}
-	}
-	entries, err := sdkCopy.ReadDir("sdkcopy")
-	if err != nil {
-		t.Fatal(err)
 	}
 	got := map[string]bool{}
-	for _, e := range entries {
-		got[e.Name()] = true
-		b, _ := sdkCopy.ReadFile("sdkcopy/" + e.Name())
-		if w, ok := want[e.Name()]; !ok || !bytes.Equal(b, w) {
-			t.Errorf("sdkcopy/%s differs from sdk/ (or is not there); run go generate ./cmd/portico", e.Name())
+	err := fs.WalkDir(sdkCopy, "sdkcopy", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
+		name := strings.TrimPrefix(path, "sdkcopy/")
+		got[name] = true
+		b, _ := sdkCopy.ReadFile(path)
+		if w, ok := want[name]; !ok || !bytes.Equal(b, w) {
+			t.Errorf("sdkcopy/%s differs from sdk/ (or is not there); run go generate ./cmd/portico", name)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	for name := range want {
 		if !got[name] {

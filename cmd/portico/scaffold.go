@@ -20,7 +20,7 @@ import (
 // builds anywhere, offline: the SDK is on no module proxy. A test keeps it
 // identical to sdk/; `go generate ./cmd/portico` refreshes it.
 //
-//go:generate sh -c "rm -f sdkcopy/*.txt && for f in ../../sdk/*.go ../../sdk/go.mod; do case ${DOLLAR}f in *_test.go) ;; *) cp ${DOLLAR}f sdkcopy/${DOLLAR}(basename ${DOLLAR}f).txt ;; esac; done"
+//go:generate sh -c "rm -rf sdkcopy && mkdir sdkcopy && cd ../../sdk && for f in *.go go.mod internal/*/*.go; do case ${DOLLAR}f in *_test.go) ;; *) mkdir -p ../cmd/portico/sdkcopy/${DOLLAR}(dirname ${DOLLAR}f) && cp ${DOLLAR}f ../cmd/portico/sdkcopy/${DOLLAR}f.txt ;; esac; done"
 //go:embed sdkcopy
 var sdkCopy embed.FS
 
@@ -477,6 +477,10 @@ func scaffold(dir, kind, name string) error {
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(filepath.Join(dir, sdkDir, strings.TrimSuffix(filepath.Base(path), ".txt")), b, 0o644)
+		dst := filepath.Join(dir, sdkDir, filepath.FromSlash(strings.TrimSuffix(strings.TrimPrefix(path, "sdkcopy/"), ".txt")))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, b, 0o644)
 	})
 }

@@ -22,7 +22,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -105,7 +104,7 @@ func send(m sdk.Outgoing) error {
 	url, _ := sdk.Config("reply_url")
 	secret, _ := sdk.Config("secret")
 	if url == "" || secret == "" {
-		return fmt.Errorf("the jsonhook channel needs reply_url and secret in its config")
+		return sdk.Errorf("the jsonhook channel needs reply_url and secret in its config")
 	}
 	meta := sdk.NewObject()
 	for _, k := range slices.Sorted(maps.Keys(m.Metadata)) {
@@ -116,10 +115,10 @@ func send(m sdk.Outgoing) error {
 	status, resp, err := sdk.HTTP(sdk.Request{Method: "POST", URL: url, Body: body, Header: map[string]string{
 		"Content-Type": "application/json", "Portico-Timestamp": ts, "Portico-Signature": sign(secret, ts, body)}})
 	if err != nil {
-		return fmt.Errorf("reply to %s: %w", url, err)
+		return sdk.Errorf("reply to %s: %w", url, err)
 	}
 	if status < 200 || status > 299 {
-		return fmt.Errorf("reply to %s: status %d: %.200s", url, status, resp)
+		return sdk.Errorf("reply to %s: status %d: %.200s", url, status, resp)
 	}
 	return nil
 }

@@ -7,7 +7,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -117,7 +116,7 @@ func index() ([]string, error) {
 		keys = append(keys, k.AsString())
 	}
 	if err := list.Err(); err != nil {
-		return nil, fmt.Errorf("notes index is damaged: %w", err)
+		return nil, sdk.Errorf("notes index is damaged: %w", err)
 	}
 	return keys, nil
 }

@@ -11,7 +11,6 @@ package main
 
 import (
 	"crypto/subtle"
-	"fmt"
 	"strings"
 
 	"github.com/porticohq/portico/sdk"
@@ -55,7 +54,7 @@ func webhook(req sdk.WebhookRequest) (sdk.WebhookReply, error) {
 func botURL(method string) (string, error) {
 	token, _ := sdk.Config("bot_token")
 	if token == "" {
-		return "", fmt.Errorf("the telegram channel has no bot_token configured")
+		return "", sdk.Errorf("the telegram channel has no bot_token configured")
 	}
 	return strings.TrimSuffix(config("api_base", "https://api.telegram.org"), "/") + "/bot" + token + "/" + method, nil
 }
@@ -68,11 +67,11 @@ func call(method string, body []byte) (sdk.Value, error) {
 	}
 	status, resp, err := sdk.HTTP(sdk.Request{Method: "POST", URL: url, Header: map[string]string{"Content-Type": "application/json"}, Body: body})
 	if err != nil {
-		return sdk.Value{}, fmt.Errorf("telegram %s: %w", method, err)
+		return sdk.Value{}, sdk.Errorf("telegram %s: %w", method, err)
 	}
 	v := sdk.JSON(resp)
 	if status != 200 || !v.Bool("ok") {
-		return v, fmt.Errorf("telegram %s: status %d: %s", method, status, v.String("description"))
+		return v, sdk.Errorf("telegram %s: status %d: %s", method, status, v.String("description"))
 	}
 	return v, nil
 }
@@ -80,7 +79,7 @@ func call(method string, body []byte) (sdk.Value, error) {
 func send(m sdk.Outgoing) error {
 	chat := m.Metadata["chat_id"]
 	if chat == "" {
-		return fmt.Errorf("session %s has no chat_id to reply to", m.SessionID)
+		return sdk.Errorf("session %s has no chat_id to reply to", m.SessionID)
 	}
 	o := sdk.NewObject().Raw("chat_id", []byte(chat)).Str("text", m.Text)
 	if o.Err() != nil {
