@@ -414,7 +414,8 @@ func (s *Service) send(ctx context.Context, h *hook, d *Delivery) (int, error) {
 	hd.Set(HeaderEvent, d.Event)
 	hd.Set(HeaderTimestamp, ts)
 	hd.Set(HeaderSignature, Signature(h.secrets(now), ts, d.Payload))
-	resp, err := s.client.Do(req)
+	client := s.client.Load()
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -422,6 +423,9 @@ func (s *Service) send(ctx context.Context, h *hook, d *Delivery) (int, error) {
 	// receiver says is not kept.
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
+	if client != s.client.Load() {
+		client.CloseIdleConnections() // retired by Apply while this one was in flight
+	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return resp.StatusCode, fmt.Errorf("receiver answered %s", resp.Status)
 	}

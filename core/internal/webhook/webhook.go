@@ -162,8 +162,10 @@ type Service struct {
 	cfg    atomic.Pointer[config.Webhooks]
 	buffer int // events.buffer at construction: the bus subscription's size
 
-	transport *http.Transport
-	client    *http.Client
+	// client sends deliveries. Turning webhooks.allow_private off swaps in
+	// a fresh one, so no connection dialed while internal targets were
+	// allowed is reused afterwards (see send).
+	client atomic.Pointer[http.Client]
 
 	// Replaced in tests: the clock and the jitter source.
 	now  func() time.Time
@@ -203,33 +205,39 @@ func New(d Deps, c *config.Config) *Service {
 	w := c.Webhooks
 	s.cfg.Store(&w)
 	s.hooks.Store(&hookSet{byID: map[string]*hook{}})
+	s.client.Store(s.newClient())
+	return s
+}
+
+// newClient is an HTTP client with its own connection pool whose every
+// dial passes checkAddress.
+func (s *Service) newClient() *http.Client {
 	dialer := &net.Dialer{Control: s.checkAddress}
-	s.transport = &http.Transport{
-		DialContext:         dialer.DialContext,
-		Proxy:               nil, // an environment proxy would bypass the address check
-		ForceAttemptHTTP2:   true,
-		MaxIdleConnsPerHost: 4,
-		IdleConnTimeout:     90 * time.Second,
-	}
-	s.client = &http.Client{
-		Transport: s.transport,
+	return &http.Client{
+		Transport: &http.Transport{
+			DialContext:         dialer.DialContext,
+			Proxy:               nil, // an environment proxy would bypass the address check
+			ForceAttemptHTTP2:   true,
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     90 * time.Second,
+		},
 		// Redirects are not followed: a 3xx is an answer like any other
 		// non-2xx, and a redirect cannot lead a delivery past the checks.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return s
 }
 
 func (s *Service) config() config.Webhooks { return *s.cfg.Load() }
 
 // Apply applies a new config; every webhooks.* key is live. Turning
-// webhooks.allow_private off also drops idle connections, so no kept-alive
-// connection to an internal address outlives the change.
+// webhooks.allow_private off also retires the connection pool, so no
+// kept-alive connection to an internal address outlives the change: idle
+// ones close now, those in flight once their delivery ends.
 func (s *Service) Apply(_ context.Context, c *config.Config) error {
 	w := c.Webhooks
 	old := s.cfg.Swap(&w)
 	if old.AllowPrivate && !w.AllowPrivate {
-		s.transport.CloseIdleConnections()
+		s.client.Swap(s.newClient()).CloseIdleConnections()
 	}
 	s.kick()
 	return nil
@@ -317,7 +325,7 @@ func (s *Service) Close(ctx context.Context) error {
 			err = fmt.Errorf("webhook: attempts in flight were cut off (they stay queued): %w", ctx.Err())
 		}
 		s.stopAttempts()
-		s.transport.CloseIdleConnections()
+		s.client.Load().CloseIdleConnections()
 	})
 	return err
 }

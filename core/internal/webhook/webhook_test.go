@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -723,3 +724,39 @@ func TestHooksSurviveRestart(t *testing.T) {
 }
 
 func applyConfig(s *Service, c *config.Config) { s.Apply(context.Background(), c) }
+
+// TestAllowPrivateOffRetiresConnections: a connection to an internal
+// address that was in flight when webhooks.allow_private turned off is not
+// reused afterwards, even once other requests have asked for connections
+// since (which makes net/http keep newly idle ones again).
+func TestAllowPrivateOffRetiresConnections(t *testing.T) {
+	f := started(t, nil, func(w *config.Webhooks) { w.MaxAttempts = 1 })
+	inside, release := make(chan struct{}), make(chan struct{})
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			close(inside)
+			<-release
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	h, _ := f.create(t, srv.URL, "*")
+	f.bus.Publish(events.Event{Type: "a.first"})
+	<-inside
+	applyConfig(f.s, testConfig(func(w *config.Webhooks) { w.MaxAttempts = 1; w.AllowPrivate = false }))
+	f.bus.Publish(events.Event{Type: "a.second"}) // refused at its dial
+	eventually(t, "the second delivery refused", func() bool { return len(f.deliveries(t, h.ID, Dead)) == 1 })
+	close(release)
+	eventually(t, "the first delivery", func() bool { return len(f.deliveries(t, h.ID, Delivered)) == 1 })
+	f.bus.Publish(events.Event{Type: "a.third"})
+	eventually(t, "the third delivery refused", func() bool { return len(f.deliveries(t, h.ID, Dead)) == 2 })
+	for _, d := range f.deliveries(t, h.ID, Dead) {
+		if !strings.Contains(d.LastError, "internal address") {
+			t.Errorf("dead delivery: %+v", d)
+		}
+	}
+	if got := n.Load(); got != 1 {
+		t.Errorf("the internal receiver got %d requests after allow_private turned off, want none", got-1)
+	}
+}
