@@ -278,7 +278,7 @@ func (g *Gateway) build(opts Options, e checked) error {
 	mcpDeps.Plugins, mcpDeps.Upstream = g.plugins, upstream
 	g.mcp = mcp.New(mcpDeps)
 	g.metrics = metrics.New()
-	g.metrics.Register(metrics.NewPluginCollector(g.plugins), metrics.NewWebhookCollector(g.hooks))
+	g.metrics.Register(metrics.NewPluginCollector(g.plugins), metrics.NewWebhookCollector(g.hooks), metrics.NewStorageCollector(g.store))
 	g.api = httpapi.New(httpapi.Deps{
 		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures, Plugins: g.plugins, LLM: g.llm,
 		Store: g.store, Bus: g.bus, Audit: g.audit, Sessions: g.sessions, Channels: g.channels, Logger: logFor("http"),

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/porticohq/portico/core/internal/plugin"
+	"github.com/porticohq/portico/core/internal/store"
 	"github.com/porticohq/portico/core/internal/webhook"
 )
 
@@ -89,4 +90,30 @@ func (c webhookCollector) Collect(ch chan<- prometheus.Metric) {
 	for outcome, v := range map[string]uint64{"delivered": n.Delivered, "retry": n.Retries, "dead": n.Dead, "other": other} {
 		ch <- prometheus.MustNewConstMetric(webhookAttempts, prometheus.CounterValue, float64(v), outcome)
 	}
+}
+
+// Storage is what the storage collector reads at each scrape.
+type Storage interface{ Size() store.Size }
+
+var (
+	storageDisk  = desc("storage_disk_bytes", "Bytes the database's files take on disk, by part (lsm: the tree and its manifest; vlog: the value log).", "part")
+	storageCache = desc("storage_cache_bytes", "Bytes the store's caches hold now, by cache (block, index).", "cache")
+)
+
+type storageCollector struct{ s Storage }
+
+// NewStorageCollector reads the store's size and caches at scrape time.
+func NewStorageCollector(s Storage) prometheus.Collector { return storageCollector{s} }
+
+func (c storageCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- storageDisk
+	ch <- storageCache
+}
+
+func (c storageCollector) Collect(ch chan<- prometheus.Metric) {
+	sz := c.s.Size()
+	ch <- prometheus.MustNewConstMetric(storageDisk, prometheus.GaugeValue, float64(sz.LSMBytes), "lsm")
+	ch <- prometheus.MustNewConstMetric(storageDisk, prometheus.GaugeValue, float64(sz.VlogBytes), "vlog")
+	ch <- prometheus.MustNewConstMetric(storageCache, prometheus.GaugeValue, float64(sz.BlockCacheBytes), "block")
+	ch <- prometheus.MustNewConstMetric(storageCache, prometheus.GaugeValue, float64(sz.IndexCacheBytes), "index")
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/porticohq/portico/core/internal/plugin"
+	"github.com/porticohq/portico/core/internal/store"
 	"github.com/porticohq/portico/core/internal/webhook"
 	"github.com/porticohq/portico/hostapi"
 )
@@ -112,13 +113,18 @@ type fakeHooks webhook.Counters
 
 func (f fakeHooks) Counters() webhook.Counters { return webhook.Counters(f) }
 
+type fakeStore store.Size
+
+func (f fakeStore) Size() store.Size { return store.Size(f) }
+
 func TestCollectors(t *testing.T) {
 	m := New()
 	var lat hostapi.Histogram
 	lat.Counts[3], lat.Counts[5], lat.Sum = 2, 1, 30*time.Microsecond
 	m.Register(NewPluginCollector(fakePlugins{{Name: "echo", Version: "1.0.0", Status: plugin.Active,
 		Stats: hostapi.Stats{Calls: 3, Errors: 1, Instances: 2, Latency: lat}, Hooks: &plugin.HookStats{Delivered: 4}}}),
-		NewWebhookCollector(fakeHooks{Attempts: 6, Delivered: 3, Retries: 2, Dead: 1}))
+		NewWebhookCollector(fakeHooks{Attempts: 6, Delivered: 3, Retries: 2, Dead: 1}),
+		NewStorageCollector(fakeStore{LSMBytes: 10, VlogBytes: 20, BlockCacheBytes: 30, IndexCacheBytes: 40}))
 	m.RateLimited("default")
 	m.ConfigReload("file", false)
 	fams := scrape(t, m)
@@ -138,6 +144,10 @@ func TestCollectors(t *testing.T) {
 		{"portico_webhook_attempts_total", map[string]string{"outcome": "retry"}, 2},
 		{"portico_webhook_attempts_total", map[string]string{"outcome": "dead"}, 1},
 		{"portico_webhook_attempts_total", map[string]string{"outcome": "other"}, 0},
+		{"portico_storage_disk_bytes", map[string]string{"part": "lsm"}, 10},
+		{"portico_storage_disk_bytes", map[string]string{"part": "vlog"}, 20},
+		{"portico_storage_cache_bytes", map[string]string{"cache": "block"}, 30},
+		{"portico_storage_cache_bytes", map[string]string{"cache": "index"}, 40},
 		{"portico_ratelimit_refusals_total", map[string]string{"group": "default"}, 1},
 		{"portico_config_reloads_total", map[string]string{"source": "file", "result": "rejected"}, 1},
 	}

@@ -368,11 +368,17 @@ func (s *Badger) CollectGarbage(discardRatio float64) (int, error) {
 // preallocated sparse (a new store would report hundreds of MiB); the
 // blocks allocated are what an operator's disk holds.
 func (s *Badger) Size() Size {
-	if s.dir == "" {
-		lsm, vlog := s.db.Size()
-		return Size{LSMBytes: lsm, VlogBytes: vlog}
-	}
 	var sz Size
+	if m := s.db.BlockCacheMetrics(); m != nil {
+		sz.BlockCacheBytes = int64(m.CostAdded() - m.CostEvicted())
+	}
+	if m := s.db.IndexCacheMetrics(); m != nil {
+		sz.IndexCacheBytes = int64(m.CostAdded() - m.CostEvicted())
+	}
+	if s.dir == "" {
+		sz.LSMBytes, sz.VlogBytes = s.db.Size()
+		return sz
+	}
 	entries, _ := os.ReadDir(s.dir)
 	for _, e := range entries {
 		fi, err := e.Info()

@@ -63,6 +63,9 @@ type Txn interface {
 type Size struct {
 	LSMBytes  int64 `json:"lsm_bytes"`
 	VlogBytes int64 `json:"vlog_bytes"`
+	// What the block and index caches hold now (0 for a store without them).
+	BlockCacheBytes int64 `json:"block_cache_used_bytes"`
+	IndexCacheBytes int64 `json:"index_cache_used_bytes"`
 }
 
 // Store is a KV plus the operations on the whole database.
