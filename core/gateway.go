@@ -457,27 +457,29 @@ func (g *Gateway) start(ctx context.Context) error {
 		g.bg.Add(1)
 		go func() { defer g.bg.Done(); g.mcp.Run(bg, sub) }()
 	}
-	// Readiness stays 503 until the plugins are loaded.
-	start := time.Now()
-	g.plugins.LoadAll(ctx, c)
+	// Readiness stays 503 until every plugin is registered from its
+	// manifest; their modules compile in the background, and a call to
+	// one still loading waits for it (plugin.ready_after_load waits for
+	// all of them here instead).
+	g.plugins.StartLoading(ctx, c)
+	if c.Plugin.ReadyAfterLoad {
+		g.plugins.WaitLoaded(ctx)
+	}
 	if err := g.installPacks(ctx); err != nil {
 		return err
 	}
 	g.mcp.Sync("") // the tools are there when the gateway turns ready, not soon after
 	// Compiling guests leaves hundreds of MB of garbage behind (a cold
-	// start peaks at ~800 MB resident for the embedded plugins); give it
-	// back to the OS before serving rather than when the scavenger gets to it.
-	debug.FreeOSMemory()
-	// So do the compiles of plugins woken later (min_instances 0): once a
-	// second passes without one, what they left is given back.
-	quiet := compilesQuiet{seen: g.runtime.Compiles()}
-	quiet.released = quiet.seen
+	// start peaked at ~800 MB resident for the embedded plugins); once a
+	// second passes without a compile (the start's, or a dormant plugin
+	// woken), what they left is given back to the OS rather than when the
+	// scavenger gets to it.
+	quiet := compilesQuiet{}
 	g.every(bg, func(*config.Config) time.Duration { return time.Second }, func(context.Context) {
 		if quiet.tick(g.runtime.Compiles()) {
 			debug.FreeOSMemory()
 		}
 	})
-	g.log.Info("plugins loaded", "count", len(g.plugins.List()), "took", time.Since(start).Round(time.Millisecond))
 	if err := os.WriteFile(filepath.Join(g.dataDir, AddrFile), []byte(addr+"\n"), 0o600); err != nil {
 		g.log.Warn("cannot record the listen address in the data dir", "error", err)
 	}

@@ -22,9 +22,13 @@ import (
 	"github.com/porticohq/portico/hostapi"
 )
 
-// small keeps each test gateway's Badger footprint low.
-// and lifts the rate limits that polling loops would otherwise hit.
+// small keeps each test gateway's Badger footprint low, lifts the rate
+// limits that polling loops would otherwise hit, and has Start wait for
+// the plugins' load, so a test's first call does not race the load of
+// every plugin under -race (the load in the background is tested by
+// TestReadyBeforeCompiles and the plugin package).
 const small = "[storage]\nmemtable_bytes = 1048576\ncache_bytes = 1048576\n" +
+	"[plugin]\nready_after_load = true\n" +
 	"[ratelimit.default]\nrate = 100000.0\nburst = 100000\n[ratelimit.config_write]\nrate = 100000.0\nburst = 100000\n"
 
 type gw struct {
@@ -71,6 +75,23 @@ func startIn(t *testing.T, dir string, logs io.Writer) *gw {
 	}
 	t.Cleanup(func() { g.Shutdown(context.Background()) })
 	return &gw{Gateway: g, url: "http://" + g.Addr(), dir: dir, file: file, key: key}
+}
+
+// loaded waits until no plugin is loading: Start returns once every
+// plugin is registered, and their modules compile in the background.
+func (g *gw) loaded(t *testing.T) *gw {
+	t.Helper()
+	eventually(t, "every plugin loaded", func() bool {
+		list := g.do(t, "GET", g.url+"/api/v1/plugins", "").json(t)
+		ps, _ := list["plugins"].([]any)
+		for _, p := range ps {
+			if p.(map[string]any)["status"] == "loading" {
+				return false
+			}
+		}
+		return len(ps) > 0
+	})
+	return g
 }
 
 // client bounds every test request so a server bug fails the test instead

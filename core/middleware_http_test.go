@@ -157,7 +157,7 @@ func TestMiddlewareReloadUnderLoad(t *testing.T) {
 	// What is tested is that a reload drops nothing; under the race run's
 	// load a request can wait over the default 1s for an instance
 	// (503 plugin_busy), which says nothing about reloads.
-	g := start(t, strings.Replace(middlewareConfig, small, small+"[plugin]\nacquire_timeout = \"30s\"\n", 1))
+	g := start(t, strings.Replace(middlewareConfig, "[plugin]\n", "[plugin]\nacquire_timeout = \"30s\"\n", 1))
 	var ok, failed atomic.Int64
 	var first atomic.Value
 	stop := make(chan struct{})

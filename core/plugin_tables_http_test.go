@@ -55,7 +55,7 @@ func TestPluginTablesOverHTTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	logs := &lockedBuffer{}
-	g := startIn(t, dir, logs)
+	g := startIn(t, dir, logs).loaded(t)
 	states := pluginStates(t, g)
 	for _, name := range []string{"notes", "audit", "echo"} {
 		if st := states[name]["status"]; st != "active" {
@@ -114,6 +114,7 @@ func TestPluginTablesOverHTTP(t *testing.T) {
 	}
 	g2 := startIn(t, dir, logs)
 	g2.key = g.key // the store keeps the first start's admin key
+	g2.loaded(t)
 	states = pluginStates(t, g2)
 	if states["notes"]["status"] != "active" || states["audit"]["status"] != "disabled" {
 		t.Errorf("after a restart: notes %v, audit %v", states["notes"]["status"], states["audit"]["status"])

@@ -32,7 +32,9 @@ func startGateway(t *testing.T) *liveGateway {
 	dir := t.TempDir()
 	key := core.NewKey()
 	env := append([]string{"PORTICO_ADMIN_KEY=" + key, "PORTICO_PLUGIN__CACHE_DIR=" + cache,
-		"PORTICO_RATELIMIT__DEFAULT__RATE=10000", "PORTICO_RATELIMIT__DEFAULT__BURST=10000"}, smallEnv...)
+		"PORTICO_RATELIMIT__DEFAULT__RATE=10000", "PORTICO_RATELIMIT__DEFAULT__BURST=10000",
+		// The CLI is what is tested: its listings see every plugin loaded.
+		"PORTICO_PLUGIN__READY_AFTER_LOAD=true"}, smallEnv...)
 	g, err := core.New(core.Options{
 		Environ: env, Settings: map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"},
 		LogOutput: io.Discard,

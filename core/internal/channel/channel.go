@@ -298,12 +298,12 @@ func (s *Service) Health(ctx context.Context, name string) (Health, error) {
 	if err != nil {
 		return Health{}, err
 	}
-	h := Health{Name: name, Status: string(p.Status), LastMessageAt: stats[name].LastMessageAt, Healthy: p.Status == plugin.Active}
+	h := Health{Name: name, Status: string(p.Status), LastMessageAt: stats[name].LastMessageAt, Healthy: p.Status.Serves()}
 	if o, ok := s.out.lastOf(name); ok {
 		h.LastOutbound = &o
 		h.Healthy = h.Healthy && o.OK
 	}
-	if p.Status != plugin.Active {
+	if !p.Status.Serves() {
 		h.Detail = p.LastError
 		return h, nil
 	}

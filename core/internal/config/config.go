@@ -64,6 +64,7 @@ type Plugin struct {
 	MinInstances     int64    `koanf:"min_instances" doc:"Instances kept warm per plugin. 0 keeps none: once its load has checked the module (with one instance), and again once its instances have been idle for idle_release_after, the plugin holds no instance and no compiled code, and its next call compiles it from the cache and starts one."`
 	IdleReleaseAfter Duration `koanf:"idle_release_after" doc:"Instances above min_instances that stayed idle this long are released (0 keeps them); under steady load none is idle that long."`
 	MaxInstances     int64    `koanf:"max_instances" doc:"Most instances per plugin (calls served at once)."`
+	ReadyAfterLoad   bool     `koanf:"ready_after_load" reload:"restart" doc:"At start, stay not ready (503 on /api/v1/status/ready) until every plugin has compiled and started. false: ready once every plugin is registered from its manifest; a call to a plugin still loading waits for it (up to its call timeout) and moves it to the front of the queue."`
 	MemoryBytes      int64    `koanf:"memory_bytes" doc:"Memory ceiling of one instance, in bytes (rounded up to 64 KiB pages)."`
 	MaxOutputBytes   int64    `koanf:"max_output_bytes" doc:"Largest reply a call may write."`
 	KVQuotaBytes     int64    `koanf:"kv_quota_bytes" doc:"Most bytes of key-value data one plugin may hold."`

@@ -50,7 +50,7 @@ func (a *API) agentCard(r *http.Request, agent *config.A2AAgent) *a2a.AgentCard 
 	}
 	skills := []a2a.AgentSkill{}
 	for _, s := range a.d.Plugins.Skills() {
-		if s.Status != plugin.Active || agent != nil && len(agent.Skills) > 0 && !slices.Contains(agent.Skills, s.Name) {
+		if !s.Status.Serves() || agent != nil && len(agent.Skills) > 0 && !slices.Contains(agent.Skills, s.Name) {
 			continue
 		}
 		tags := append([]string{"plugin:" + s.Plugin}, s.Triggers...)

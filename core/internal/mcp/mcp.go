@@ -128,7 +128,7 @@ func (s *Service) Sync(changed string) {
 	defer s.mu.Unlock()
 	want := map[string]plugin.SkillInfo{}
 	for _, sk := range s.d.Plugins.Skills() {
-		if sk.Status == plugin.Active {
+		if sk.Status.Serves() {
 			want[sk.Name] = sk
 		}
 	}

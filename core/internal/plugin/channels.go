@@ -39,6 +39,11 @@ func (m *Manager) callChannel(ctx context.Context, name, op string, payload []by
 			return nil, fmt.Errorf("%w: channel %q: plugin %q is %v", ErrNotFound, name, name, ErrNotChannel)
 		}
 		switch e.state {
+		case Loading:
+			if err := m.awaitLoad(ctx, e); err != nil {
+				return nil, err
+			}
+			continue
 		case Disabled:
 			return nil, fmt.Errorf("%w: channel %q is disabled; enable it with POST /api/v1/plugins/%s/enable", ErrDisabled, name, name)
 		case Failed:

@@ -31,9 +31,12 @@ type HookStats struct {
 }
 
 func (m *Manager) startHooks(e *entry, buffer int) error {
-	sub, err := m.d.Bus.SubscribeAny(e.manifest.Hooks.Events, buffer)
-	if err != nil {
-		return err
+	sub := e.sub // made before a background load
+	if sub == nil {
+		var err error
+		if sub, err = m.d.Bus.SubscribeAny(e.manifest.Hooks.Events, buffer); err != nil {
+			return err
+		}
 	}
 	h := &hookRunner{sub: sub, done: make(chan struct{})}
 	own := "plugin." + e.name + "."
@@ -82,6 +85,8 @@ func (h *hookRunner) stats(patterns []string) *HookStats {
 func (e *entry) close(ctx context.Context) {
 	if e.hook != nil {
 		e.hook.stop()
+	} else if e.sub != nil {
+		e.sub.Close() // a hook plugin that never started
 	}
 	if e.plugin != nil {
 		e.plugin.Close(ctx)

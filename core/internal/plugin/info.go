@@ -114,13 +114,3 @@ func (m *Manager) SkillsJSON() []byte {
 	})
 	return reg.skillsJSON
 }
-
-// Loaded reports whether no plugin is still loading.
-func (m *Manager) Loaded() bool {
-	for _, e := range m.reg.Load().plugins {
-		if e.state == Loading {
-			return false
-		}
-	}
-	return true
-}

@@ -40,6 +40,11 @@ const (
 	Failed           State = "failed"
 )
 
+// Serves says whether a plugin in this state answers calls: active, or
+// loading (a call waits for the load). Lists of what can be called (MCP
+// tools, agent cards, triggers) hold the plugins that serve.
+func (s State) Serves() bool { return s == Active || s == Loading }
+
 // Errors of the manager, for errors.Is; the API maps them to codes.
 var (
 	ErrNotFound      = errors.New("not found")
@@ -101,6 +106,11 @@ type entry struct {
 	sha        string
 	size       int
 	granted    []string
+	// loading is set while StartLoading's background load of this entry
+	// runs (state loading); sub is a hook plugin's subscription made
+	// before its load, handed to its runner.
+	loading *loadWait
+	sub     *events.Subscription
 }
 
 // registry is the immutable set of plugins and their skills.
@@ -197,6 +207,12 @@ type Manager struct {
 	packs atomic.Pointer[map[string]*installedPack]
 	// loaded is set by LoadAll; Apply before it only keeps the config.
 	loaded bool
+	// loadDone is closed when StartLoading's background load ends;
+	// cancelLoad cuts it short (Close).
+	loadDone   atomic.Pointer[chan struct{}]
+	cancelLoad atomic.Pointer[context.CancelFunc]
+	// beforeStart, set by tests, runs as a background load takes a plugin.
+	beforeStart func(ctx context.Context, name string)
 }
 
 // NewManager returns a manager with no plugins; LoadAll loads them.
@@ -301,49 +317,184 @@ func (m *Manager) wanted(c *config.Config) map[string]struct {
 	return out
 }
 
-// LoadAll loads every plugin the config asks for, concurrently. A plugin
-// that fails to load is kept in state failed with its reason; it does not
-// stop the others or the gateway.
+// LoadAll loads every plugin the config asks for and returns once each
+// is active or failed: StartLoading, then WaitLoaded.
 func (m *Manager) LoadAll(ctx context.Context, c *config.Config) {
+	m.StartLoading(ctx, c)
+	m.WaitLoaded(ctx)
+}
+
+// StartLoading registers every plugin the config asks for, from its
+// manifest, and returns; their modules compile and start in the
+// background. Until its load ends a plugin is in state loading: it is
+// listed with its skills, and a call to it (a skill, a channel, a
+// middleware) waits for it, up to its call timeout, moving it to the
+// front of the queue. A plugin that fails to load is kept in state failed
+// with its reason; it does not stop the others or the gateway. Changes
+// (reload, install, a new config, Close) wait for the load to end.
+func (m *Manager) StartLoading(ctx context.Context, c *config.Config) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.cfg, m.loaded = c, true
 	m.logLimits.Store(&c.Log)
 	m.loadPacks(c)
 	want := m.wanted(c)
-	entries := make(chan *entry, len(want))
-	var wg sync.WaitGroup
+	all := make([]*entry, 0, len(want))
+	modules := map[*entry][]byte{}
 	for name, w := range want {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			entries <- m.build(ctx, name, w.src, w.cfg)
-		}()
-	}
-	wg.Wait()
-	close(entries)
-	all := []*entry{}
-	for e := range entries {
+		e, wasm := m.prepare(ctx, name, w.src, w.cfg)
+		var err error
+		if e.state == Loading {
+			e.loading = &loadWait{done: make(chan struct{}), timeout: or(w.cfg.CallTimeout, c.Plugin.CallTimeout).D()}
+			if slices.Contains(e.manifest.Kinds, hostapi.KindHook) {
+				// Subscribed now, so the events of the load's seconds
+				// wait in the hook's queue rather than pass it by.
+				if e.sub, err = m.d.Bus.SubscribeAny(e.manifest.Hooks.Events, int(c.Events.Buffer)); err != nil {
+					e.state, e.lastErr, e.loading = Failed, err.Error(), nil
+				}
+			}
+			if e.state == Loading {
+				modules[e] = wasm
+			}
+		}
 		all = append(all, e)
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
 	reg := m.reg.Load()
+	var queue []*entry
 	for _, e := range all {
-		e = m.admit(reg, e)
-		reg = reg.with(e)
-		m.announce(EventLoaded, e)
+		a := m.admit(reg, e)
+		reg = reg.with(a)
+		switch {
+		case a.state == Loading:
+			queue = append(queue, a)
+		case e.loading != nil: // refused by admit: nothing to wait for
+			close(e.loading.done)
+			m.announce(EventLoaded, a)
+		default:
+			m.announce(EventLoaded, a)
+		}
 	}
 	m.reg.Store(reg)
+	done := make(chan struct{})
+	m.loadDone.Store(&done)
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancelLoad.Store(&cancel)
+	// The load goroutine keeps m.mu until every plugin has loaded, so no
+	// change interleaves with it.
+	go func() {
+		defer m.mu.Unlock()
+		defer close(done)
+		defer cancel()
+		m.startQueued(lctx, queue, modules)
+	}()
+}
+
+// loadWait is how callers of a plugin still loading wait for it.
+type loadWait struct {
+	done    chan struct{} // closed when the load ended (the registry holds its outcome)
+	wanted  atomic.Bool   // a call waits: load it next
+	timeout time.Duration // how long a call waits: the plugin's call timeout
+}
+
+// startQueued loads the queued plugins one at a time, a plugin a call
+// waits for first, and publishes each outcome as it comes; m.mu is held.
+// One at a time because compiles take turns anyway (each uses every CPU;
+// hostapi), and so a plugin a call waits for waits for one compile at
+// most before its own.
+func (m *Manager) startQueued(ctx context.Context, queue []*entry, modules map[*entry][]byte) {
+	begin, n := time.Now(), len(queue)
+	for len(queue) > 0 {
+		i := max(slices.IndexFunc(queue, func(e *entry) bool { return e.loading.wanted.Load() }), 0)
+		e := queue[i]
+		queue = slices.Delete(queue, i, i+1)
+		out := m.finishLoad(ctx, e, modules[e])
+		if reg := m.reg.Load(); reg.plugins[e.name] == e {
+			m.reg.Store(reg.with(out))
+		} else {
+			out.close(ctx)
+		}
+		m.announce(EventLoaded, out)
+		close(e.loading.done)
+	}
+	if n > 0 {
+		m.d.Logger.Info("plugins loaded", "count", n, "took", time.Since(begin).Round(time.Millisecond))
+	}
+}
+
+// finishLoad starts a plugin StartLoading registered, and returns the
+// entry that replaces the loading one: active, or failed with the reason.
+func (m *Manager) finishLoad(ctx context.Context, e *entry, wasm []byte) *entry {
+	if m.beforeStart != nil {
+		m.beforeStart(ctx, e.name)
+	}
+	s := *e
+	s.loading, s.loadedAt = nil, time.Now()
+	err := ctx.Err()
+	if err == nil {
+		err = m.start(ctx, &s, wasm)
+	}
+	if err != nil {
+		if s.sub != nil {
+			s.sub.Close()
+		}
+		s.sub, s.state, s.lastErr = nil, Failed, err.Error()
+		m.d.Logger.Error("plugin not loaded", "plugin", s.name, "source", s.src.desc, "error", err)
+	}
+	return &s
+}
+
+// WaitLoaded returns once the plugins StartLoading registered have each
+// loaded or failed, or ctx ends.
+func (m *Manager) WaitLoaded(ctx context.Context) {
+	if done := m.loadDone.Load(); done != nil {
+		select {
+		case <-*done:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// awaitLoad waits for e, a plugin still loading, to load: its turn comes
+// next, and the wait lasts up to its call timeout, ctx's end or the load's
+// end, whichever comes first.
+func (m *Manager) awaitLoad(ctx context.Context, e *entry) error {
+	e.loading.wanted.Store(true)
+	wait := e.loading.timeout
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-e.loading.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("%w: plugin %q is still loading after %s (its call timeout)", hostapi.ErrTimeout, e.name, wait)
+	}
 }
 
 // build reads, checks and (unless disabled) loads one plugin. It never
 // fails: a problem gives an entry in state failed.
 func (m *Manager) build(ctx context.Context, name string, src source, pc config.PluginEntry) *entry {
-	e := &entry{name: name, src: src, cfg: pc, state: Loading, loadedAt: time.Now()}
-	fail := func(err error) *entry {
+	e, wasm := m.prepare(ctx, name, src, pc)
+	if e.state != Loading {
+		return e
+	}
+	if err := m.start(ctx, e, wasm); err != nil {
 		e.state, e.lastErr = Failed, err.Error()
 		m.d.Logger.Error("plugin not loaded", "plugin", name, "source", src.desc, "error", err)
-		return e
+	}
+	return e
+}
+
+// prepare reads and checks one plugin and returns it in state loading
+// with its module, ready for start, or disabled, or failed with the
+// reason (and no module).
+func (m *Manager) prepare(ctx context.Context, name string, src source, pc config.PluginEntry) (*entry, []byte) {
+	e := &entry{name: name, src: src, cfg: pc, state: Loading, loadedAt: time.Now()}
+	fail := func(err error) (*entry, []byte) {
+		e.state, e.lastErr = Failed, err.Error()
+		m.d.Logger.Error("plugin not loaded", "plugin", name, "source", src.desc, "error", err)
+		return e, nil
 	}
 	mb, err := src.read(ManifestFile)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -379,16 +530,13 @@ func (m *Manager) build(ctx context.Context, name string, src source, pc config.
 	}
 	if pc.Off() {
 		e.state, e.disabledBy = Disabled, DisabledByConfig
-		return e
+		return e, nil
 	}
 	if _, err := m.d.Store.Get(ctx, disabledKey(name)); err == nil {
 		e.state, e.disabledBy = Disabled, DisabledByAPI
-		return e
+		return e, nil
 	}
-	if err := m.start(ctx, e, wasm); err != nil {
-		return fail(err)
-	}
-	return e
+	return e, wasm
 }
 
 // start loads e's module through the runtime with its limits and grants.
@@ -481,7 +629,7 @@ func (m *Manager) admit(reg *registry, e *entry) *entry {
 		if other, ok := reg.skills[s.Name]; ok && other.name != e.name {
 			e.close(context.Background())
 			f := *e
-			f.plugin, f.hook, f.state = nil, nil, Failed
+			f.plugin, f.hook, f.state, f.loading, f.sub = nil, nil, Failed, nil, nil
 			f.lastErr = fmt.Sprintf("%v: skill %q is already provided by plugin %q", ErrSkillConflict, s.Name, other.name)
 			f.manifest = &Manifest{Name: e.manifest.Name, Version: e.manifest.Version, Description: e.manifest.Description, Kinds: e.manifest.Kinds}
 			m.d.Logger.Error("plugin not loaded", "plugin", e.name, "error", f.lastErr)
@@ -699,6 +847,9 @@ func (m *Manager) remove(ctx context.Context, name string) {
 
 // Close closes every plugin.
 func (m *Manager) Close(ctx context.Context) error {
+	if cancel := m.cancelLoad.Load(); cancel != nil {
+		(*cancel)() // plugins not started yet are not
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, e := range m.reg.Load().plugins {
@@ -748,6 +899,11 @@ func (m *Manager) invoke(ctx context.Context, skill string, input []byte, sink f
 			}
 		}
 		switch e.state {
+		case Loading:
+			if err := m.awaitLoad(ctx, e); err != nil {
+				return nil, e.name, err
+			}
+			continue
 		case Disabled:
 			return nil, e.name, fmt.Errorf("%w: skill %q belongs to plugin %q, which is disabled; enable it with POST /api/v1/plugins/%s/enable", ErrDisabled, skill, e.name, e.name)
 		case Failed:

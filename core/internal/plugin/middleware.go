@@ -79,8 +79,17 @@ var (
 // nil with no error when the plugin is disabled (the chain skips it), an
 // error when it is missing, not middleware or failed (the chain fails
 // closed: a guard that did not load must not let requests by).
+//
+// A middleware still loading at start-up is waited for, up to its call
+// timeout, so no request passes it by while it compiles.
 func (m *Manager) Middleware(name string) (*hostapi.MiddlewareSlot, error) {
 	e, ok := m.reg.Load().plugins[name]
+	if ok && e.state == Loading {
+		if err := m.awaitLoad(context.Background(), e); err != nil {
+			return nil, err
+		}
+		e, ok = m.reg.Load().plugins[name]
+	}
 	switch {
 	case !ok:
 		return nil, fmt.Errorf("%w: middleware plugin %q is not loaded", ErrNotFound, name)

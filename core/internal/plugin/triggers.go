@@ -125,7 +125,7 @@ func (r *registry) routes() []routeEntry {
 		sort.Strings(names)
 		for _, name := range names {
 			e := r.skills[name]
-			if e.state != Active || e.manifest == nil {
+			if !e.state.Serves() || e.manifest == nil {
 				continue
 			}
 			for _, s := range e.manifest.Skills {
