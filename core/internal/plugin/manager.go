@@ -375,6 +375,23 @@ func (m *Manager) StartLoading(ctx context.Context, c *config.Config) {
 		}
 	}
 	m.reg.Store(reg)
+	// Middleware a chain names first: every request on its paths waits for
+	// it, the readiness probe's included when a group covers every path.
+	chained := map[string]bool{}
+	for _, g := range append(slices.Clone(c.Middleware.PreAuth), c.Middleware.PostAuth...) {
+		for _, n := range g.Plugins {
+			chained[n] = true
+		}
+	}
+	slices.SortStableFunc(queue, func(a, b *entry) int {
+		switch {
+		case chained[a.name] == chained[b.name]:
+			return 0
+		case chained[a.name]:
+			return -1
+		}
+		return 1
+	})
 	done := make(chan struct{})
 	m.loadDone.Store(&done)
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -396,8 +413,8 @@ type loadWait struct {
 	timeout time.Duration // how long a call waits: the plugin's call timeout
 }
 
-// startQueued loads the queued plugins one at a time, a plugin a call
-// waits for first, and publishes each outcome as it comes; m.mu is held.
+// startQueued loads the queued plugins one at a time, in order (chained
+// middleware, then by name), a plugin a call waits for first, and publishes each outcome as it comes; m.mu is held.
 // One at a time because compiles take turns anyway (each uses every CPU;
 // hostapi), and so a plugin a call waits for waits for one compile at
 // most before its own.

@@ -159,3 +159,25 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestChainedMiddlewareLoadsFirst: middleware a chain names load before
+// the other plugins, since every request on its paths waits for them.
+func TestChainedMiddlewareLoadsFirst(t *testing.T) {
+	f := newFixture(t, nil)
+	var mu sync.Mutex
+	var order []string
+	f.m.beforeStart = func(_ context.Context, name string) {
+		mu.Lock()
+		order = append(order, name)
+		mu.Unlock()
+	}
+	c := cfg()
+	c.Middleware.PostAuth = []config.MiddlewareGroup{{Name: "api", Plugins: []string{"redact"}}}
+	c.Middleware.PreAuth = []config.MiddlewareGroup{{Name: "all", Plugins: []string{"headers"}}}
+	f.m.LoadAll(context.Background(), c)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) < 3 || order[0] != "headers" || order[1] != "redact" {
+		t.Errorf("load order: %v, want headers and redact first", order)
+	}
+}
