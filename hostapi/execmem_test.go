@@ -1,6 +1,10 @@
 package hostapi
 
-import "testing"
+import (
+	"context"
+	"runtime"
+	"testing"
+)
 
 func TestMappedSince(t *testing.T) {
 	for _, c := range []struct {
@@ -18,5 +22,37 @@ func TestMappedSince(t *testing.T) {
 		if got := mappedSince(c.before, c.after); got != c.want {
 			t.Errorf("%s: %d, want %d", c.name, got, c.want)
 		}
+	}
+}
+
+// TestCompiledBytesCountsSharedModulesOnce: two plugins of the same bytes
+// share one compiled module, which the runtime counts once, and nothing
+// once both are closed.
+func TestCompiledBytesCountsSharedModulesOnce(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("compiled code is measured from /proc/self/maps (Linux)")
+	}
+	r := newRuntime(t)
+	ctx := context.Background()
+	var ps []*Plugin
+	for _, name := range []string{"a", "b"} {
+		p, err := r.Load(ctx, echoWasm(t), Options{Name: name, Host: newHost(), PoolOptions: PoolOptions{MinInstances: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	one := ps[0].Memory().CompiledBytes
+	if one <= 0 || ps[1].Memory().CompiledBytes != one {
+		t.Fatalf("compiled bytes of the two plugins: %d and %d", one, ps[1].Memory().CompiledBytes)
+	}
+	if got := r.CompiledBytes(); got != one {
+		t.Errorf("runtime's compiled bytes %d, want the shared module's %d once", got, one)
+	}
+	for _, p := range ps {
+		p.Close(ctx)
+	}
+	if got := r.CompiledBytes(); got != 0 {
+		t.Errorf("compiled bytes after both closed: %d", got)
 	}
 }

@@ -35,6 +35,26 @@ type Runtime struct {
 // returns memory to the OS once compiles stop).
 func (r *Runtime) Compiles() uint64 { return r.compiles.Load() }
 
+// CompiledBytes is the executable memory of the compiled modules the
+// runtime holds now, each counted once however many plugins share it.
+func (r *Runtime) CompiledBytes() int64 {
+	r.mu.Lock()
+	guards := make([]*compileGuard, 0, len(r.guards))
+	for _, g := range r.guards {
+		guards = append(guards, g)
+	}
+	r.mu.Unlock()
+	var n int64
+	for _, g := range guards {
+		g.mu.Lock()
+		for _, sm := range g.modules {
+			n += sm.code
+		}
+		g.mu.Unlock()
+	}
+	return n
+}
+
 // tierKey names a wazero runtime: its memory limit in pages, and whether
 // it runs without close-on-context-done (trusted middleware, no deadline).
 type tierKey struct {

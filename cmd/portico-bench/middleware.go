@@ -108,7 +108,7 @@ func startMiddleware(ctx context.Context, o options, work string, s mwSet) (*tar
 	root := filepath.Join(work, "mw-"+s.key)
 	var cfg strings.Builder
 	cfg.WriteString(benchConfig)
-	fmt.Fprintf(&cfg, "[plugin]\ncache_dir = %q\n", filepath.Join(work, "data", "wasm-cache"))
+	fmt.Fprintf(&cfg, "%scache_dir = %q\n", loadedFirst, filepath.Join(work, "data", "wasm-cache"))
 	for _, name := range s.plugins {
 		if err := installGuest(&cfg, root, wasmFile, name); err != nil {
 			return nil, err

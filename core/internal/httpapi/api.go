@@ -306,10 +306,7 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) error {
 	runtime.ReadMemStats(&ms)
 	sc := a.d.Config.Config().Storage
 	size := a.d.Store.Size()
-	var compiled int64
-	for _, p := range a.d.Plugins.List() {
-		compiled += p.Memory.CompiledBytes // modules shared by several plugins count once each
-	}
+	compiled := a.d.Plugins.CompiledBytes() // a module several plugins share counts once
 	writeJSON(w, http.StatusOK, map[string]any{
 		"version":        a.d.Version,
 		"uptime_seconds": a.uptime(),

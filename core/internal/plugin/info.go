@@ -73,6 +73,10 @@ func (m *Manager) Get(name string) (Info, error) {
 	return e.info(), nil
 }
 
+// CompiledBytes is the executable memory of every plugin's compiled code,
+// a module shared by several plugins counted once.
+func (m *Manager) CompiledBytes() int64 { return m.d.Runtime.CompiledBytes() }
+
 // SkillInfo describes a skill for the API.
 type SkillInfo struct {
 	Skill
