@@ -425,6 +425,7 @@ func (m *Manager) startQueued(ctx context.Context, queue []*entry, modules map[*
 		e := queue[i]
 		queue = slices.Delete(queue, i, i+1)
 		out := m.finishLoad(ctx, e, modules[e])
+		delete(modules, e) // its bytes go as soon as it has loaded
 		if reg := m.reg.Load(); reg.plugins[e.name] == e {
 			m.reg.Store(reg.with(out))
 		} else {
