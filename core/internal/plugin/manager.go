@@ -211,6 +211,11 @@ type Manager struct {
 	// cancelLoad cuts it short (Close).
 	loadDone   atomic.Pointer[chan struct{}]
 	cancelLoad atomic.Pointer[context.CancelFunc]
+	// deferring is set while the start's load runs; pending is the last
+	// config Apply was given meanwhile, applied when the load ends.
+	pendMu    sync.Mutex
+	deferring bool
+	pending   *config.Config
 	// beforeStart, set by tests, runs as a background load takes a plugin.
 	beforeStart func(ctx context.Context, name string)
 }
@@ -396,13 +401,31 @@ func (m *Manager) StartLoading(ctx context.Context, c *config.Config) {
 	m.loadDone.Store(&done)
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.cancelLoad.Store(&cancel)
+	m.pendMu.Lock()
+	m.deferring = true
+	m.pendMu.Unlock()
 	// The load goroutine keeps m.mu until every plugin has loaded, so no
-	// change interleaves with it.
+	// change interleaves with it; then it applies the config changes that
+	// came meanwhile, the latest last.
 	go func() {
-		defer m.mu.Unlock()
 		defer close(done)
 		defer cancel()
 		m.startQueued(lctx, queue, modules)
+		m.mu.Unlock()
+		for {
+			m.pendMu.Lock()
+			c := m.pending
+			m.pending = nil
+			if c == nil || lctx.Err() != nil {
+				m.deferring = false
+				m.pendMu.Unlock()
+				return
+			}
+			m.pendMu.Unlock()
+			if err := m.apply(lctx, c); err != nil {
+				m.d.Logger.Error("a config change made during the start's plugin load was not applied", "error", err)
+			}
+		}
 	}()
 }
 
@@ -784,8 +807,22 @@ func (m *Manager) Enable(ctx context.Context, name string) error {
 
 // Apply loads plugins a new config adds, closes the ones it removes and
 // reloads those whose table changed; the others are untouched. Before
-// LoadAll it only keeps c for it.
+// LoadAll it only keeps c for it. During the start's background load it
+// keeps c for the load's end and returns at once, so the config's other
+// parts apply meanwhile; the last config kept wins.
 func (m *Manager) Apply(ctx context.Context, c *config.Config) error {
+	m.pendMu.Lock()
+	if m.deferring {
+		m.pending = c
+		m.logLimits.Store(&c.Log)
+		m.pendMu.Unlock()
+		return nil
+	}
+	m.pendMu.Unlock()
+	return m.apply(ctx, c)
+}
+
+func (m *Manager) apply(ctx context.Context, c *config.Config) error {
 	m.mu.Lock()
 	if !m.loaded {
 		m.cfg = c

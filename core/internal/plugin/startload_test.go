@@ -18,7 +18,8 @@ import (
 // plugin still loading waits for it and moves it to the front of the
 // queue, past its call timeout it fails as a timeout, a middleware is
 // waited for (no request passes it by), and a hook gets the events of the
-// load's seconds.
+// load's seconds, and a config change made meanwhile waits for the end
+// of the load without holding up its caller.
 func TestStartLoadingServesWhileLoading(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t, nil)
@@ -100,6 +101,22 @@ func TestStartLoadingServesWhileLoading(t *testing.T) {
 		t.Errorf("echo past its call timeout while loading: %v", err)
 	}
 
+	// A config change during the load returns at once (the config's
+	// other parts apply meanwhile) and applies to the plugins when the
+	// load ends.
+	off := false
+	c2 := cfg(c.Plugins[0], c.Plugins[1], config.PluginEntry{Name: "telegram", Enabled: &off})
+	applied := make(chan error, 1)
+	go func() { applied <- f.m.Apply(ctx, c2) }()
+	select {
+	case err := <-applied:
+		if err != nil {
+			t.Errorf("Apply during the load: %v", err)
+		}
+	case <-time.After(10 * time.Second): // a hang guard, not a speed assertion
+		t.Fatal("Apply during the load waited for it")
+	}
+
 	// A middleware chain asking for guard waits for it.
 	mw := make(chan error, 1)
 	go func() {
@@ -118,6 +135,9 @@ func TestStartLoadingServesWhileLoading(t *testing.T) {
 		if i.Status == Loading {
 			t.Errorf("%s still loading after WaitLoaded", i.Name)
 		}
+	}
+	if i, _ := f.m.Get("telegram"); i.Status != Disabled || i.DisabledBy != DisabledByConfig {
+		t.Errorf("telegram after the load, with the config that came during it: %s by %q", i.Status, i.DisabledBy)
 	}
 	// The audit hook subscribed before its load: the event published
 	// while it compiled reached it.
