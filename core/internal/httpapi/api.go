@@ -84,6 +84,9 @@ type API struct {
 	proxies proxies
 	handler http.Handler
 	extra   []route // added by tests
+	// streamed matches the routes marked streamed, for the middleware
+	// chains, which run before the router.
+	streamed *chi.Mux
 	mwOpts  hostapi.HandlerOptions
 
 	// streams is canceled by CloseStreams: WebSocket and SSE streams end
@@ -101,7 +104,8 @@ func New(d Deps) *API {
 		d.Metrics = metrics.New()
 	}
 	a := &API{d: d}
-	a.mwOpts = hostapi.HandlerOptions{Streaming: streaming, OnError: a.middlewareFailed}
+	a.streamed = streamedRoutes(a.routes())
+	a.mwOpts = hostapi.HandlerOptions{Streaming: a.streaming, OnError: a.middlewareFailed}
 	a.streams, a.stopStreams = context.WithCancel(context.Background())
 	d.Metrics.GaugeFunc("http", "in_flight_requests", "Requests being served now (probes not counted).", func() float64 { return float64(a.InFlight()) })
 	a.lim = limits{cfg: d.Config.Config, log: d.Logger, bodies: bodyLimits(a.routes())}
@@ -145,23 +149,30 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) error
 type route struct {
 	method, pattern string
 	role            auth.Role
-	group           string    // rate-limit group; "" for probes, which are never limited
-	body            bodyLimit // largest request body; nil: http.max_body_bytes
+	group           string     // rate-limit group; "" for probes, which are never limited
+	opts            *routeOpts // what sets the route apart; nil: nothing
 	h               handlerFunc
+}
+
+// routeOpts are what sets a route apart from the others.
+type routeOpts struct {
+	body   bodyLimit // largest request body; nil: http.max_body_bytes
+	stream bool      // it streams whatever the client's headers say: middleware never buffers its bodies
 }
 
 // bodyLimit reads a route's request body limit from the live config.
 type bodyLimit func(*config.Config) int64
 
-// Body limits of the routes that take more than http.max_body_bytes.
+// The routes that take more than http.max_body_bytes, and those that stream.
 var (
-	pluginUpload bodyLimit = func(c *config.Config) int64 { return c.Plugin.MaxUploadBytes } // a manifest and a module
-	packUpload   bodyLimit = func(c *config.Config) int64 { return c.Packs.MaxUploadBytes }  // a pack carries several
+	pluginUpload = &routeOpts{body: func(c *config.Config) int64 { return c.Plugin.MaxUploadBytes }} // a manifest and a module
+	packUpload   = &routeOpts{body: func(c *config.Config) int64 { return c.Packs.MaxUploadBytes }}  // a pack carries several
+	streamed     = &routeOpts{stream: true}
 )
 
 func (a *API) routes() []route {
 	return []route{
-		// method, pattern, role, rate-limit group, body limit, handler
+		// method, pattern, role, rate-limit group, options (a body limit, streamed), handler
 		{"GET", "/health", RolePublic, "", nil, a.health},
 		{"GET", "/api/v1/status/health", RolePublic, "", nil, a.statusHealth},
 		{"GET", "/api/v1/status/ready", RolePublic, "", nil, a.statusReady},
@@ -209,25 +220,25 @@ func (a *API) routes() []route {
 		{"GET", "/api/v1/sessions/{id}/messages", RoleUser, "sessions_read", nil, a.listMessages},
 		{"POST", "/api/v1/sessions/{id}/messages", RoleUser, "sessions_write", nil, a.postMessage},
 		{"POST", "/api/v1/chat", RoleUser, "sessions_write", nil, a.chat},
-		{"GET", "/api/v1/ws", RoleUser, "default", nil, a.websocket},
-		{"GET", "/api/v1/events/stream", RoleUser, "default", nil, a.eventStream},
+		{"GET", "/api/v1/ws", RoleUser, "default", streamed, a.websocket},
+		{"GET", "/api/v1/events/stream", RoleUser, "default", streamed, a.eventStream},
 		{"GET", "/api/v1/channels", RoleOperator, "default", nil, a.listChannels},
 		{"GET", "/api/v1/channels/{name}/health", RoleOperator, "default", nil, a.channelHealth},
 		{"POST", "/api/v1/channels/{name}/restart", RoleOperator, "default", nil, a.restartChannel},
 		{"POST", "/api/v1/channels/{name}/webhook", RolePublic, "unauthenticated", nil, a.channelWebhook},
-		{"POST", "/api/v1/mcp", RoleUser, "default", nil, a.mcpServe},
-		{"GET", "/api/v1/mcp", RoleUser, "default", nil, a.mcpServe},
-		{"DELETE", "/api/v1/mcp", RoleUser, "default", nil, a.mcpServe},
+		{"POST", "/api/v1/mcp", RoleUser, "default", streamed, a.mcpServe},
+		{"GET", "/api/v1/mcp", RoleUser, "default", streamed, a.mcpServe},
+		{"DELETE", "/api/v1/mcp", RoleUser, "default", streamed, a.mcpServe},
 		{"GET", "/api/v1/mcp/registry", RoleOperator, "default", nil, a.mcpRegistry},
-		{"POST", "/api/v1/mcp/{server}/mcp", RoleUser, "default", nil, a.mcpProxy},
-		{"GET", "/api/v1/mcp/{server}/mcp", RoleUser, "default", nil, a.mcpProxy},
-		{"DELETE", "/api/v1/mcp/{server}/mcp", RoleUser, "default", nil, a.mcpProxy},
+		{"POST", "/api/v1/mcp/{server}/mcp", RoleUser, "default", streamed, a.mcpProxy},
+		{"GET", "/api/v1/mcp/{server}/mcp", RoleUser, "default", streamed, a.mcpProxy},
+		{"DELETE", "/api/v1/mcp/{server}/mcp", RoleUser, "default", streamed, a.mcpProxy},
 		{"GET", "/.well-known/agent-card.json", RolePublic, "unauthenticated", nil, a.getAgentCard},
 		{"GET", "/.well-known/agent-cards", RolePublic, "unauthenticated", nil, a.listAgentCards},
 		{"GET", "/.well-known/agent-cards/{name}", RolePublic, "unauthenticated", nil, a.getNamedAgentCard},
 		{"POST", "/a2a", RoleUser, "sessions_write", nil, a.a2aRPC},
 		{"GET", "/api/v1/logs", RoleOperator, "default", nil, a.listLogs},
-		{"GET", "/api/v1/logs/stream", RoleOperator, "default", nil, a.logStream},
+		{"GET", "/api/v1/logs/stream", RoleOperator, "default", streamed, a.logStream},
 		{"GET", metricsPath, RoleOperator, "default", nil, a.serveMetrics},
 		{"GET", "/cert", RolePublic, "unauthenticated", nil, a.getCert},
 	}

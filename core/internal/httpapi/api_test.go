@@ -337,7 +337,39 @@ func TestBodyLimitColumn(t *testing.T) {
 			t.Error("a body limit on /x/{id} was accepted")
 		}
 	}()
-	bodyLimits([]route{{method: "POST", pattern: "/x/{id}", body: pluginUpload}})
+	bodyLimits([]route{{method: "POST", pattern: "/x/{id}", opts: pluginUpload}})
+}
+
+// TestStreamedColumn: the middleware chains tell a stream by the route
+// table's streamed column or by the request's own headers, and nothing
+// else.
+func TestStreamedColumn(t *testing.T) {
+	a := &API{}
+	a.streamed = streamedRoutes(a.routes())
+	for _, c := range []struct {
+		method, path string
+		hdr          [2]string
+		want         bool
+	}{
+		{"GET", "/api/v1/ws", [2]string{}, true},
+		{"GET", "/api/v1/events/stream", [2]string{}, true},
+		{"GET", "/api/v1/logs/stream", [2]string{}, true},
+		{"POST", "/api/v1/mcp", [2]string{}, true},
+		{"GET", "/api/v1/mcp/github/mcp", [2]string{}, true},
+		{"GET", "/api/v1/mcp/registry", [2]string{}, false},
+		{"GET", "/api/v1/logs", [2]string{}, false},
+		{"POST", "/api/v1/skills/echo/invoke", [2]string{}, false},
+		{"GET", "/api/v1/status", [2]string{"Accept", "text/event-stream"}, true},
+		{"GET", "/anything", [2]string{"Upgrade", "websocket"}, true},
+	} {
+		r := httptest.NewRequest(c.method, c.path, nil)
+		if c.hdr[0] != "" {
+			r.Header.Set(c.hdr[0], c.hdr[1])
+		}
+		if got := a.streaming(r); got != c.want {
+			t.Errorf("%s %s %v: streaming %v, want %v", c.method, c.path, c.hdr, got, c.want)
+		}
+	}
 }
 
 // TestChainsBuiltOnce: a request's middleware chain is built once per

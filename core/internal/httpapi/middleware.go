@@ -180,13 +180,13 @@ type routeKey struct{ method, path string }
 func bodyLimits(routes []route) map[routeKey]bodyLimit {
 	out := map[routeKey]bodyLimit{}
 	for _, rt := range routes {
-		if rt.body == nil {
+		if rt.opts == nil || rt.opts.body == nil {
 			continue
 		}
 		if strings.ContainsAny(rt.pattern, "{*") {
 			panic(fmt.Sprintf("httpapi: route %s %s has a body limit but no literal path", rt.method, rt.pattern))
 		}
-		out[routeKey{rt.method, rt.pattern}] = rt.body
+		out[routeKey{rt.method, rt.pattern}] = rt.opts.body
 	}
 	return out
 }

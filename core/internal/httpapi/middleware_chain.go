@@ -3,31 +3,32 @@ package httpapi
 import (
 	"errors"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/porticohq/portico/core/internal/config"
 	"github.com/porticohq/portico/hostapi"
 )
 
-// streamingPrefixes are the routes that stream whatever the client's
-// headers say: middleware never buffers their bodies.
-var streamingPrefixes = []string{"/api/v1/ws", "/api/v1/events/stream", "/api/v1/logs/stream", "/api/v1/mcp"}
-
 // streaming reports whether a request opens a stream (hostapi's rule: an
-// Upgrade, or a client accepting text/event-stream) or goes to a streaming
-// route.
-func streaming(r *http.Request) bool {
-	if hostapi.StreamingRequest(r) {
-		return true
-	}
-	for _, p := range streamingPrefixes {
-		if strings.HasPrefix(r.URL.Path, p) {
-			return true
+// Upgrade, or a client accepting text/event-stream) or goes to a route the
+// route table marks streamed.
+func (a *API) streaming(r *http.Request) bool {
+	return hostapi.StreamingRequest(r) || a.streamed.Match(chi.NewRouteContext(), r.Method, r.URL.Path)
+}
+
+// streamedRoutes is a router of the streamed routes alone, to match
+// requests against before the real router has run.
+func streamedRoutes(routes []route) *chi.Mux {
+	m := chi.NewRouter()
+	for _, rt := range routes {
+		if rt.opts != nil && rt.opts.stream {
+			m.Method(rt.method, rt.pattern, http.NotFoundHandler())
 		}
 	}
-	return false
+	return m
 }
 
 // chains are the middleware chains one call site (the pre_auth chain in
