@@ -87,7 +87,7 @@ type API struct {
 	// streamed matches the routes marked streamed, for the middleware
 	// chains, which run before the router.
 	streamed *chi.Mux
-	mwOpts  hostapi.HandlerOptions
+	mwOpts   hostapi.HandlerOptions
 
 	// streams is canceled by CloseStreams: WebSocket and SSE streams end
 	// then, so a graceful shutdown does not wait for them.
