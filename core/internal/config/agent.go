@@ -13,6 +13,7 @@ type Sessions struct {
 	IdleTimeout     Duration `koanf:"idle_timeout" doc:"A session without messages for this long is listed as idle (it still takes messages)."`
 	DefaultSkill    string   `koanf:"default_skill" doc:"Skill that answers messages no skill trigger matches; empty answers 422 no_route for them."`
 	HistoryMessages int64    `koanf:"history_messages" doc:"How many earlier messages of the session are handed to the skill with a new one."`
+	HistoryCache    int64    `koanf:"history_cache_bytes" doc:"Bytes of message text kept in memory as the recent history of the most recently active sessions, so a turn does not read its history from the store again; 0 reads it every turn."`
 	MaxMessageBytes int64    `koanf:"max_message_bytes" doc:"Largest message text accepted, in bytes; larger ones get 413 too_large."`
 	IdempotencyTTL  Duration `koanf:"idempotency_ttl" doc:"How long a message post's Idempotency-Key is remembered."`
 	WSQueue         int64    `koanf:"ws_queue" doc:"Frames queued per WebSocket client; a client that stops reading is closed once its queue is full."`
@@ -68,6 +69,9 @@ func (c *Config) validateAgent(bad func(key, format string, args ...any)) {
 	}
 	if s.HistoryMessages < 0 || s.HistoryMessages > 1000 {
 		bad("sessions.history_messages", "must be between 0 and 1000 (got %d)", s.HistoryMessages)
+	}
+	if s.HistoryCache < 0 {
+		bad("sessions.history_cache_bytes", "must not be negative (got %d)", s.HistoryCache)
 	}
 	if s.MaxMessageBytes < 1 {
 		bad("sessions.max_message_bytes", "must be at least 1 (got %d)", s.MaxMessageBytes)

@@ -270,6 +270,7 @@ func Default() *Config {
 			IdleTimeout:     Duration(30 * time.Minute),
 			DefaultSkill:    "echo",
 			HistoryMessages: 20,
+			HistoryCache:    8 << 20,
 			MaxMessageBytes: 32 << 10,
 			IdempotencyTTL:  Duration(24 * time.Hour),
 			WSQueue:         256,

@@ -173,9 +173,12 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 		}
 		route = plugin.Route{Skill: def, Text: in.Text}
 	}
-	history, err := s.history(ctx, &se, int(s.cfg().Sessions.HistoryMessages))
-	if err != nil {
-		return Turn{}, err
+	n := int(s.cfg().Sessions.HistoryMessages)
+	history, cached := s.hist.get(se.ID, se.MessageCount, n)
+	if !cached {
+		if history, err = s.history(ctx, &se, n); err != nil {
+			return Turn{}, err
+		}
 	}
 
 	now := s.now().UTC()
@@ -238,6 +241,10 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 		return Turn{}, err
 	}
 	s.idx.update(entryOf(&se))
+	// The next turn's history: this one's, its message and its reply (a
+	// new slice: the cached one is shared).
+	next := append(history[:len(history):len(history)], HistoryItem{Role: msg.Role, Text: msg.Text}, HistoryItem{Role: reply.Role, Text: reply.Text})
+	s.hist.put(se.ID, reply.Seq, next[max(0, len(next)-n):], s.cfg().Sessions.HistoryCache)
 	s.publish(EventSent, reply.event(&se))
 	s.log.InfoContext(ctx, "turn", "skill", route.Skill, "message_id", msg.ID, "duration", done.Sub(now))
 

@@ -108,6 +108,7 @@ type Service struct {
 	idx   *index
 	now   func() time.Time
 	locks keyedLocks // serialize a session's turns, and uses of one idempotency key
+	hist  *historyCache
 
 	skills Skills
 	hooks  Hooks
@@ -125,7 +126,7 @@ type Deps struct {
 
 // Open loads the session index from the store.
 func Open(ctx context.Context, d Deps) (*Service, error) {
-	s := &Service{kv: store.Prefix(d.Store, "sessions/"), bus: d.Bus, log: d.Logger, cfg: d.Config, idx: newIndex(), now: time.Now,
+	s := &Service{kv: store.Prefix(d.Store, "sessions/"), bus: d.Bus, log: d.Logger, cfg: d.Config, idx: newIndex(), now: time.Now, hist: newHistoryCache(),
 		skills: d.Skills, hooks: d.Hooks}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -284,6 +285,7 @@ func (s *Service) Terminate(ctx context.Context, id string) (Session, error) {
 		return Session{}, err
 	}
 	s.idx.update(entryOf(&se))
+	s.hist.forget(id) // it takes no more messages
 	s.publish(EventTerminated, se.eventData())
 	return se, nil
 }
