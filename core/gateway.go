@@ -476,7 +476,7 @@ func (g *Gateway) start(ctx context.Context) error {
 	// scavenger gets to it.
 	quiet := compilesQuiet{}
 	g.every(bg, func(*config.Config) time.Duration { return time.Second }, func(context.Context) {
-		if quiet.tick(g.runtime.Compiles()) {
+		if quiet.tick(g.runtime.Compiles(), g.runtime.Compiling()) {
 			debug.FreeOSMemory()
 		}
 	})
@@ -508,13 +508,16 @@ func (g *Gateway) every(ctx context.Context, interval func(*config.Config) time.
 }
 
 // compilesQuiet tells when to give the garbage of plugin compiles back
-// to the OS: on the first tick that sees no new compile after some. A
-// burst of first calls then costs one forced collection, steady load none.
+// to the OS: on the first tick that sees no new compile after some and
+// none in progress (a cold compile takes longer than a tick). A burst of
+// first calls, or the start's load, then costs one forced collection,
+// steady load none.
 type compilesQuiet struct{ seen, released uint64 }
 
-// tick takes the runtime's compile count now and says whether to release.
-func (q *compilesQuiet) tick(n uint64) bool {
-	release := n == q.seen && n != q.released
+// tick takes the runtime's compile count now, and whether one is in
+// progress, and says whether to release.
+func (q *compilesQuiet) tick(n uint64, compiling bool) bool {
+	release := !compiling && n == q.seen && n != q.released
 	if release {
 		q.released = n
 	}

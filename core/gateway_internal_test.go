@@ -7,19 +7,23 @@ import "testing"
 func TestCompilesQuiet(t *testing.T) {
 	q := compilesQuiet{seen: 3, released: 3}
 	for i, c := range []struct {
-		count   uint64
-		release bool
+		count     uint64
+		compiling bool
+		release   bool
 	}{
-		{3, false}, // nothing since the load
-		{5, false}, // compiling
-		{7, false}, // still compiling
-		{7, true},  // quiet: release
-		{7, false}, // released already
-		{8, false},
-		{8, true},
+		{3, false, false}, // nothing since the load
+		{5, false, false}, // compiling
+		{7, false, false}, // still compiling
+		{7, false, true},  // quiet: release
+		{7, false, false}, // released already
+		{8, false, false},
+		{8, true, false}, // a compile longer than a tick is in progress
+		{8, true, false},
+		{9, false, false},
+		{9, false, true},
 	} {
-		if got := q.tick(c.count); got != c.release {
-			t.Errorf("tick %d (count %d): release %v, want %v", i, c.count, got, c.release)
+		if got := q.tick(c.count, c.compiling); got != c.release {
+			t.Errorf("tick %d (count %d, compiling %v): release %v, want %v", i, c.count, c.compiling, got, c.release)
 		}
 	}
 }

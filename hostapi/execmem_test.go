@@ -42,6 +42,9 @@ func TestCompiledBytesCountsSharedModulesOnce(t *testing.T) {
 		}
 		ps = append(ps, p)
 	}
+	if r.Compiling() {
+		t.Error("a compile is still reported in progress after both loads")
+	}
 	one := ps[0].Memory().CompiledBytes
 	if one <= 0 || ps[1].Memory().CompiledBytes != one {
 		t.Fatalf("compiled bytes of the two plugins: %d and %d", one, ps[1].Memory().CompiledBytes)

@@ -26,7 +26,8 @@ type Runtime struct {
 	closed bool
 	ext    []HostFunc // the embedding program's host functions; fixed once a tier exists
 
-	compiles atomic.Uint64
+	compiles  atomic.Uint64
+	compiling atomic.Int32 // compiles in progress
 }
 
 // Compiles is how many module compiles (from the compilation cache or
@@ -34,6 +35,10 @@ type Runtime struct {
 // an owner that wants it back promptly watches this count (the gateway
 // returns memory to the OS once compiles stop).
 func (r *Runtime) Compiles() uint64 { return r.compiles.Load() }
+
+// Compiling reports whether a compile is in progress (one may take
+// seconds: an owner waiting for compiles to stop waits for it too).
+func (r *Runtime) Compiling() bool { return r.compiling.Load() > 0 }
 
 // CompiledBytes is the executable memory of the compiled modules the
 // runtime holds now, each counted once however many plugins share it.
@@ -187,10 +192,11 @@ const (
 // when the last one is freed. Reloading unchanged bytes then costs no
 // compile at all. Compiles of the same bytes wait for each other.
 type compileGuard struct {
-	compiles *atomic.Uint64 // the runtime's count
-	mu       sync.Mutex
-	modules  map[[32]byte]*sharedModule
-	locks    sync.Map // sha256 -> *sync.Mutex
+	compiles  *atomic.Uint64 // the runtime's count
+	compiling *atomic.Int32  // and its compiles in progress
+	mu        sync.Mutex
+	modules   map[[32]byte]*sharedModule
+	locks     sync.Map // sha256 -> *sync.Mutex
 }
 
 type sharedModule struct {
@@ -219,7 +225,7 @@ func (r *Runtime) guard(key tierKey) *compileGuard {
 	}
 	g := r.guards[key]
 	if g == nil {
-		g = &compileGuard{modules: map[[32]byte]*sharedModule{}, compiles: &r.compiles}
+		g = &compileGuard{modules: map[[32]byte]*sharedModule{}, compiles: &r.compiles, compiling: &r.compiling}
 		r.guards[key] = g
 	}
 	return g
@@ -246,6 +252,8 @@ func (g *compileGuard) compileSized(ctx context.Context, rt wazero.Runtime, wasm
 	}
 	g.mu.Unlock()
 	if sm == nil {
+		g.compiling.Add(1)
+		defer g.compiling.Add(-1)
 		compileMu.Lock()
 		before := execRegions()
 		// Coalesced, the Go linker's tens of thousands of data segments
