@@ -29,9 +29,6 @@ func TestMappedSince(t *testing.T) {
 // share one compiled module, which the runtime counts once, and nothing
 // once both are closed.
 func TestCompiledBytesCountsSharedModulesOnce(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("compiled code is measured from /proc/self/maps (Linux)")
-	}
 	r := newRuntime(t)
 	ctx := context.Background()
 	var ps []*Plugin
@@ -46,7 +43,10 @@ func TestCompiledBytesCountsSharedModulesOnce(t *testing.T) {
 		t.Error("a compile is still reported in progress after both loads")
 	}
 	one := ps[0].Memory().CompiledBytes
-	if one <= 0 || ps[1].Memory().CompiledBytes != one {
+	// Compiled code is measured from /proc/self/maps: elsewhere it is 0,
+	// and the sharing still shows as the same figure.
+	measured := runtime.GOOS == "linux"
+	if (measured && one <= 0) || ps[1].Memory().CompiledBytes != one {
 		t.Fatalf("compiled bytes of the two plugins: %d and %d", one, ps[1].Memory().CompiledBytes)
 	}
 	if got := r.CompiledBytes(); got != one {

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -344,24 +345,22 @@ func (m *Manager) StartLoading(ctx context.Context, c *config.Config) {
 	m.loadPacks(c)
 	want := m.wanted(c)
 	all := make([]*entry, 0, len(want))
-	modules := map[*entry][]byte{}
 	for name, w := range want {
 		e, wasm := m.prepare(ctx, name, w.src, w.cfg)
-		var err error
-		if e.state == Loading {
-			e.loading = &loadWait{done: make(chan struct{}), timeout: or(w.cfg.CallTimeout, c.Plugin.CallTimeout).D()}
-			if slices.Contains(e.manifest.Kinds, hostapi.KindHook) {
-				// Subscribed now, so the events of the load's seconds
-				// wait in the hook's queue rather than pass it by.
-				if e.sub, err = m.d.Bus.SubscribeAny(e.manifest.Hooks.Events, int(c.Events.Buffer)); err != nil {
-					e.state, e.lastErr, e.loading = Failed, err.Error(), nil
-				}
-			}
-			if e.state == Loading {
-				modules[e] = wasm
+		all = append(all, e)
+		if e.state != Loading {
+			continue
+		}
+		if slices.Contains(e.manifest.Kinds, hostapi.KindHook) {
+			// Subscribed now, so the events of the load's seconds wait
+			// in the hook's queue rather than pass it by.
+			var err error
+			if e.sub, err = m.d.Bus.SubscribeAny(e.manifest.Hooks.Events, int(c.Events.Buffer)); err != nil {
+				m.fail(e, err)
+				continue
 			}
 		}
-		all = append(all, e)
+		e.loading = &loadWait{done: make(chan struct{}), wasm: wasm, timeout: or(w.cfg.CallTimeout, c.Plugin.CallTimeout).D()}
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].name < all[j].name })
 	reg := m.reg.Load()
@@ -389,13 +388,7 @@ func (m *Manager) StartLoading(ctx context.Context, c *config.Config) {
 		}
 	}
 	slices.SortStableFunc(queue, func(a, b *entry) int {
-		switch {
-		case chained[a.name] == chained[b.name]:
-			return 0
-		case chained[a.name]:
-			return -1
-		}
-		return 1
+		return cmp.Compare(b2i(!chained[a.name]), b2i(!chained[b.name]))
 	})
 	done := make(chan struct{})
 	m.loadDone.Store(&done)
@@ -410,7 +403,7 @@ func (m *Manager) StartLoading(ctx context.Context, c *config.Config) {
 	go func() {
 		defer close(done)
 		defer cancel()
-		m.startQueued(lctx, queue, modules)
+		m.startQueued(lctx, queue)
 		m.mu.Unlock()
 		for {
 			m.pendMu.Lock()
@@ -434,6 +427,7 @@ type loadWait struct {
 	done    chan struct{} // closed when the load ended (the registry holds its outcome)
 	wanted  atomic.Bool   // a call waits: load it next
 	timeout time.Duration // how long a call waits: the plugin's call timeout
+	wasm    []byte        // the module, until the load has started it
 }
 
 // startQueued loads the queued plugins one at a time, in order (chained
@@ -441,19 +435,15 @@ type loadWait struct {
 // One at a time because compiles take turns anyway (each uses every CPU;
 // hostapi), and so a plugin a call waits for waits for one compile at
 // most before its own.
-func (m *Manager) startQueued(ctx context.Context, queue []*entry, modules map[*entry][]byte) {
+func (m *Manager) startQueued(ctx context.Context, queue []*entry) {
 	begin, n := time.Now(), len(queue)
 	for len(queue) > 0 {
 		i := max(slices.IndexFunc(queue, func(e *entry) bool { return e.loading.wanted.Load() }), 0)
 		e := queue[i]
 		queue = slices.Delete(queue, i, i+1)
-		out := m.finishLoad(ctx, e, modules[e])
-		delete(modules, e) // its bytes go as soon as it has loaded
-		if reg := m.reg.Load(); reg.plugins[e.name] == e {
-			m.reg.Store(reg.with(out))
-		} else {
-			out.close(ctx)
-		}
+		out := m.finishLoad(ctx, e)
+		// m.mu is held: the registry still holds e.
+		m.reg.Store(m.reg.Load().with(out))
 		m.announce(EventLoaded, out)
 		close(e.loading.done)
 	}
@@ -464,10 +454,12 @@ func (m *Manager) startQueued(ctx context.Context, queue []*entry, modules map[*
 
 // finishLoad starts a plugin StartLoading registered, and returns the
 // entry that replaces the loading one: active, or failed with the reason.
-func (m *Manager) finishLoad(ctx context.Context, e *entry, wasm []byte) *entry {
+func (m *Manager) finishLoad(ctx context.Context, e *entry) *entry {
 	if m.beforeStart != nil {
 		m.beforeStart(ctx, e.name)
 	}
+	wasm := e.loading.wasm
+	e.loading.wasm = nil // its bytes go as soon as it has started
 	s := *e
 	s.loading, s.loadedAt = nil, time.Now()
 	err := ctx.Err()
@@ -477,11 +469,17 @@ func (m *Manager) finishLoad(ctx context.Context, e *entry, wasm []byte) *entry 
 	if err != nil {
 		if s.sub != nil {
 			s.sub.Close()
+			s.sub = nil
 		}
-		s.sub, s.state, s.lastErr = nil, Failed, err.Error()
-		m.d.Logger.Error("plugin not loaded", "plugin", s.name, "source", s.src.desc, "error", err)
+		m.fail(&s, err)
 	}
 	return &s
+}
+
+// fail marks e failed with err, and logs it.
+func (m *Manager) fail(e *entry, err error) {
+	e.state, e.lastErr = Failed, err.Error()
+	m.d.Logger.Error("plugin not loaded", "plugin", e.name, "source", e.src.desc, "error", err)
 }
 
 // WaitLoaded returns once the plugins StartLoading registered have each
@@ -521,8 +519,7 @@ func (m *Manager) build(ctx context.Context, name string, src source, pc config.
 		return e
 	}
 	if err := m.start(ctx, e, wasm); err != nil {
-		e.state, e.lastErr = Failed, err.Error()
-		m.d.Logger.Error("plugin not loaded", "plugin", name, "source", src.desc, "error", err)
+		m.fail(e, err)
 	}
 	return e
 }
@@ -533,8 +530,7 @@ func (m *Manager) build(ctx context.Context, name string, src source, pc config.
 func (m *Manager) prepare(ctx context.Context, name string, src source, pc config.PluginEntry) (*entry, []byte) {
 	e := &entry{name: name, src: src, cfg: pc, state: Loading, loadedAt: time.Now()}
 	fail := func(err error) (*entry, []byte) {
-		e.state, e.lastErr = Failed, err.Error()
-		m.d.Logger.Error("plugin not loaded", "plugin", name, "source", src.desc, "error", err)
+		m.fail(e, err)
 		return e, nil
 	}
 	mb, err := src.read(ManifestFile)
@@ -651,6 +647,13 @@ func (m *Manager) Trim(now time.Time) int {
 		}
 	}
 	return n
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func or[T comparable](v, def T) T {
