@@ -8,9 +8,10 @@ import (
 	"slices"
 	"strings"
 
-	handlerapi "github.com/http-wasm/http-wasm-host-go/api/handler"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/porticohq/portico/hostapi/internal/engine"
 )
 
 // HostFunc is a host function a program embedding Portico adds to the
@@ -41,7 +42,7 @@ var ErrHostFunc = errors.New("invalid host function")
 
 // ReservedModules are the import modules a HostFunc may not use: Portico's
 // own, WASI's and http-wasm's.
-var ReservedModules = []string{HostModule, "wasi_snapshot_preview1", "wasi_unstable", handlerapi.HostModule, "env"}
+var ReservedModules = []string{HostModule, "wasi_snapshot_preview1", "wasi_unstable", "http_handler", "env"}
 
 var (
 	extModuleName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
@@ -132,10 +133,10 @@ func (r *Runtime) instantiateExtensions(ctx context.Context, rt wazero.Runtime) 
 		if _, ok := mods[f.Module]; !ok {
 			order = append(order, f.Module)
 		}
-		mods[f.Module] = append(mods[f.Module], hostFunc{f.Name, extSignature.params, extSignature.results, extensionFunc(f)})
+		mods[f.Module] = append(mods[f.Module], hostFunc{Name: f.Name, Params: extSignature.params, Results: extSignature.results, Fn: extensionFunc(f)})
 	}
 	for _, m := range order {
-		if err := instantiateModule(ctx, rt, m, mods[m]); err != nil {
+		if err := engine.Bind(ctx, rt, m, mods[m]); err != nil {
 			return fmt.Errorf("host module %s: %w", m, err)
 		}
 	}

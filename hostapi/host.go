@@ -10,6 +10,8 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/porticohq/portico/hostapi/internal/engine"
 )
 
 // Results of host functions that return an i32: a length (>= 0) or one of
@@ -133,17 +135,17 @@ func copyOut(m api.Module, ptr, limit uint32, v []byte) uint64 {
 	return uint64(uint32(len(v)))
 }
 
-const maxMessage = 4096
+const maxMessage = engine.MaxMessage
 
 const i32 = api.ValueTypeI32
 
 // hostFunctions is ABI v1's host module: name, signature, implementation.
 var hostFunctions = []hostFunc{
-	{"input", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+	{Name: "input", Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		s[0] = copyOut(m, uint32(s[0]), uint32(s[1]), c.input)
 	}},
-	{"output", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+	{Name: "output", Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		b := read(m, uint32(s[0]), uint32(s[1]))
 		if c.err != nil {
@@ -171,15 +173,15 @@ var hostFunctions = []hostFunc{
 		}
 		s[0] = 0
 	}},
-	{"fail", []api.ValueType{i32, i32}, nil, func(ctx context.Context, m api.Module, s []uint64) {
+	{Name: "fail", Params: []api.ValueType{i32, i32}, Results: nil, Fn: func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		c.failMsg = string(readMessage(m, uint32(s[0]), uint32(s[1])))
 	}},
-	{"log", []api.ValueType{i32, i32, i32}, nil, func(ctx context.Context, m api.Module, s []uint64) {
+	{Name: "log", Params: []api.ValueType{i32, i32, i32}, Results: nil, Fn: func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		c.p.opts.Host.Log(ctx, int32(s[0]), string(readMessage(m, uint32(s[1]), uint32(s[2]))))
 	}},
-	{"config_get", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+	{Name: "config_get", Params: []api.ValueType{i32, i32, i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		v, ok := c.p.opts.Host.Config(string(read(m, uint32(s[0]), uint32(s[1]))))
 		if !ok {
@@ -188,7 +190,7 @@ var hostFunctions = []hostFunc{
 		}
 		s[0] = copyOut(m, uint32(s[2]), uint32(s[3]), []byte(v))
 	}},
-	{"kv_get", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+	{Name: "kv_get", Params: []api.ValueType{i32, i32, i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		if !c.p.granted(ctx, CapKV) {
 			s[0] = api.EncodeI32(ResDenied)
@@ -204,7 +206,7 @@ var hostFunctions = []hostFunc{
 			s[0] = copyOut(m, uint32(s[2]), uint32(s[3]), v)
 		}
 	}},
-	{"kv_set", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+	{Name: "kv_set", Params: []api.ValueType{i32, i32, i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		if !c.p.granted(ctx, CapKV) {
 			s[0] = api.EncodeI32(ResDenied)
@@ -213,7 +215,7 @@ var hostFunctions = []hostFunc{
 		err := c.p.opts.Host.KVSet(ctx, read(m, uint32(s[0]), uint32(s[1])), read(m, uint32(s[2]), uint32(s[3])))
 		s[0] = api.EncodeI32(resultCode(err))
 	}},
-	{"kv_delete", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+	{Name: "kv_delete", Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		if !c.p.granted(ctx, CapKV) {
 			s[0] = api.EncodeI32(ResDenied)
@@ -221,7 +223,7 @@ var hostFunctions = []hostFunc{
 		}
 		s[0] = api.EncodeI32(resultCode(c.p.opts.Host.KVDelete(ctx, read(m, uint32(s[0]), uint32(s[1])))))
 	}},
-	{"emit", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+	{Name: "emit", Params: []api.ValueType{i32, i32, i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		if !c.p.granted(ctx, CapEvents) {
 			s[0] = api.EncodeI32(ResDenied)
@@ -230,7 +232,7 @@ var hostFunctions = []hostFunc{
 		err := c.p.opts.Host.Emit(ctx, string(read(m, uint32(s[0]), uint32(s[1]))), read(m, uint32(s[2]), uint32(s[3])))
 		s[0] = api.EncodeI32(resultCode(err))
 	}},
-	{"call_skill", []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+	{Name: "call_skill", Params: []api.ValueType{i32, i32, i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		if !c.p.granted(ctx, CapSkills) {
 			s[0] = api.EncodeI32(ResDenied)
@@ -241,7 +243,7 @@ var hostFunctions = []hostFunc{
 		out, err := c.p.opts.Host.CallSkill(ctx, name, in)
 		c.answer(s, out, err)
 	}},
-	{"http_request", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+	{Name: "http_request", Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		if !c.p.granted(ctx, CapHTTP) {
 			c.result = fmt.Appendf(nil, "plugin %q is not granted the http capability; add \"http\" to grants in its [[plugins]] table", c.p.opts.Name)
@@ -267,7 +269,7 @@ var hostFunctions = []hostFunc{
 			s[0] = uint64(uint32(status)) // http_request returns the status, the body is the result
 		}
 	}},
-	{"llm_complete", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+	{Name: "llm_complete", Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		if !c.p.granted(ctx, CapLLM) {
 			s[0] = api.EncodeI32(ResDenied)
@@ -276,8 +278,8 @@ var hostFunctions = []hostFunc{
 		out, err := c.p.opts.Host.LLM(ctx, append([]byte{}, read(m, uint32(s[0]), uint32(s[1]))...))
 		c.answer(s, out, err) // -4 when the caller's token quota is spent
 	}},
-	{"mcp_call_tool", []api.ValueType{i32, i32}, []api.ValueType{i32}, mcpCallTool}, // v1.2
-	{"result", []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, m api.Module, s []uint64) {
+	{Name: "mcp_call_tool", Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i32}, Fn: mcpCallTool}, // v1.2
+	{Name: "result", Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, m api.Module, s []uint64) {
 		c := callOf(ctx)
 		s[0] = copyOut(m, uint32(s[0]), uint32(s[1]), c.result)
 	}},
@@ -331,40 +333,15 @@ func (c *call) answer(s []uint64, out []byte, err error) {
 	s[0] = uint64(uint32(len(out)))
 }
 
-// hostFunc is one function of a host module: name, signature,
-// implementation.
-type hostFunc = struct {
-	name    string
-	params  []api.ValueType
-	results []api.ValueType
-	fn      api.GoModuleFunc
-}
+// hostFunc is one function of a host module.
+type hostFunc = engine.HostFunc
 
 func instantiateHost(ctx context.Context, rt wazero.Runtime) error {
-	return instantiateModule(ctx, rt, HostModule, hostFunctions)
-}
-
-// instantiateModule binds a host module's functions in a runtime.
-func instantiateModule(ctx context.Context, rt wazero.Runtime, module string, fns []hostFunc) error {
-	b := rt.NewHostModuleBuilder(module)
-	for _, f := range fns {
-		b.NewFunctionBuilder().WithGoModuleFunction(f.fn, f.params, f.results).Export(f.name)
-	}
-	_, err := b.Instantiate(ctx)
-	return err
+	return engine.Bind(ctx, rt, HostModule, hostFunctions)
 }
 
 // hostSignature returns a host function's signature, for checking a
 // module's imports at load.
 func hostSignature(name string) (params, results []api.ValueType, ok bool) {
-	return signatureIn(hostFunctions, name)
-}
-
-func signatureIn(fns []hostFunc, name string) (params, results []api.ValueType, ok bool) {
-	for _, f := range fns {
-		if f.name == name {
-			return f.params, f.results, true
-		}
-	}
-	return nil, nil, false
+	return engine.SignatureIn(hostFunctions, name)
 }

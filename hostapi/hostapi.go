@@ -40,6 +40,10 @@ const (
 	KindSkill   = "skill"
 	KindHook    = "hook"
 	KindChannel = "channel"
+	// KindMiddleware is an HTTP middleware: a module for the public
+	// http-wasm handler ABI (http-wasm.io), which hostapi/httpwasm runs
+	// on this runtime.
+	KindMiddleware = "middleware"
 )
 
 var kindExports = map[string]string{KindSkill: ExportSkill, KindHook: ExportHook, KindChannel: ExportChannel}

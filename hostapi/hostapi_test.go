@@ -7,11 +7,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/porticohq/portico/internal/testtool"
 )
 
 // fakeHost is an in-memory Host that records what plugins do.
@@ -369,30 +370,7 @@ func TestNoLeakOnReload(t *testing.T) {
 		cycle()
 	}
 	// Margin: 16 MiB over the level after the first reloads.
-	checkNoLeak(t, 200, 16<<20, cycle)
-}
-
-// checkNoLeak runs cycle n times and fails if goroutines or the heap in
-// use grew by more than a couple of goroutines or margin bytes.
-func checkNoLeak(t *testing.T, n int, margin uint64, cycle func()) {
-	t.Helper()
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	heap0, gor0 := ms.HeapInuse, runtime.NumGoroutine()
-	for range n {
-		cycle()
-	}
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	if g := runtime.NumGoroutine(); g > gor0+2 {
-		t.Errorf("goroutines %d -> %d after %d cycles", gor0, g, n)
-	}
-	if ms.HeapInuse > heap0+margin {
-		t.Errorf("heap in use %d -> %d bytes after %d cycles", heap0, ms.HeapInuse, n)
-	}
+	testtool.NoLeak(t, 200, 16<<20, cycle)
 }
 
 func TestChannelKind(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"sort"
 
-	handlerapi "github.com/http-wasm/http-wasm-host-go/api/handler"
+	"github.com/porticohq/portico/hostapi/internal/engine"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -28,17 +28,7 @@ type Report struct {
 }
 
 func signature(d api.FunctionDefinition) string {
-	names := func(ts []api.ValueType) string {
-		out := "("
-		for i, t := range ts {
-			if i > 0 {
-				out += ", "
-			}
-			out += api.ValueTypeName(t)
-		}
-		return out + ")"
-	}
-	return names(d.ParamTypes()) + " -> " + names(d.ResultTypes())
+	return engine.Signature(d.ParamTypes(), d.ResultTypes())
 }
 
 // Inspect compiles wasm and reports its ABI version, exports, imports and
@@ -63,14 +53,19 @@ func Inspect(ctx context.Context, name string, wasm []byte, host Host, cacheDir 
 			rep.ExportedKinds = append(rep.ExportedKinds, KindHook)
 		case ExportChannel:
 			rep.ExportedKinds = append(rep.ExportedKinds, KindChannel)
-		case handlerapi.FuncHandleRequest:
-			rep.ExportedKinds = append(rep.ExportedKinds, KindMiddleware)
 		case "_initialize":
 			rep.Start = name
 		case "_start":
 			if rep.Start == "none" {
 				rep.Start = name
 			}
+		}
+	}
+	var eng *engine.Spec // the engine whose module this is, if any
+	for _, e := range engine.Specs() {
+		if _, ok := compiled.ExportedFunctions()[e.Export]; ok {
+			eng = e
+			rep.ExportedKinds = append(rep.ExportedKinds, e.Kind)
 		}
 	}
 	for _, d := range compiled.ImportedFunctions() {
@@ -92,8 +87,14 @@ func Inspect(ctx context.Context, name string, wasm []byte, host Host, cacheDir 
 		return nil, err
 	}
 	defer r.Close(ctx)
-	if slices.Contains(rep.ExportedKinds, KindMiddleware) {
-		return inspectMiddleware(ctx, r, name, wasm, host, rep)
+	if eng != nil {
+		rep.ABI = eng.ABI
+		mem, err := eng.Inspect(ctx, r, name, wasm, host)
+		if err != nil {
+			rep.LoadError = err.Error()
+		}
+		rep.MemoryUsed = mem
+		return rep, nil
 	}
 	kinds := rep.ExportedKinds
 	if len(kinds) == 0 {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/porticohq/portico/hostapi/internal/engine"
 	"github.com/porticohq/portico/hostapi/internal/pool"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -123,7 +124,7 @@ type Plugin struct {
 	errors   atomic.Uint64
 	latency  latency
 
-	mw *Middleware // set when the pool runs a middleware, for its start-time host calls
+	load *engine.Load // set when the module is another engine's (LoadEngine)
 }
 
 type instance struct {
@@ -133,7 +134,8 @@ type instance struct {
 	// channel is nil unless it is a channel
 	channel api.Function
 	stack   [1]uint64
-	mw      *mwGuest // a middleware's per-instance state, made on first use
+	eng     any  // an engine's state for the instance (engine.Spec.Instance)
+	call    call // an engine's call state, while the instance is acquired
 }
 
 // Load compiles wasm, checks it against ABI v1 with a precise error for
@@ -299,8 +301,8 @@ func (p *Plugin) checkVersion(inst *instance) error {
 func (p *Plugin) instantiate() (*instance, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.opts.StartTimeout)
 	defer cancel()
-	if p.mw != nil {
-		ctx = context.WithValue(ctx, startKey{}, p.mw)
+	if p.load != nil && p.load.Spec.Start != nil {
+		ctx = p.load.Spec.Start(ctx, p.load.Owner)
 	}
 	compiled, err := p.wake(ctx)
 	if err != nil {
@@ -310,6 +312,9 @@ func (p *Plugin) instantiate() (*instance, error) {
 	mod, err := p.rt.InstantiateModule(ctx, compiled, moduleConfig(p.start, p.out))
 	if err != nil {
 		return nil, fmt.Errorf("plugin %q: start: %w: %v", p.opts.Name, ErrTrap, err)
+	}
+	if p.load != nil {
+		return &instance{mod: mod, eng: p.load.Spec.Instance(mod)}, nil
 	}
 	return &instance{mod: mod, skill: mod.ExportedFunction(ExportSkill), hook: mod.ExportedFunction(ExportHook),
 		channel: mod.ExportedFunction(ExportChannel)}, nil

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/porticohq/portico/hostapi/internal/engine"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -109,9 +110,11 @@ func (r *Runtime) tier(ctx context.Context, key tierKey) (wazero.Runtime, error)
 		rt.Close(ctx)
 		return nil, err
 	}
-	if err := instantiateHTTPHandler(ctx, rt); err != nil {
-		rt.Close(ctx)
-		return nil, err
+	for _, e := range engine.Specs() {
+		if err := e.Bind(ctx, rt); err != nil {
+			rt.Close(ctx)
+			return nil, fmt.Errorf("instantiate %s: %w", e.Module, err)
+		}
 	}
 	if err := r.instantiateExtensions(ctx, rt); err != nil {
 		rt.Close(ctx)

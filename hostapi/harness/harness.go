@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/porticohq/portico/hostapi"
+	"github.com/porticohq/portico/hostapi/httpwasm"
+	"github.com/porticohq/portico/hostapi/httpwasm/nethttp"
 )
 
 // Response is a canned HTTP answer.
@@ -177,7 +179,7 @@ func (p *Plugin) Channel(ctx context.Context, op string, payload []byte) ([]byte
 // Middleware is an http-wasm middleware loaded on a Host.
 type Middleware struct {
 	rt *hostapi.Runtime
-	m  *hostapi.Middleware
+	m  *httpwasm.Middleware
 }
 
 // LoadMiddleware compiles and starts a middleware module with its guest
@@ -187,7 +189,7 @@ func LoadMiddleware(ctx context.Context, name string, wasm []byte, h *Host, gran
 	if err != nil {
 		return nil, err
 	}
-	m, err := rt.LoadMiddleware(ctx, wasm, hostapi.MiddlewareOptions{Name: name, Host: h, Grants: grants, GuestConfig: config, PoolOptions: hostapi.PoolOptions{MaxInstances: 1}})
+	m, err := httpwasm.Load(ctx, rt, wasm, httpwasm.Options{Name: name, Host: h, Grants: grants, GuestConfig: config, PoolOptions: hostapi.PoolOptions{MaxInstances: 1}})
 	if err != nil {
 		rt.Close(ctx)
 		return nil, err
@@ -200,7 +202,7 @@ func LoadMiddleware(ctx context.Context, name string, wasm []byte, h *Host, gran
 // 502 whose body names it.
 func (m *Middleware) Serve(r *http.Request, route http.Handler) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
-	m.m.Handler(route, hostapi.HandlerOptions{}).ServeHTTP(w, r)
+	nethttp.Handler(m.m, route, nethttp.Options{}).ServeHTTP(w, r)
 	return w
 }
 

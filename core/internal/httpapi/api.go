@@ -32,7 +32,7 @@ import (
 	"github.com/porticohq/portico/core/internal/tlscert"
 	"github.com/porticohq/portico/core/internal/tracing"
 	"github.com/porticohq/portico/core/internal/webhook"
-	"github.com/porticohq/portico/hostapi"
+	"github.com/porticohq/portico/hostapi/httpwasm/nethttp"
 )
 
 // Route roles, from the auth package: public < user < operator < admin.
@@ -87,7 +87,7 @@ type API struct {
 	// streamed matches the routes marked streamed, for the middleware
 	// chains, which run before the router.
 	streamed *chi.Mux
-	mwOpts   hostapi.HandlerOptions
+	mwOpts   nethttp.Options
 
 	// streams is canceled by CloseStreams: WebSocket and SSE streams end
 	// then, so a graceful shutdown does not wait for them.
@@ -105,7 +105,7 @@ func New(d Deps) *API {
 	}
 	a := &API{d: d}
 	a.streamed = streamedRoutes(a.routes())
-	a.mwOpts = hostapi.HandlerOptions{Streaming: a.streaming, OnError: a.middlewareFailed}
+	a.mwOpts = nethttp.Options{Streaming: a.streaming, OnError: a.middlewareFailed}
 	a.streams, a.stopStreams = context.WithCancel(context.Background())
 	d.Metrics.GaugeFunc("http", "in_flight_requests", "Requests being served now (probes not counted).", func() float64 { return float64(a.InFlight()) })
 	a.lim = limits{cfg: d.Config.Config, log: d.Logger, bodies: bodyLimits(a.routes())}

@@ -10,13 +10,15 @@ import (
 
 	"github.com/porticohq/portico/core/internal/config"
 	"github.com/porticohq/portico/hostapi"
+	"github.com/porticohq/portico/hostapi/httpwasm"
+	"github.com/porticohq/portico/hostapi/httpwasm/nethttp"
 )
 
 // streaming reports whether a request opens a stream (hostapi's rule: an
 // Upgrade, or a client accepting text/event-stream) or goes to a route the
 // route table marks streamed.
 func (a *API) streaming(r *http.Request) bool {
-	return hostapi.StreamingRequest(r) || a.streamed.Match(chi.NewRouteContext(), r.Method, r.URL.Path)
+	return nethttp.Streaming(r) || a.streamed.Match(chi.NewRouteContext(), r.Method, r.URL.Path)
 }
 
 // streamedRoutes is a router of the streamed routes alone, to match
@@ -141,7 +143,7 @@ func chainPlugins(groups []config.MiddlewareGroup, mask uint64, path string) []s
 // middlewareFailed answers a request a middleware failed: 502
 // plugin_error naming it, unless the response had already started.
 func (a *API) middlewareFailed(w http.ResponseWriter, r *http.Request, err error) {
-	var me *hostapi.MiddlewareError
+	var me *httpwasm.Error
 	if errors.As(err, &me) && me.Committed {
 		a.d.Logger.WarnContext(r.Context(), "middleware failed after the response started", "middleware", me.Middleware, "phase", me.Phase, "error", err, "request_id", RequestID(r.Context()))
 		return

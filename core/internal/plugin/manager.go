@@ -24,6 +24,7 @@ import (
 	"github.com/porticohq/portico/core/internal/store"
 	"github.com/porticohq/portico/core/internal/tracing"
 	"github.com/porticohq/portico/hostapi"
+	"github.com/porticohq/portico/hostapi/httpwasm"
 )
 
 // State is where a plugin is in its life.
@@ -96,8 +97,8 @@ type entry struct {
 	manifest *Manifest
 	plugin   *hostapi.Plugin // nil unless active
 	host     *pluginHost
-	hook     *hookRunner         // set for an active hook plugin
-	mw       *hostapi.Middleware // set for an active middleware plugin
+	hook     *hookRunner          // set for an active hook plugin
+	mw       *httpwasm.Middleware // set for an active middleware plugin
 	state    State
 	// disabledBy says who keeps a disabled plugin off: the config
 	// (enabled = false) or the API (POST .../disable).
@@ -196,7 +197,7 @@ type Manager struct {
 	cfg *config.Config
 	reg atomic.Pointer[registry]
 	// slots hold each middleware plugin's current version by name
-	// (*hostapi.MiddlewareSlot), so a chain follows reloads without
+	// (*nethttp.Slot), so a chain follows reloads without
 	// dropping requests.
 	slots sync.Map
 	// logLimits are the live log.* settings plugin log lines are limited

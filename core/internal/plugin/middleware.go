@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/porticohq/portico/hostapi"
+	"github.com/porticohq/portico/hostapi/httpwasm"
+	"github.com/porticohq/portico/hostapi/httpwasm/nethttp"
 )
 
 // middlewareDrain bounds how long a reload or disable waits for requests
@@ -30,7 +32,7 @@ func (m *Manager) startMiddleware(ctx context.Context, e *entry, wasm []byte, ho
 	if e.cfg.Trusted {
 		callTimeout = -1 // hostapi's trusted tier: no deadline, no close-on-context-done
 	}
-	mw, err := m.d.Runtime.LoadMiddleware(ctx, wasm, hostapi.MiddlewareOptions{
+	mw, err := httpwasm.Load(ctx, m.d.Runtime, wasm, httpwasm.Options{
 		Name: e.name, GuestConfig: guestConfig, Host: host, Grants: e.granted,
 		PoolOptions: hostapi.PoolOptions{MinInstances: o.MinInstances, MaxInstances: o.MaxInstances, AcquireTimeout: o.AcquireTimeout, IdleRelease: o.IdleRelease, Source: o.Source},
 		CallTimeout: callTimeout, MemoryBytes: o.MemoryLimitBytes,
@@ -45,15 +47,15 @@ func (m *Manager) startMiddleware(ctx context.Context, e *entry, wasm []byte, ho
 	return nil
 }
 
-func (m *Manager) slot(name string) *hostapi.MiddlewareSlot {
-	s, _ := m.slots.LoadOrStore(name, &hostapi.MiddlewareSlot{})
-	return s.(*hostapi.MiddlewareSlot)
+func (m *Manager) slot(name string) *nethttp.Slot {
+	s, _ := m.slots.LoadOrStore(name, &nethttp.Slot{})
+	return s.(*nethttp.Slot)
 }
 
 // middlewareOff empties a middleware's slot (disabled or removed).
 func (m *Manager) middlewareOff(name string) {
 	if s, ok := m.slots.Load(name); ok {
-		s.(*hostapi.MiddlewareSlot).Swap(nil)
+		s.(*nethttp.Slot).Swap(nil)
 	}
 }
 
@@ -61,7 +63,7 @@ func (m *Manager) middlewareOff(name string) {
 // that asked for the reload or disable may itself be passing through it
 // (a pre_auth middleware on every route), so waiting here would wait for
 // ourselves.
-func closeMiddleware(mw *hostapi.Middleware) {
+func closeMiddleware(mw *httpwasm.Middleware) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), middlewareDrain)
 		defer cancel()
@@ -82,7 +84,7 @@ var (
 //
 // A middleware still loading at start-up is waited for, up to its call
 // timeout, so no request passes it by while it compiles.
-func (m *Manager) Middleware(name string) (*hostapi.MiddlewareSlot, error) {
+func (m *Manager) Middleware(name string) (*nethttp.Slot, error) {
 	e, ok := m.reg.Load().plugins[name]
 	if ok && e.state == Loading {
 		if err := m.awaitLoad(context.Background(), e); err != nil {

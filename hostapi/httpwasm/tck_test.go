@@ -1,4 +1,4 @@
-package hostapi
+package httpwasm_test
 
 import (
 	"context"
@@ -6,13 +6,16 @@ import (
 	"testing"
 
 	"github.com/http-wasm/http-wasm-host-go/tck"
+
+	"github.com/porticohq/portico/hostapi/httpwasm"
+	"github.com/porticohq/portico/hostapi/httpwasm/nethttp"
 )
 
 // TestMiddlewareTCK runs the http-wasm conformance kit against Portico's
 // host, over HTTP/1.1 and HTTP/2, the way the reference host runs it.
 func TestMiddlewareTCK(t *testing.T) {
 	r := newRuntime(t)
-	m, err := r.LoadMiddleware(context.Background(), tck.GuestWASM, MiddlewareOptions{Name: "tck"})
+	m, err := httpwasm.Load(context.Background(), r, tck.GuestWASM, httpwasm.Options{Name: "tck"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +25,7 @@ func TestMiddlewareTCK(t *testing.T) {
 		}
 		m.Close(context.Background())
 	})
-	h := m.Handler(tck.BackendHandler(), HandlerOptions{})
+	h := nethttp.Handler(m, tck.BackendHandler(), nethttp.Options{})
 
 	for _, tc := range []struct {
 		name  string

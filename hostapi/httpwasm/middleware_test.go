@@ -1,4 +1,4 @@
-package hostapi
+package httpwasm_test
 
 import (
 	"bufio"
@@ -14,10 +14,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/porticohq/portico/hostapi"
+	"github.com/porticohq/portico/hostapi/harness"
+	"github.com/porticohq/portico/hostapi/httpwasm"
+	"github.com/porticohq/portico/hostapi/httpwasm/nethttp"
 	"github.com/porticohq/portico/internal/testtool"
 
 	"github.com/coder/websocket"
@@ -25,7 +28,7 @@ import (
 
 // loadMW loads a middleware fixture from testdata/wasm (name may include
 // a subdirectory, e.g. httpwasm/e2e_uri.wasm) and closes it after the test.
-func loadMW(t testing.TB, r *Runtime, file string, o MiddlewareOptions) *Middleware {
+func loadMW(t testing.TB, r *hostapi.Runtime, file string, o httpwasm.Options) *httpwasm.Middleware {
 	t.Helper()
 	m, err := loadMWErr(t, r, file, o)
 	if err != nil {
@@ -34,12 +37,12 @@ func loadMW(t testing.TB, r *Runtime, file string, o MiddlewareOptions) *Middlew
 	return m
 }
 
-func loadMWErr(t testing.TB, r *Runtime, file string, o MiddlewareOptions) (*Middleware, error) {
+func loadMWErr(t testing.TB, r *hostapi.Runtime, file string, o httpwasm.Options) (*httpwasm.Middleware, error) {
 	t.Helper()
 	if o.Name == "" {
 		o.Name = strings.TrimSuffix(filepath.Base(file), ".wasm")
 	}
-	m, err := r.LoadMiddleware(context.Background(), fixture(t, file), o)
+	m, err := httpwasm.Load(context.Background(), r, fixture(t, file), o)
 	if err == nil {
 		t.Cleanup(func() { m.Close(context.Background()) })
 	}
@@ -50,13 +53,13 @@ func loadMWErr(t testing.TB, r *Runtime, file string, o MiddlewareOptions) (*Mid
 // gateway.
 type errorLog struct {
 	mu   sync.Mutex
-	errs []*MiddlewareError
+	errs []*httpwasm.Error
 }
 
 func (l *errorLog) onError(w http.ResponseWriter, r *http.Request, err error) {
-	var me *MiddlewareError
+	var me *httpwasm.Error
 	if !errors.As(err, &me) {
-		panic(fmt.Sprintf("OnError got %T, want *MiddlewareError", err))
+		panic(fmt.Sprintf("OnError got %T, want *httpwasm.Error", err))
 	}
 	l.mu.Lock()
 	l.errs = append(l.errs, me)
@@ -66,10 +69,10 @@ func (l *errorLog) onError(w http.ResponseWriter, r *http.Request, err error) {
 	fmt.Fprintf(w, `{"error":{"code":"plugin_error","message":%q}}`, me.Middleware)
 }
 
-func (l *errorLog) all() []*MiddlewareError {
+func (l *errorLog) all() []*httpwasm.Error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return append([]*MiddlewareError{}, l.errs...)
+	return append([]*httpwasm.Error{}, l.errs...)
 }
 
 // echoBackend shows what the request looked like when it reached the
@@ -114,7 +117,7 @@ func TestMiddlewareLoadErrors(t *testing.T) {
 		{"httpwasm/error_panic_on_start.wasm", "start: plugin trapped"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			_, err := loadMWErr(t, r, tc.file, MiddlewareOptions{})
+			_, err := loadMWErr(t, r, tc.file, httpwasm.Options{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error with %q", err, tc.want)
 			}
@@ -125,10 +128,10 @@ func TestMiddlewareLoadErrors(t *testing.T) {
 func TestMiddlewarePhases(t *testing.T) {
 	r := newRuntime(t)
 	var errs errorLog
-	o := HandlerOptions{OnError: errs.onError}
+	o := nethttp.Options{OnError: errs.onError}
 
 	t.Run("headers both ways", func(t *testing.T) {
-		h := loadMW(t, r, "mw_headers.wasm", MiddlewareOptions{}).Handler(echoBackend, o)
+		h := nethttp.Handler(loadMW(t, r, "mw_headers.wasm", httpwasm.Options{}), echoBackend, o)
 		resp := do(t, h, httptest.NewRequest("GET", "/x", nil))
 		if resp.StatusCode != 200 || resp.Header.Get("X-Echo-H-X-Portico-Mw") != "on" || resp.Header.Get("X-Frame-Options") != "DENY" {
 			t.Fatalf("%d %v", resp.StatusCode, resp.Header)
@@ -136,15 +139,15 @@ func TestMiddlewarePhases(t *testing.T) {
 	})
 	t.Run("guest answers 403", func(t *testing.T) {
 		ran := false
-		h := loadMW(t, r, "mw_deny.wasm", MiddlewareOptions{}).Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ran = true }), o)
+		h := nethttp.Handler(loadMW(t, r, "mw_deny.wasm", httpwasm.Options{}), http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ran = true }), o)
 		resp := do(t, h, httptest.NewRequest("GET", "/", nil))
 		if body := readAll(t, resp.Body); resp.StatusCode != 403 || body != "denied by middleware\n" || resp.Header.Get("Content-Type") != "text/plain" || ran {
 			t.Fatalf("%d %q %v ran=%v", resp.StatusCode, body, resp.Header, ran)
 		}
 	})
 	t.Run("response body rewritten", func(t *testing.T) {
-		m := loadMW(t, r, "mw_rewrite.wasm", MiddlewareOptions{})
-		h := m.Handler(echoBackend, o)
+		m := loadMW(t, r, "mw_rewrite.wasm", httpwasm.Options{})
+		h := nethttp.Handler(m, echoBackend, o)
 		resp := do(t, h, httptest.NewRequest("POST", "/", strings.NewReader("hello")))
 		body := readAll(t, resp.Body)
 		if resp.StatusCode != 200 || body != "BACKEND SAW: HELLO" || resp.Header.Get("X-Rewritten") != "upper" || resp.Header.Get("Content-Length") != "18" {
@@ -156,21 +159,19 @@ func TestMiddlewarePhases(t *testing.T) {
 	})
 	t.Run("portico module with and without the kv grant", func(t *testing.T) {
 		for _, granted := range []bool{true, false} {
-			host := newHost()
+			host := harness.NewHost()
 			var grants []string
 			if granted {
-				grants = []string{CapKV}
+				grants = []string{hostapi.CapKV}
 			}
-			h := loadMW(t, r, "mw_portico.wasm", MiddlewareOptions{Host: host, Grants: grants}).Handler(echoBackend, o)
+			h := nethttp.Handler(loadMW(t, r, "mw_portico.wasm", httpwasm.Options{Host: host, Grants: grants}), echoBackend, o)
 			if resp := do(t, h, httptest.NewRequest("GET", "/", nil)); resp.StatusCode != 200 {
 				t.Fatal(resp.StatusCode)
 			}
-			host.mu.Lock()
-			_, stored := host.kv["seen"]
-			if stored != granted || len(host.logs) != 1 || host.logs[0] != "hello from middleware" || (len(host.denied) == 1) == granted {
-				t.Errorf("granted=%v: kv %v logs %q denied %v", granted, host.kv, host.logs, host.denied)
+			_, stored := host.KV["seen"]
+			if stored != granted || len(host.Logs) != 1 || host.Logs[0] != "hello from middleware" || (len(host.Refused) == 1) == granted {
+				t.Errorf("granted=%v: kv %v logs %q denied %v", granted, host.KV, host.Logs, host.Refused)
 			}
-			host.mu.Unlock()
 		}
 	})
 	if e := errs.all(); len(e) != 0 {
@@ -185,20 +186,20 @@ func TestMiddlewareHostile(t *testing.T) {
 	big := strings.Repeat("x", 4096)
 	for _, tc := range []struct {
 		name, file string
-		opts       MiddlewareOptions
+		opts       httpwasm.Options
 		backend    http.Handler
 		body       string
 		kind       error
 		phase      string
 	}{
-		{name: "trap in handle_request", file: "httpwasm/error_panic_on_handle_request.wasm", kind: ErrTrap, phase: "request"},
-		{name: "trap in handle_response", file: "httpwasm/error_panic_on_handle_response.wasm", kind: ErrTrap, phase: "response"},
-		{name: "request header after next", file: "httpwasm/error_set_request_header_after_next.wasm", kind: ErrABI, phase: "response"},
-		{name: "endless loop in handle_request", file: "mw_loop.wasm", opts: MiddlewareOptions{GuestConfig: []byte("request"), CallTimeout: 50 * time.Millisecond}, kind: ErrTimeout, phase: "request"},
-		{name: "endless loop in handle_response", file: "mw_loop.wasm", opts: MiddlewareOptions{CallTimeout: 50 * time.Millisecond}, kind: ErrTimeout, phase: "response"},
-		{name: "huge header", file: "mw_hugeheader.wasm", kind: ErrBodyLimit, phase: "request"},
-		{name: "buffered response over the limit", file: "mw_rewrite.wasm", opts: MiddlewareOptions{MaxBodyBytes: 1024}, backend: echoBackend, body: big, kind: ErrBodyLimit, phase: "response"},
-		{name: "buffered request over the limit", file: "httpwasm/example_redact.wasm", opts: MiddlewareOptions{MaxBodyBytes: 1024, GuestConfig: []byte("open sesame")}, backend: echoBackend, body: big, kind: ErrBodyLimit, phase: "request"},
+		{name: "trap in handle_request", file: "httpwasm/error_panic_on_handle_request.wasm", kind: hostapi.ErrTrap, phase: "request"},
+		{name: "trap in handle_response", file: "httpwasm/error_panic_on_handle_response.wasm", kind: hostapi.ErrTrap, phase: "response"},
+		{name: "request header after next", file: "httpwasm/error_set_request_header_after_next.wasm", kind: hostapi.ErrABI, phase: "response"},
+		{name: "endless loop in handle_request", file: "mw_loop.wasm", opts: httpwasm.Options{GuestConfig: []byte("request"), CallTimeout: 50 * time.Millisecond}, kind: hostapi.ErrTimeout, phase: "request"},
+		{name: "endless loop in handle_response", file: "mw_loop.wasm", opts: httpwasm.Options{CallTimeout: 50 * time.Millisecond}, kind: hostapi.ErrTimeout, phase: "response"},
+		{name: "huge header", file: "mw_hugeheader.wasm", kind: httpwasm.ErrBodyLimit, phase: "request"},
+		{name: "buffered response over the limit", file: "mw_rewrite.wasm", opts: httpwasm.Options{MaxBodyBytes: 1024}, backend: echoBackend, body: big, kind: httpwasm.ErrBodyLimit, phase: "response"},
+		{name: "buffered request over the limit", file: "httpwasm/example_redact.wasm", opts: httpwasm.Options{MaxBodyBytes: 1024, GuestConfig: []byte("open sesame")}, backend: echoBackend, body: big, kind: httpwasm.ErrBodyLimit, phase: "request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var errs errorLog
@@ -208,7 +209,7 @@ func TestMiddlewareHostile(t *testing.T) {
 			if backend == nil {
 				backend = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
 			}
-			h := m.Handler(backend, HandlerOptions{OnError: errs.onError})
+			h := nethttp.Handler(m, backend, nethttp.Options{OnError: errs.onError})
 			for range 3 { // the pool heals: each failure discards its instance
 				resp := do(t, h, httptest.NewRequest("POST", "/", strings.NewReader(tc.body)))
 				if resp.StatusCode != http.StatusBadGateway || resp.Header.Get("Content-Length") != "" && resp.ContentLength != int64(len(readAll(t, resp.Body))) {
@@ -237,12 +238,12 @@ func TestMiddlewareHostile(t *testing.T) {
 func TestMiddlewareErrorAfterCommit(t *testing.T) {
 	r := newRuntime(t)
 	var errs errorLog
-	m := loadMW(t, r, "httpwasm/error_panic_on_handle_response.wasm", MiddlewareOptions{})
-	resp := do(t, m.Handler(echoBackend, HandlerOptions{OnError: errs.onError}), httptest.NewRequest("GET", "/", nil))
+	m := loadMW(t, r, "httpwasm/error_panic_on_handle_response.wasm", httpwasm.Options{})
+	resp := do(t, nethttp.Handler(m, echoBackend, nethttp.Options{OnError: errs.onError}), httptest.NewRequest("GET", "/", nil))
 	if body := readAll(t, resp.Body); resp.StatusCode != 200 || body != "backend saw: " {
 		t.Fatalf("%d %q", resp.StatusCode, body)
 	}
-	if e := errs.all(); len(e) != 1 || !e[0].Committed || !errors.Is(e[0], ErrTrap) {
+	if e := errs.all(); len(e) != 1 || !e[0].Committed || !errors.Is(e[0], hostapi.ErrTrap) {
 		t.Fatalf("errors %v", e)
 	}
 }
@@ -250,19 +251,19 @@ func TestMiddlewareErrorAfterCommit(t *testing.T) {
 func TestMiddlewareBusy(t *testing.T) {
 	r := newRuntime(t)
 	var errs errorLog
-	m := loadMW(t, r, "mw_headers.wasm", MiddlewareOptions{PoolOptions: PoolOptions{MaxInstances: 1, AcquireTimeout: 20 * time.Millisecond}})
+	m := loadMW(t, r, "mw_headers.wasm", httpwasm.Options{PoolOptions: hostapi.PoolOptions{MaxInstances: 1, AcquireTimeout: 20 * time.Millisecond}})
 	entered, leave := make(chan struct{}), make(chan struct{})
-	h := m.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := nethttp.Handler(m, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		entered <- struct{}{}
 		<-leave
-	}), HandlerOptions{OnError: errs.onError})
+	}), nethttp.Options{OnError: errs.onError})
 	go do(t, h, httptest.NewRequest("GET", "/", nil))
 	<-entered // the only instance is pinned to that request until it ends
 	if resp := do(t, h, httptest.NewRequest("GET", "/", nil)); resp.StatusCode != http.StatusBadGateway {
 		t.Fatal(resp.StatusCode)
 	}
 	close(leave)
-	if e := errs.all(); len(e) != 1 || !errors.Is(e[0], ErrBusy) {
+	if e := errs.all(); len(e) != 1 || !errors.Is(e[0], hostapi.ErrBusy) {
 		t.Fatalf("errors %v", e)
 	}
 }
@@ -273,7 +274,7 @@ func TestMiddlewareBusy(t *testing.T) {
 func TestMiddlewareSSE(t *testing.T) {
 	r := newRuntime(t)
 	var errs errorLog
-	m := loadMW(t, r, "mw_headers.wasm", MiddlewareOptions{})
+	m := loadMW(t, r, "mw_headers.wasm", httpwasm.Options{})
 	next := make(chan struct{})
 	sse := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
@@ -288,8 +289,8 @@ func TestMiddlewareSSE(t *testing.T) {
 		}
 	})
 	// Both a header-setting middleware and a buffering one, outermost first.
-	rw := loadMW(t, r, "mw_rewrite.wasm", MiddlewareOptions{})
-	h := rw.Handler(m.Handler(sse, HandlerOptions{OnError: errs.onError}), HandlerOptions{OnError: errs.onError})
+	rw := loadMW(t, r, "mw_rewrite.wasm", httpwasm.Options{})
+	h := nethttp.Handler(rw, nethttp.Handler(m, sse, nethttp.Options{OnError: errs.onError}), nethttp.Options{OnError: errs.onError})
 	ts := httptest.NewServer(h)
 	defer ts.Close()
 	req, _ := http.NewRequest("GET", ts.URL, nil)
@@ -315,7 +316,7 @@ func TestMiddlewareSSE(t *testing.T) {
 	// The buffering guest's handle_response then reads the body it could
 	// not buffer: an ABI error, reported as committed.
 	e := errs.all()
-	if len(e) != 1 || !e[0].Committed || !errors.Is(e[0], ErrABI) || e[0].Middleware != rw.Name() {
+	if len(e) != 1 || !e[0].Committed || !errors.Is(e[0], hostapi.ErrABI) || e[0].Middleware != rw.Name() {
 		t.Fatalf("errors %v", e)
 	}
 }
@@ -325,7 +326,7 @@ func TestMiddlewareSSE(t *testing.T) {
 func TestMiddlewareWebSocket(t *testing.T) {
 	r := newRuntime(t)
 	var errs errorLog
-	m := loadMW(t, r, "mw_headers.wasm", MiddlewareOptions{})
+	m := loadMW(t, r, "mw_headers.wasm", httpwasm.Options{})
 	ws := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("X-Portico-Mw") != "on" {
 			t.Error("the request phase did not run")
@@ -344,7 +345,7 @@ func TestMiddlewareWebSocket(t *testing.T) {
 			c.Write(r.Context(), typ, bytes.ToUpper(b))
 		}
 	})
-	ts := httptest.NewServer(m.Handler(ws, HandlerOptions{OnError: errs.onError}))
+	ts := httptest.NewServer(nethttp.Handler(m, ws, nethttp.Options{OnError: errs.onError}))
 	defer ts.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -366,7 +367,7 @@ func TestMiddlewareWebSocket(t *testing.T) {
 	}
 	c.Close(websocket.StatusNormalClosure, "")
 	deadline := time.Now().Add(2 * time.Second)
-	for m.Stats().Calls != 1 || m.inflight.Load() != 0 {
+	for m.Stats().Calls != 1 || httpwasm.InFlight(m) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the request did not finish: %+v", m.Stats())
 		}
@@ -377,94 +378,19 @@ func TestMiddlewareWebSocket(t *testing.T) {
 	}
 }
 
-// TestMiddlewareSwapUnderLoad: reload-style swaps of a MiddlewareSlot
-// while clients hammer it drop no request; every old version's instances
-// are closed once its last request ends.
-func TestMiddlewareSwapUnderLoad(t *testing.T) {
-	r := newRuntime(t)
-	var errs errorLog
-	wasm := fixture(t, "mw_headers.wasm")
-	var slot MiddlewareSlot
-	load := func() *Middleware {
-		m, err := r.LoadMiddleware(context.Background(), wasm, MiddlewareOptions{Name: "headers", PoolOptions: PoolOptions{MaxInstances: 4, AcquireTimeout: 5 * time.Second}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	slot.Swap(load())
-	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(100 * time.Microsecond) // in flight across swaps
-		w.Write([]byte("ok"))
-	})
-	h := slot.Handler(backend, HandlerOptions{OnError: errs.onError})
-
-	var served, bad atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-				served.Add(1)
-				if rec.Code != 200 || rec.Body.String() != "ok" || rec.Header().Get("X-Frame-Options") != "DENY" && rec.Header().Get("X-Frame-Options") != "" {
-					bad.Add(1)
-				}
-			}
-		}()
-	}
-	var old []*Middleware
-	for i := range 20 {
-		var next *Middleware
-		if i%5 != 4 {
-			next = load()
-		} // else disable for a moment
-		prev := slot.Swap(next)
-		if prev != nil {
-			if err := prev.Close(context.Background()); err != nil {
-				t.Error(err)
-			}
-			old = append(old, prev)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	close(stop)
-	wg.Wait()
-	if m := slot.Swap(nil); m != nil {
-		m.Close(context.Background())
-		old = append(old, m)
-	}
-	if bad.Load() != 0 || len(errs.all()) != 0 || served.Load() < 100 {
-		t.Fatalf("served %d, bad %d, errors %v", served.Load(), bad.Load(), errs.all())
-	}
-	for _, m := range old {
-		if m.Live() != 0 {
-			t.Fatalf("a closed middleware still has %d instances", m.Live())
-		}
-	}
-}
-
 // TestMiddlewareCloseWaits: Close waits for a request in flight, which
 // finishes normally on its pinned instance; a request after Close fails
 // with ErrClosed.
 func TestMiddlewareCloseWaits(t *testing.T) {
 	r := newRuntime(t)
 	var errs errorLog
-	m := loadMW(t, r, "mw_rewrite.wasm", MiddlewareOptions{})
+	m := loadMW(t, r, "mw_rewrite.wasm", httpwasm.Options{})
 	entered, leave := make(chan struct{}), make(chan struct{})
-	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := nethttp.Handler(m, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(entered)
 		<-leave
 		w.Write([]byte("late"))
-	}), HandlerOptions{OnError: errs.onError})
+	}), nethttp.Options{OnError: errs.onError})
 	got := make(chan *http.Response)
 	go func() { got <- do(t, h, httptest.NewRequest("GET", "/", nil)) }()
 	<-entered
@@ -488,7 +414,7 @@ func TestMiddlewareCloseWaits(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if e := errs.all(); len(e) != 1 || !errors.Is(e[0], ErrClosed) {
+	if e := errs.all(); len(e) != 1 || !errors.Is(e[0], hostapi.ErrClosed) {
 		t.Fatalf("errors %v", e)
 	}
 }
@@ -499,11 +425,11 @@ func TestMiddlewareNoLeak(t *testing.T) {
 	r := newRuntime(t)
 	wasm := fixture(t, "mw_rewrite.wasm")
 	run := func() {
-		m, err := r.LoadMiddleware(context.Background(), wasm, MiddlewareOptions{Name: "rw", PoolOptions: PoolOptions{MinInstances: 2, MaxInstances: 4}})
+		m, err := httpwasm.Load(context.Background(), r, wasm, httpwasm.Options{Name: "rw", PoolOptions: hostapi.PoolOptions{MinInstances: 2, MaxInstances: 4}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := m.Handler(echoBackend, HandlerOptions{})
+		h := nethttp.Handler(m, echoBackend, nethttp.Options{})
 		var wg sync.WaitGroup
 		for range 4 {
 			wg.Add(1)
@@ -518,14 +444,14 @@ func TestMiddlewareNoLeak(t *testing.T) {
 		}
 	}
 	run() // warm the runtime tier and the cache
-	checkNoLeak(t, 200, 32<<20, run)
+	testtool.NoLeak(t, 200, 32<<20, run)
 }
 
 // TestMiddlewareFixturesMatchSource rebuilds the hand-written middleware
 // fixtures with wat2wasm and checks them byte for byte.
 func TestMiddlewareFixturesMatchSource(t *testing.T) {
 	testtool.Need(t, "Debian's wabt", "wat2wasm")
-	srcs, _ := filepath.Glob(filepath.Join("..", "testdata", "wasm", "mw_*.wat"))
+	srcs, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "wasm", "mw_*.wat"))
 	if len(srcs) == 0 {
 		t.Fatal("no fixtures")
 	}
@@ -543,11 +469,11 @@ func TestMiddlewareFixturesMatchSource(t *testing.T) {
 }
 
 func TestInspectMiddleware(t *testing.T) {
-	rep, err := Inspect(context.Background(), "rw", fixture(t, "mw_rewrite.wasm"), newHost(), "")
-	if err != nil || rep.LoadError != "" || !slicesEqual(rep.ExportedKinds, []string{KindMiddleware}) || rep.ABI != "http-wasm" || rep.Start != "_start" || rep.MemoryUsed == 0 {
+	rep, err := hostapi.Inspect(context.Background(), "rw", fixture(t, "mw_rewrite.wasm"), harness.NewHost(), "")
+	if err != nil || rep.LoadError != "" || !slicesEqual(rep.ExportedKinds, []string{hostapi.KindMiddleware}) || rep.ABI != "http-wasm" || rep.Start != "_start" || rep.MemoryUsed == 0 {
 		t.Fatalf("%+v %v", rep, err)
 	}
-	rep, err = Inspect(context.Background(), "bad", fixture(t, "mw_badimport.wasm"), newHost(), "")
+	rep, err = hostapi.Inspect(context.Background(), "bad", fixture(t, "mw_badimport.wasm"), harness.NewHost(), "")
 	if err != nil || !strings.Contains(rep.LoadError, "get_cookie") {
 		t.Fatalf("%+v %v", rep, err)
 	}

@@ -1,4 +1,4 @@
-package hostapi
+package httpwasm_test
 
 import (
 	"context"
@@ -16,9 +16,12 @@ import (
 	"testing"
 
 	"github.com/http-wasm/http-wasm-host-go/handler"
-	nethttp "github.com/http-wasm/http-wasm-host-go/handler/nethttp"
+	refnethttp "github.com/http-wasm/http-wasm-host-go/handler/nethttp"
 	"github.com/http-wasm/http-wasm-host-go/tck"
 	"github.com/tetratelabs/wazero"
+
+	"github.com/porticohq/portico/hostapi/httpwasm"
+	"github.com/porticohq/portico/hostapi/httpwasm/nethttp"
 )
 
 // A differential test: the same guests through Portico's host and
@@ -62,7 +65,7 @@ type outcome struct {
 func refWasm(t testing.TB, name string) []byte { return fixture(t, filepath.Join("httpwasm", name)) }
 
 func goGuest(t testing.TB, name string) []byte {
-	b, err := os.ReadFile(filepath.Join("..", "plugins", name, name+".wasm"))
+	b, err := os.ReadFile(filepath.Join("..", "..", "plugins", name, name+".wasm"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,12 +163,12 @@ func TestMiddlewareDifferential(t *testing.T) {
 			if tc.goGuest {
 				refOpts = append(refOpts, handler.ModuleConfig(wazero.NewModuleConfig().WithStartFunctions("_initialize")))
 			}
-			ref, err := nethttp.NewMiddleware(ctx, tc.wasm, refOpts...)
+			ref, err := refnethttp.NewMiddleware(ctx, tc.wasm, refOpts...)
 			if err != nil {
 				t.Fatalf("reference host: %v", err)
 			}
 			defer ref.Close(ctx)
-			ours, err := r.LoadMiddleware(ctx, tc.wasm, MiddlewareOptions{Name: tc.name, GuestConfig: tc.config})
+			ours, err := httpwasm.Load(ctx, r, tc.wasm, httpwasm.Options{Name: tc.name, GuestConfig: tc.config})
 			if err != nil {
 				t.Fatalf("portico: %v", err)
 			}
@@ -176,7 +179,7 @@ func TestMiddlewareDifferential(t *testing.T) {
 			refSrv.Config.ErrorLog = quiet
 			refSrv.Start()
 			defer refSrv.Close()
-			ourSrv := httptest.NewServer(ours.Handler(echoBackend, HandlerOptions{OnError: errs.onError}))
+			ourSrv := httptest.NewServer(nethttp.Handler(ours, echoBackend, nethttp.Options{OnError: errs.onError}))
 			defer ourSrv.Close()
 
 			for i, dr := range tc.requests {

@@ -1,4 +1,4 @@
-package hostapi
+package httpwasm
 
 import (
 	"context"
@@ -12,8 +12,10 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/porticohq/portico/hostapi"
+	"github.com/porticohq/portico/hostapi/internal/engine"
+
 	handlerapi "github.com/http-wasm/http-wasm-host-go/api/handler"
-	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
 
@@ -30,14 +32,17 @@ type startKey struct{}
 // supportedFeatures are the http-wasm features this host implements.
 const supportedFeatures = handlerapi.FeatureBufferRequest | handlerapi.FeatureBufferResponse | handlerapi.FeatureTrailers
 
-const i64 = api.ValueTypeI64
+const (
+	i32 = api.ValueTypeI32
+	i64 = api.ValueTypeI64
+)
 
 // abiMisuse ends the running guest call: it records the reason on the
 // request (so the call is reported as ErrABI with this message) and traps.
 func abiMisuse(st *reqState, format string, args ...any) {
 	err := fmt.Errorf(format, args...)
 	if st != nil && st.err == nil {
-		st.err = &CallError{Plugin: st.m.name, Kind: ErrABI, Msg: err.Error()}
+		st.err = &hostapi.CallError{Plugin: st.m.name, Kind: hostapi.ErrABI, Msg: err.Error()}
 	}
 	panic(err)
 }
@@ -46,7 +51,7 @@ func abiMisuse(st *reqState, format string, args ...any) {
 func limitExceeded(st *reqState, format string, args ...any) {
 	err := fmt.Errorf(format, args...)
 	if st.err == nil {
-		st.err = &CallError{Plugin: st.m.name, Kind: ErrBodyLimit, Msg: err.Error()}
+		st.err = &hostapi.CallError{Plugin: st.m.name, Kind: ErrBodyLimit, Msg: err.Error()}
 	}
 	panic(err)
 }
@@ -269,8 +274,8 @@ func httpWasmLevel(level int32) (slog.Level, bool) {
 
 // httpHandlerFunctions is the http_handler host module: name, signature,
 // implementation.
-var httpHandlerFunctions = []hostFunc{
-	{handlerapi.FuncEnableFeatures, []api.ValueType{i32}, []api.ValueType{i32}, func(ctx context.Context, _ api.Module, s []uint64) {
+var httpHandlerFunctions = []engine.HostFunc{
+	{Name: handlerapi.FuncEnableFeatures, Params: []api.ValueType{i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, _ api.Module, s []uint64) {
 		want := handlerapi.Features(uint32(s[0])) & supportedFeatures
 		if st := stateOf(ctx); st != nil {
 			if st.streaming {
@@ -286,7 +291,7 @@ var httpHandlerFunctions = []hostFunc{
 		m := middlewareOf(ctx)
 		s[0] = uint64(m.features.Or(uint32(want)) | uint32(want))
 	}},
-	{handlerapi.FuncGetConfig, []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, mod api.Module, s []uint64) {
+	{Name: handlerapi.FuncGetConfig, Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, mod api.Module, s []uint64) {
 		m := middlewareOf(ctx)
 		cfg := m.opts.GuestConfig
 		n := uint32(len(cfg))
@@ -297,7 +302,7 @@ var httpHandlerFunctions = []hostFunc{
 		}
 		s[0] = uint64(n)
 	}},
-	{handlerapi.FuncLogEnabled, []api.ValueType{i32}, []api.ValueType{i32}, func(ctx context.Context, _ api.Module, s []uint64) {
+	{Name: handlerapi.FuncLogEnabled, Params: []api.ValueType{i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, _ api.Module, s []uint64) {
 		m := middlewareOf(ctx)
 		level := int32(s[0])
 		s[0] = 0
@@ -305,20 +310,20 @@ var httpHandlerFunctions = []hostFunc{
 			s[0] = 1
 		}
 	}},
-	{handlerapi.FuncLog, []api.ValueType{i32, i32, i32}, nil, func(ctx context.Context, mod api.Module, s []uint64) {
+	{Name: handlerapi.FuncLog, Params: []api.ValueType{i32, i32, i32}, Results: nil, Fn: func(ctx context.Context, mod api.Module, s []uint64) {
 		m := middlewareOf(ctx)
 		level := int32(s[0])
 		if !m.logEnabled(ctx, level) {
 			return
 		}
-		msg := guestBytes(stateOf(ctx), mod, "log message", uint32(s[1]), min(uint32(s[2]), maxMessage))
+		msg := guestBytes(stateOf(ctx), mod, "log message", uint32(s[1]), min(uint32(s[2]), engine.MaxMessage))
 		m.guestLog(ctx, level, string(msg))
 	}},
-	{handlerapi.FuncGetMethod, []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, mod api.Module, s []uint64) {
+	{Name: handlerapi.FuncGetMethod, Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, mod api.Module, s []uint64) {
 		st := mustState(ctx, handlerapi.FuncGetMethod)
 		s[0] = writeIfFits(st, mod, uint32(s[0]), uint32(s[1]), st.r.Method)
 	}},
-	{handlerapi.FuncSetMethod, []api.ValueType{i32, i32}, nil, func(ctx context.Context, mod api.Module, s []uint64) {
+	{Name: handlerapi.FuncSetMethod, Params: []api.ValueType{i32, i32}, Results: nil, Fn: func(ctx context.Context, mod api.Module, s []uint64) {
 		st := mustState(ctx, handlerapi.FuncSetMethod)
 		beforeNext(st, "set", "method")
 		if uint32(s[1]) == 0 {
@@ -329,7 +334,7 @@ var httpHandlerFunctions = []hostFunc{
 		}
 		st.r.Method = string(guestBytes(st, mod, "method", uint32(s[0]), uint32(s[1])))
 	}},
-	{handlerapi.FuncGetURI, []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, mod api.Module, s []uint64) {
+	{Name: handlerapi.FuncGetURI, Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, mod api.Module, s []uint64) {
 		st := mustState(ctx, handlerapi.FuncGetURI)
 		u := st.r.URL
 		uri := u.Path
@@ -338,7 +343,7 @@ var httpHandlerFunctions = []hostFunc{
 		}
 		s[0] = writeIfFits(st, mod, uint32(s[0]), uint32(s[1]), uri)
 	}},
-	{handlerapi.FuncSetURI, []api.ValueType{i32, i32}, nil, func(ctx context.Context, mod api.Module, s []uint64) {
+	{Name: handlerapi.FuncSetURI, Params: []api.ValueType{i32, i32}, Results: nil, Fn: func(ctx context.Context, mod api.Module, s []uint64) {
 		st := mustState(ctx, handlerapi.FuncSetURI)
 		beforeNext(st, "set", "uri")
 		if uint32(s[1]) > uint32(st.m.opts.MaxHeaderBytes) {
@@ -358,7 +363,7 @@ var httpHandlerFunctions = []hostFunc{
 		r.RequestURI = uri
 		r.URL.RawPath, r.URL.Path, r.URL.ForceQuery, r.URL.RawQuery = u.RawPath, u.Path, u.ForceQuery, u.RawQuery
 	}},
-	{handlerapi.FuncGetProtocolVersion, []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, mod api.Module, s []uint64) {
+	{Name: handlerapi.FuncGetProtocolVersion, Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, mod api.Module, s []uint64) {
 		st := mustState(ctx, handlerapi.FuncGetProtocolVersion)
 		proto := st.r.Proto
 		if proto == "" {
@@ -366,7 +371,7 @@ var httpHandlerFunctions = []hostFunc{
 		}
 		s[0] = writeIfFits(st, mod, uint32(s[0]), uint32(s[1]), proto)
 	}},
-	{handlerapi.FuncGetHeaderNames, []api.ValueType{i32, i32, i32}, []api.ValueType{i64}, func(ctx context.Context, mod api.Module, s []uint64) {
+	{Name: handlerapi.FuncGetHeaderNames, Params: []api.ValueType{i32, i32, i32}, Results: []api.ValueType{i64}, Fn: func(ctx context.Context, mod api.Module, s []uint64) {
 		st := mustState(ctx, handlerapi.FuncGetHeaderNames)
 		kind := handlerapi.HeaderKind(uint32(s[0]))
 		h, prefix := st.headerMap(kind)
@@ -386,7 +391,7 @@ var httpHandlerFunctions = []hostFunc{
 		st.names = names
 		s[0] = writeNULTerminated(st, mod, uint32(s[1]), uint32(s[2]), names, true)
 	}},
-	{handlerapi.FuncGetHeaderValues, []api.ValueType{i32, i32, i32, i32, i32}, []api.ValueType{i64}, func(ctx context.Context, mod api.Module, s []uint64) {
+	{Name: handlerapi.FuncGetHeaderValues, Params: []api.ValueType{i32, i32, i32, i32, i32}, Results: []api.ValueType{i64}, Fn: func(ctx context.Context, mod api.Module, s []uint64) {
 		st := mustState(ctx, handlerapi.FuncGetHeaderValues)
 		kind := handlerapi.HeaderKind(uint32(s[0]))
 		if uint32(s[2]) == 0 {
@@ -405,13 +410,13 @@ var httpHandlerFunctions = []hostFunc{
 		}
 		s[0] = writeNULTerminated(st, mod, uint32(s[3]), uint32(s[4]), values, false)
 	}},
-	{handlerapi.FuncSetHeaderValue, []api.ValueType{i32, i32, i32, i32, i32}, nil, func(ctx context.Context, mod api.Module, s []uint64) {
+	{Name: handlerapi.FuncSetHeaderValue, Params: []api.ValueType{i32, i32, i32, i32, i32}, Results: nil, Fn: func(ctx context.Context, mod api.Module, s []uint64) {
 		putHeader(mustState(ctx, handlerapi.FuncSetHeaderValue), mod, s, false)
 	}},
-	{handlerapi.FuncAddHeaderValue, []api.ValueType{i32, i32, i32, i32, i32}, nil, func(ctx context.Context, mod api.Module, s []uint64) {
+	{Name: handlerapi.FuncAddHeaderValue, Params: []api.ValueType{i32, i32, i32, i32, i32}, Results: nil, Fn: func(ctx context.Context, mod api.Module, s []uint64) {
 		putHeader(mustState(ctx, handlerapi.FuncAddHeaderValue), mod, s, true)
 	}},
-	{handlerapi.FuncRemoveHeader, []api.ValueType{i32, i32, i32}, nil, func(ctx context.Context, mod api.Module, s []uint64) {
+	{Name: handlerapi.FuncRemoveHeader, Params: []api.ValueType{i32, i32, i32}, Results: nil, Fn: func(ctx context.Context, mod api.Module, s []uint64) {
 		st := mustState(ctx, handlerapi.FuncRemoveHeader)
 		kind := handlerapi.HeaderKind(uint32(s[0]))
 		mutableHeaders(st, kind, "remove")
@@ -423,7 +428,7 @@ var httpHandlerFunctions = []hostFunc{
 		h, prefix := st.headerMap(kind)
 		h.Del(prefix + name)
 	}},
-	{handlerapi.FuncReadBody, []api.ValueType{i32, i32, i32}, []api.ValueType{i64}, func(ctx context.Context, mod api.Module, s []uint64) {
+	{Name: handlerapi.FuncReadBody, Params: []api.ValueType{i32, i32, i32}, Results: []api.ValueType{i64}, Fn: func(ctx context.Context, mod api.Module, s []uint64) {
 		st := mustState(ctx, handlerapi.FuncReadBody)
 		limit := uint32(s[2])
 		if limit == 0 {
@@ -450,7 +455,7 @@ var httpHandlerFunctions = []hostFunc{
 		}
 		s[0] = res
 	}},
-	{handlerapi.FuncWriteBody, []api.ValueType{i32, i32, i32}, nil, func(ctx context.Context, mod api.Module, s []uint64) {
+	{Name: handlerapi.FuncWriteBody, Params: []api.ValueType{i32, i32, i32}, Results: nil, Fn: func(ctx context.Context, mod api.Module, s []uint64) {
 		st := mustState(ctx, handlerapi.FuncWriteBody)
 		max := st.m.opts.MaxBodyBytes
 		switch handlerapi.BodyKind(uint32(s[0])) {
@@ -477,7 +482,7 @@ var httpHandlerFunctions = []hostFunc{
 			abiMisuse(st, "unsupported body kind %d", uint32(s[0]))
 		}
 	}},
-	{handlerapi.FuncGetStatusCode, nil, []api.ValueType{i32}, func(ctx context.Context, _ api.Module, s []uint64) {
+	{Name: handlerapi.FuncGetStatusCode, Params: nil, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, _ api.Module, s []uint64) {
 		st := mustState(ctx, handlerapi.FuncGetStatusCode)
 		code := st.status
 		if code == 0 {
@@ -485,7 +490,7 @@ var httpHandlerFunctions = []hostFunc{
 		}
 		s[0] = uint64(uint32(code))
 	}},
-	{handlerapi.FuncSetStatusCode, []api.ValueType{i32}, nil, func(ctx context.Context, _ api.Module, s []uint64) {
+	{Name: handlerapi.FuncSetStatusCode, Params: []api.ValueType{i32}, Results: nil, Fn: func(ctx context.Context, _ api.Module, s []uint64) {
 		st := mustState(ctx, handlerapi.FuncSetStatusCode)
 		beforeNextOr(st, handlerapi.FeatureBufferResponse, "set", "status code")
 		code := int(uint32(s[0]))
@@ -494,7 +499,7 @@ var httpHandlerFunctions = []hostFunc{
 		}
 		st.status = code
 	}},
-	{handlerapi.FuncGetSourceAddr, []api.ValueType{i32, i32}, []api.ValueType{i32}, func(ctx context.Context, mod api.Module, s []uint64) {
+	{Name: handlerapi.FuncGetSourceAddr, Params: []api.ValueType{i32, i32}, Results: []api.ValueType{i32}, Fn: func(ctx context.Context, mod api.Module, s []uint64) {
 		st := mustState(ctx, handlerapi.FuncGetSourceAddr)
 		s[0] = writeIfFits(st, mod, uint32(s[0]), uint32(s[1]), st.r.RemoteAddr)
 	}},
@@ -537,14 +542,4 @@ func (st *reqState) readRequestBody(buf []byte) (n int, eof bool) {
 		abiMisuse(st, "read request body: %v", err)
 	}
 	return n, false
-}
-
-func instantiateHTTPHandler(ctx context.Context, rt wazero.Runtime) error {
-	return instantiateModule(ctx, rt, handlerapi.HostModule, httpHandlerFunctions)
-}
-
-// httpHandlerSignature returns an http_handler function's signature, for
-// checking a module's imports at load.
-func httpHandlerSignature(name string) (params, results []api.ValueType, ok bool) {
-	return signatureIn(httpHandlerFunctions, name)
 }

@@ -1,4 +1,4 @@
-package hostapi
+package httpwasm_test
 
 import (
 	"context"
@@ -8,9 +8,12 @@ import (
 	"time"
 
 	"github.com/http-wasm/http-wasm-host-go/handler"
-	nethttp "github.com/http-wasm/http-wasm-host-go/handler/nethttp"
+	refnethttp "github.com/http-wasm/http-wasm-host-go/handler/nethttp"
 	"github.com/http-wasm/http-wasm-host-go/tck"
 	"github.com/tetratelabs/wazero"
+
+	"github.com/porticohq/portico/hostapi/httpwasm"
+	"github.com/porticohq/portico/hostapi/httpwasm/nethttp"
 )
 
 // benchWriter is a ResponseWriter that keeps one header map and drops the
@@ -31,7 +34,7 @@ func (w *benchWriter) WriteHeader(code int) {
 // per-phase deadline, and Portico's trusted tier (no deadline). Subtract
 // "bare" for the cost added per middleware.
 //
-//	go test -run '^$' -bench Middleware -benchmem ./hostapi
+//	go test -run '^$' -bench Middleware -benchmem ./hostapi/...
 func BenchmarkMiddleware(b *testing.B) {
 	ctx := context.Background()
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -65,7 +68,7 @@ func BenchmarkMiddleware(b *testing.B) {
 	r := newRuntime(b)
 	for _, g := range guests {
 		b.Run(g.name+"/reference", func(b *testing.B) {
-			mw, err := nethttp.NewMiddleware(ctx, g.wasm, referenceRuntime(b))
+			mw, err := refnethttp.NewMiddleware(ctx, g.wasm, referenceRuntime(b))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -76,7 +79,7 @@ func BenchmarkMiddleware(b *testing.B) {
 		// wazero setting deadlines need (no deadline set): the price of
 		// that setting alone, on the same host code.
 		b.Run(g.name+"/reference-closeondone", func(b *testing.B) {
-			mw, err := nethttp.NewMiddleware(ctx, g.wasm, handler.Runtime(func(ctx context.Context) (wazero.Runtime, error) {
+			mw, err := refnethttp.NewMiddleware(ctx, g.wasm, handler.Runtime(func(ctx context.Context) (wazero.Runtime, error) {
 				return wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(true)), nil
 			}))
 			if err != nil {
@@ -90,12 +93,12 @@ func BenchmarkMiddleware(b *testing.B) {
 			timeout time.Duration
 		}{{"portico", 0}, {"portico-trusted", -1}} {
 			b.Run(g.name+"/"+tier.name, func(b *testing.B) {
-				m, err := r.LoadMiddleware(ctx, g.wasm, MiddlewareOptions{Name: g.name, CallTimeout: tier.timeout})
+				m, err := httpwasm.Load(ctx, r, g.wasm, httpwasm.Options{Name: g.name, CallTimeout: tier.timeout})
 				if err != nil {
 					b.Fatal(err)
 				}
 				defer m.Close(ctx)
-				run(b, m.Handler(next, HandlerOptions{}), g.req())
+				run(b, nethttp.Handler(m, next, nethttp.Options{}), g.req())
 			})
 		}
 	}

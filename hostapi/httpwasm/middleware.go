@@ -1,4 +1,12 @@
-package hostapi
+// Package httpwasm runs HTTP middleware written for the public http-wasm
+// handler ABI (host module http_handler, guest exports handle_request and
+// handle_response; http-wasm.io), the one Traefik and Dapr run, on
+// hostapi's runtime: the same compilation cache, memory tiers and capped
+// pool of instances as a Portico plugin, and the portico host module
+// beside http_handler. One instance is pinned to a request for both of
+// its phases. The net/http adapter (wrapping a handler, a slot for live
+// reload) is hostapi/httpwasm/nethttp.
+package httpwasm
 
 import (
 	"bufio"
@@ -17,35 +25,32 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/porticohq/portico/hostapi"
+	"github.com/porticohq/portico/hostapi/internal/engine"
+
 	handlerapi "github.com/http-wasm/http-wasm-host-go/api/handler"
+	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 )
 
-// KindMiddleware is the plugin kind of an HTTP middleware: a module for
-// the public http-wasm handler ABI (host module http_handler, guest
-// exports handle_request and handle_response; http-wasm.io), the one
-// Traefik and Dapr run. It is loaded with LoadMiddleware, not Load.
-const KindMiddleware = "middleware"
-
 // ErrBodyLimit is a body or header, buffered or written by a middleware,
 // over its limit. The request fails closed.
 var ErrBodyLimit = errors.New("body exceeds the middleware's limit")
 
-// MiddlewareOptions configure one middleware. Zero values take the
-// defaults shown.
-type MiddlewareOptions struct {
+// Options configure one middleware. Zero values take the defaults shown.
+type Options struct {
 	Name string
 	// GuestConfig is what the guest's get_config returns.
 	GuestConfig []byte
 	// Host backs the portico host module (log, config, kv, ...), which a
 	// middleware may import beside http_handler; nil grants nothing and
 	// sends the guest's portico log and stdout to Logger.
-	Host   Host
+	Host   hostapi.Host
 	Grants []string
 
-	PoolOptions // the same pool as a plugin's, with the same defaults
+	hostapi.PoolOptions // the same pool as a plugin's, with the same defaults
 	// CallTimeout is the deadline of each phase (handle_request,
 	// handle_response); default 1s. A negative value runs the middleware
 	// without deadlines, in a runtime without wazero's close-on-context-done
@@ -67,8 +72,7 @@ type MiddlewareOptions struct {
 	Logger *slog.Logger
 }
 
-func (o *MiddlewareOptions) defaults() {
-	o.PoolOptions.defaults()
+func (o *Options) defaults() {
 	if o.CallTimeout == 0 {
 		o.CallTimeout = time.Second
 	}
@@ -87,15 +91,16 @@ func (o *MiddlewareOptions) defaults() {
 }
 
 // Middleware is one loaded http-wasm module with its capped pool of
-// instances. One instance is pinned to a request for both of its phases.
+// instances.
 type Middleware struct {
 	name     string
-	opts     MiddlewareOptions
-	p        *Plugin
+	opts     Options
+	p        *hostapi.Plugin
+	g        engine.Guest
 	deadline bool
 	features atomic.Uint32 // enabled by start functions; the base of every request's
 
-	inflight  atomic.Int64 // requests inside Handler; closedBit once closed
+	inflight  atomic.Int64 // requests inside Serve; closedBit once closed
 	closed    atomic.Bool
 	drained   chan struct{}
 	drainOnce sync.Once
@@ -103,53 +108,64 @@ type Middleware struct {
 
 const closedBit = 1 << 62
 
-// LoadMiddleware compiles an http-wasm guest, checks its exports, imports
-// and memory with a precise error for each problem, starts one instance
+// spec is the engine hostapi's runtime runs middleware with.
+var spec = &engine.Spec{
+	Kind: hostapi.KindMiddleware, ABI: "http-wasm", Export: handlerapi.FuncHandleRequest, Module: handlerapi.HostModule,
+	Bind: func(ctx context.Context, rt wazero.Runtime) error {
+		return engine.Bind(ctx, rt, handlerapi.HostModule, httpHandlerFunctions)
+	},
+	CheckExports: checkExports,
+	CheckImport:  checkImport,
+	Instance: func(mod api.Module) any {
+		return &mwGuest{mod: mod, req: mod.ExportedFunction(handlerapi.FuncHandleRequest),
+			resp: mod.ExportedFunction(handlerapi.FuncHandleResponse)}
+	},
+	Start: func(ctx context.Context, owner any) context.Context {
+		return context.WithValue(ctx, startKey{}, owner)
+	},
+}
+
+func init() {
+	spec.Inspect = inspect // set here: inspect loads with spec
+	engine.Register(spec)
+}
+
+// Load compiles an http-wasm guest in r, checks its exports, imports and
+// memory with a precise error for each problem, starts one instance
 // (running _initialize, else _start, so a start that traps fails here),
 // and warms the pool.
-func (r *Runtime) LoadMiddleware(ctx context.Context, wasm []byte, o MiddlewareOptions) (*Middleware, error) {
+func Load(ctx context.Context, r *hostapi.Runtime, wasm []byte, o Options) (*Middleware, error) {
 	o.defaults()
 	m := &Middleware{name: o.Name, opts: o, deadline: o.CallTimeout > 0, drained: make(chan struct{})}
 	host := o.Host
 	if host == nil {
 		// The portico module of a middleware loaded without a Host: logs
 		// go to Logger, every capability is refused.
-		host = DenyAll{Logger: o.Logger, Attrs: []slog.Attr{slog.String("middleware", o.Name)}}
+		host = hostapi.DenyAll{Logger: o.Logger, Attrs: []slog.Attr{slog.String("middleware", o.Name)}}
 	}
-	popts := Options{
+	popts := hostapi.Options{
 		Name: o.Name, Host: host, Grants: o.Grants, MemoryLimitBytes: o.MemoryBytes,
-		CallTimeout: max(o.CallTimeout, 0), StartTimeout: o.StartTimeout,
-		PoolOptions: o.PoolOptions, Kinds: []string{KindMiddleware}, noDeadline: o.CallTimeout < 0,
+		CallTimeout: max(o.CallTimeout, 0), StartTimeout: o.StartTimeout, PoolOptions: o.PoolOptions,
 	}
-	popts.defaults()
-	p, err := r.compile(ctx, wasm, popts)
+	p, g, err := r.LoadEngine(ctx, wasm, popts, engine.Load{Spec: spec, Owner: m, Trusted: o.CallTimeout < 0})
 	if err != nil {
 		return nil, err
 	}
-	p.mw, m.p = m, p
-	if err := m.check(); err != nil {
-		p.unshare()
-		return nil, err
-	}
-	if err := p.warm(nil); err != nil {
-		return nil, err
-	}
-	p.settle()
+	m.p, m.g = p, g
 	return m, nil
 }
 
-// check validates exports, imports and the start function against the
-// http-wasm handler ABI before anything runs.
-func (m *Middleware) check() error {
-	c := m.p.compiled
+// checkExports validates a module's exports against the http-wasm
+// handler ABI before anything runs.
+func checkExports(name string, c wazero.CompiledModule) error {
 	exp := c.ExportedFunctions()
 	sig := func(fn string, params, results []api.ValueType) error {
 		d, ok := exp[fn]
 		if !ok {
-			return fmt.Errorf("middleware %q: %w: missing export %s; is this an http-wasm handler (http-wasm.io)?", m.name, ErrABI, fn)
+			return fmt.Errorf("middleware %q: %w: missing export %s; is this an http-wasm handler (http-wasm.io)?", name, hostapi.ErrABI, fn)
 		}
 		if !slices.Equal(d.ParamTypes(), params) || !slices.Equal(d.ResultTypes(), results) {
-			return fmt.Errorf("middleware %q: %w: export %s has signature %s, want %s", m.name, ErrABI, fn, signature(d), sigString(params, results))
+			return fmt.Errorf("middleware %q: %w: export %s has signature %s, want %s", name, hostapi.ErrABI, fn, signature(d), engine.Signature(params, results))
 		}
 		return nil
 	}
@@ -160,41 +176,30 @@ func (m *Middleware) check() error {
 		return err
 	}
 	if _, ok := c.ExportedMemories()["memory"]; !ok {
-		return fmt.Errorf("middleware %q: %w: the module does not export its memory as \"memory\"", m.name, ErrABI)
+		return fmt.Errorf("middleware %q: %w: the module does not export its memory as \"memory\"", name, hostapi.ErrABI)
 	}
-	for _, imp := range c.ImportedFunctions() {
-		mod, fn, _ := imp.Import()
-		switch mod {
-		case handlerapi.HostModule:
-			params, results, ok := httpHandlerSignature(fn)
-			if !ok {
-				return fmt.Errorf("middleware %q: %w: imports %s.%s, which the http-wasm handler ABI does not define", m.name, ErrABI, mod, fn)
-			}
-			if !slices.Equal(imp.ParamTypes(), params) || !slices.Equal(imp.ResultTypes(), results) {
-				return fmt.Errorf("middleware %q: %w: import %s.%s has signature %s, want %s", m.name, ErrABI, mod, fn, signature(imp), sigString(params, results))
-			}
-		case HostModule:
-			if err := m.p.checkHostImport(imp); err != nil {
-				return err
-			}
-		case wasi_snapshot_preview1.ModuleName:
-		default:
-			return fmt.Errorf("middleware %q: %w: imports %s.%s; this host provides only %s, %s and %s", m.name, ErrABI, mod, fn,
-				handlerapi.HostModule, HostModule, wasi_snapshot_preview1.ModuleName)
-		}
-	}
-	return m.p.startRule()
+	return nil
 }
 
-func sigString(params, results []api.ValueType) string {
-	names := func(ts []api.ValueType) string {
-		s := make([]string, len(ts))
-		for i, t := range ts {
-			s[i] = api.ValueTypeName(t)
-		}
-		return "(" + strings.Join(s, ", ") + ")"
+// checkImport validates an import from any module but portico and WASI.
+func checkImport(name string, imp api.FunctionDefinition) error {
+	mod, fn, _ := imp.Import()
+	if mod != handlerapi.HostModule {
+		return fmt.Errorf("middleware %q: %w: imports %s.%s; this host provides only %s, %s and %s", name, hostapi.ErrABI, mod, fn,
+			handlerapi.HostModule, hostapi.HostModule, wasi_snapshot_preview1.ModuleName)
 	}
-	return names(params) + " -> " + names(results)
+	params, results, ok := engine.SignatureIn(httpHandlerFunctions, fn)
+	if !ok {
+		return fmt.Errorf("middleware %q: %w: imports %s.%s, which the http-wasm handler ABI does not define", name, hostapi.ErrABI, mod, fn)
+	}
+	if !slices.Equal(imp.ParamTypes(), params) || !slices.Equal(imp.ResultTypes(), results) {
+		return fmt.Errorf("middleware %q: %w: import %s.%s has signature %s, want %s", name, hostapi.ErrABI, mod, fn, signature(imp), engine.Signature(params, results))
+	}
+	return nil
+}
+
+func signature(d api.FunctionDefinition) string {
+	return engine.Signature(d.ParamTypes(), d.ResultTypes())
 }
 
 // Name returns the middleware's name.
@@ -213,28 +218,20 @@ func (m *Middleware) Trim(now time.Time) int { return m.p.Trim(now) }
 // Stats returns the middleware's counters: Calls counts requests, Errors
 // failed ones, and the latency quantiles are guest time per request (both
 // phases).
-func (m *Middleware) Stats() Stats { return m.p.Stats() }
+func (m *Middleware) Stats() hostapi.Stats { return m.p.Stats() }
 
 // Live returns the number of instances alive (idle and in use).
 func (m *Middleware) Live() int64 { return m.p.Live() }
 
-// retain counts a request in; it fails once the middleware is closed.
-func (m *Middleware) retain() bool {
-	if m.inflight.Add(1)&closedBit != 0 {
-		m.release()
-		return false
-	}
-	return true
-}
-
-func (m *Middleware) release() {
+// done counts a request out of Serve.
+func (m *Middleware) done() {
 	if m.inflight.Add(-1) == closedBit {
 		m.drainOnce.Do(func() { close(m.drained) })
 	}
 }
 
-// Close refuses new requests (they get ErrClosed, or with a
-// MiddlewareSlot, the slot's current middleware), waits until the requests
+// Close refuses new requests (Serve returns false: nethttp's handlers
+// answer ErrClosed, or serve through their slot's current middleware), waits until the requests
 // in flight have finished on their pinned instances or ctx is done, and
 // releases the pool once the last of them ends: when ctx ends first,
 // Close returns its error and the release happens in the background as
@@ -258,148 +255,73 @@ func (m *Middleware) Close(ctx context.Context) error {
 	}
 }
 
-// HandlerOptions configure how a middleware wraps a handler.
-type HandlerOptions struct {
-	// Streaming reports whether a request is a stream (WebSocket, SSE, an
-	// MCP stream): its bodies are never buffered (the guest's
-	// buffer_request and buffer_response are declined) and the
-	// ResponseWriter keeps the Flusher and Hijacker of the one it wraps.
-	// Nil means StreamingRequest.
-	Streaming func(*http.Request) bool
-	// OnError answers a request the middleware failed (trap, timeout, ABI
-	// misuse, body over the limit, no free instance, closed); err is a
-	// *MiddlewareError. When err's Committed is true the response had
-	// already started, and w discards what is written. Nil answers
-	// 502 with a short text naming the middleware.
-	OnError func(w http.ResponseWriter, r *http.Request, err error)
-}
+// ErrorHandler answers a request a middleware failed (trap, timeout, ABI
+// misuse, body over the limit, no free instance, closed); err is an
+// *Error. When err's Committed is true the response had already started,
+// and w discards what is written.
+type ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
-// MiddlewareError is one request a middleware failed.
-type MiddlewareError struct {
+// Error is one request a middleware failed.
+type Error struct {
 	Middleware string
 	Phase      string // "request" or "response"
 	// Committed is true when the response had already started (a streamed
 	// or unbuffered response, or a hijacked connection): nobody can answer
 	// the client any more.
 	Committed bool
-	Err       error // a *CallError: ErrTrap, ErrTimeout, ErrABI, ErrBodyLimit, ErrBusy, ErrClosed
+	Err       error // a *hostapi.CallError: ErrTrap, ErrTimeout, ErrABI, ErrBodyLimit, ErrBusy, ErrClosed
 }
 
-func (e *MiddlewareError) Error() string {
+func (e *Error) Error() string {
 	return fmt.Sprintf("middleware %q, %s phase: %v", e.Middleware, e.Phase, e.Err)
 }
 
-func (e *MiddlewareError) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error { return e.Err }
 
-// StreamingRequest reports whether r opens a stream: a protocol upgrade
-// (WebSocket) or a client accepting text/event-stream (SSE, MCP's
-// streamable HTTP).
-func StreamingRequest(r *http.Request) bool {
-	if r.Header.Get("Upgrade") != "" {
-		return true
+// Serve runs one request through the middleware: handle_request, then
+// next unless the guest answered the request itself, then
+// handle_response, on one pooled instance pinned to the request. A
+// streaming request's bodies are never buffered (the guest's
+// buffer_request and buffer_response are declined) and the writer next
+// gets keeps the Flusher and Hijacker of w. Failures go to onError (nil
+// answers 502 with a short text naming the middleware); nothing panics
+// (a panic in next is passed on after handle_response has seen it as
+// is_error=1). Serve returns false, having written nothing, once the
+// middleware is closed (Close).
+func (m *Middleware) Serve(w http.ResponseWriter, r *http.Request, next http.Handler, streaming bool, onError ErrorHandler) bool {
+	if m.inflight.Add(1)&closedBit != 0 {
+		m.done()
+		return false
 	}
-	for _, a := range r.Header["Accept"] {
-		if strings.Contains(a, "text/event-stream") {
-			return true
-		}
-	}
-	return false
+	defer m.done()
+	m.serve(w, r, next, streaming, onError)
+	return true
 }
 
-// Handler returns next wrapped in the middleware: handle_request, then
-// next unless the guest answered the request itself, then handle_response,
-// on one pooled instance pinned to the request. Failures go to
-// o.OnError; nothing panics (a panic in next is passed on after
-// handle_response has seen it as is_error=1).
-func (m *Middleware) Handler(next http.Handler, o HandlerOptions) http.Handler {
-	return &mwHandler{m: m, next: next, o: o}
+// Refuse answers r as a closed middleware does, through onError.
+func (m *Middleware) Refuse(w http.ResponseWriter, r *http.Request, onError ErrorHandler) {
+	m.fail(onError, w, r, "request", false, &hostapi.CallError{Plugin: m.name, Kind: hostapi.ErrClosed, Msg: "closed"})
 }
 
-// mwHandler serves through a fixed middleware, or through a slot's
-// current one when s is set.
-type mwHandler struct {
-	m    *Middleware
-	s    *MiddlewareSlot
-	next http.Handler
-	o    HandlerOptions
-}
-
-func (h *mwHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	for {
-		m := h.m
-		if h.s != nil {
-			if m = h.s.cur.Load(); m == nil { // disabled
-				h.next.ServeHTTP(w, r)
-				return
-			}
-		}
-		if m.retain() {
-			m.serveRetained(w, r, h.next, &h.o)
-			return
-		}
-		if h.s == nil || h.s.cur.Load() == m { // closed, and not swapped out
-			m.fail(&h.o, w, r, "request", false, &CallError{Plugin: m.name, Kind: ErrClosed, Msg: "closed"})
-			return
-		}
-	}
-}
-
-// MiddlewareSlot holds the current version of a middleware for live
-// reload, disable and enable: Swap in the new one (nil disables: requests
-// go straight to next), then Close the old one. A request always runs on
-// a middleware it could retain, so a swap drops none: one that loaded the
-// old version after its Close began retries with the new.
-type MiddlewareSlot struct {
-	cur atomic.Pointer[Middleware]
-}
-
-// Load returns the current middleware, or nil.
-func (s *MiddlewareSlot) Load() *Middleware { return s.cur.Load() }
-
-// Swap installs m (nil disables) and returns the previous one for the
-// caller to Close.
-func (s *MiddlewareSlot) Swap(m *Middleware) *Middleware { return s.cur.Swap(m) }
-
-// Handler is Middleware.Handler through the slot's current middleware.
-func (s *MiddlewareSlot) Handler(next http.Handler, o HandlerOptions) http.Handler {
-	return &mwHandler{s: s, next: next, o: o}
-}
-
-// serveRetained serves a request counted in by retain. (Its own function:
-// a defer inside ServeHTTP's loop would be heap-allocated.)
-func (m *Middleware) serveRetained(w http.ResponseWriter, r *http.Request, next http.Handler, o *HandlerOptions) {
-	defer m.release()
-	m.serve(w, r, next, o)
-}
-
-// serve runs one request through the middleware.
-func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler, o *HandlerOptions) {
-	var streaming bool
-	if o.Streaming != nil {
-		streaming = o.Streaming(r)
-	} else {
-		streaming = StreamingRequest(r)
-	}
-	inst, err := m.p.acquire(r.Context())
+// serve runs one request counted in by Serve.
+func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Handler, streaming bool, onError ErrorHandler) {
+	inst, err := m.g.Acquire(r.Context())
 	if err != nil {
-		m.p.errors.Add(1)
-		m.fail(o, w, r, "request", false, err)
+		m.g.Release(nil, false, true, 0)
+		m.fail(onError, w, r, "request", false, err)
 		return
 	}
-	g := m.guest(inst)
-	st := m.newState(w, r, streaming)
-	m.p.calls.Add(1)
-	healthy := true
+	g := inst.State().(*mwGuest)
+	st := m.newState(w, r, inst, streaming)
+	healthy, failed := true, false
 	defer func() {
-		m.p.latency.record(st.guestTime)
-		m.p.release(inst, healthy)
+		m.g.Release(inst, healthy, failed, st.guestTime)
 		putState(st)
 	}()
 
 	if err := m.invoke(st, g, g.req, g.stack[:1], "request"); err != nil {
-		healthy = false
-		m.p.errors.Add(1)
-		m.fail(o, w, r, "request", false, err)
+		healthy, failed = false, true
+		m.fail(onError, w, r, "request", false, err)
 		return
 	}
 	ctxNext := g.stack[0]
@@ -418,8 +340,8 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 	r.Body = st.origBody
 	st.afterNext = true
 	if st.overflow {
-		m.p.errors.Add(1)
-		m.fail(o, w, r, "response", false, &CallError{Plugin: m.name, Kind: ErrBodyLimit,
+		failed = true
+		m.fail(onError, w, r, "response", false, &hostapi.CallError{Plugin: m.name, Kind: ErrBodyLimit,
 			Msg: fmt.Sprintf("response body over the limit of %d bytes", m.opts.MaxBodyBytes)})
 		if panicked {
 			panic(pv)
@@ -431,10 +353,9 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, next http.Han
 		g.stack[1] = 1
 	}
 	if err := m.invoke(st, g, g.resp, g.stack[:2], "response"); err != nil {
-		healthy = false
-		m.p.errors.Add(1)
+		healthy, failed = false, true
 		if !panicked {
-			m.fail(o, w, r, "response", !buffered && st.committed, err)
+			m.fail(onError, w, r, "response", !buffered && st.committed, err)
 		}
 		if panicked {
 			panic(pv)
@@ -471,28 +392,28 @@ func (m *Middleware) invoke(st *reqState, g *mwGuest, fn api.Function, stack []u
 	st.guestTime += time.Since(began)
 	switch {
 	case expired:
-		return &CallError{Plugin: m.name, Kind: ErrTimeout, Msg: fmt.Sprintf("%s phase: no answer within %s", phase, m.opts.CallTimeout)}
+		return &hostapi.CallError{Plugin: m.name, Kind: hostapi.ErrTimeout, Msg: fmt.Sprintf("%s phase: no answer within %s", phase, m.opts.CallTimeout)}
 	case err == nil:
 		return nil
 	case st.err != nil:
 		return st.err
 	}
-	if cerr := m.p.classify(st.r.Context(), err); cerr != nil {
+	if cerr := m.g.Classify(st.r.Context(), err); cerr != nil {
 		return cerr
 	}
-	return &CallError{Plugin: m.name, Kind: ErrTrap, Msg: err.Error()}
+	return &hostapi.CallError{Plugin: m.name, Kind: hostapi.ErrTrap, Msg: err.Error()}
 }
 
 // fail answers a failed request through OnError.
-func (m *Middleware) fail(o *HandlerOptions, w http.ResponseWriter, r *http.Request, phase string, committed bool, err error) {
-	me := &MiddlewareError{Middleware: m.name, Phase: phase, Committed: committed, Err: err}
+func (m *Middleware) fail(onError ErrorHandler, w http.ResponseWriter, r *http.Request, phase string, committed bool, err error) {
+	me := &Error{Middleware: m.name, Phase: phase, Committed: committed, Err: err}
 	if committed {
 		w = &discardWriter{h: http.Header{}}
 	} else {
 		scrubEntityHeaders(w.Header())
 	}
-	if o.OnError != nil {
-		o.OnError(w, r, me)
+	if onError != nil {
+		onError(w, r, me)
 		return
 	}
 	if m.opts.Logger != nil {
@@ -532,14 +453,6 @@ type mwGuest struct {
 var epoch = time.Now()
 
 func monotonic() int64 { return int64(time.Since(epoch)) }
-
-func (m *Middleware) guest(inst *instance) *mwGuest {
-	if inst.mw == nil {
-		inst.mw = &mwGuest{mod: inst.mod, req: inst.mod.ExportedFunction(handlerapi.FuncHandleRequest),
-			resp: inst.mod.ExportedFunction(handlerapi.FuncHandleResponse)}
-	}
-	return inst.mw
-}
 
 func (g *mwGuest) arm(d time.Duration) {
 	dl := monotonic() + int64(d)
@@ -610,7 +523,7 @@ type reqState struct {
 	committed     bool // bytes went to the client
 
 	names []string
-	call  call
+	inst  engine.Instance
 	pw    passWriter
 	bw    bufWriter
 }
@@ -621,14 +534,13 @@ var statePool = sync.Pool{New: func() any {
 	return st
 }}
 
-func (m *Middleware) newState(w http.ResponseWriter, r *http.Request, streaming bool) *reqState {
+func (m *Middleware) newState(w http.ResponseWriter, r *http.Request, inst engine.Instance, streaming bool) *reqState {
 	st := statePool.Get().(*reqState)
-	st.parent, st.m, st.w, st.r, st.streaming = r.Context(), m, w, r, streaming
+	st.parent, st.m, st.inst, st.w, st.r, st.streaming = r.Context(), m, inst, w, r, streaming
 	st.features = handlerapi.Features(m.features.Load())
 	if streaming {
 		st.features &^= handlerapi.FeatureBufferRequest | handlerapi.FeatureBufferResponse
 	}
-	st.call.p = m.p
 	return st
 }
 
@@ -658,8 +570,9 @@ func (st *reqState) Value(key any) any {
 	switch key.(type) {
 	case stateKey:
 		return st
-	case callKey:
-		return &st.call
+	}
+	if v := st.inst.Value(key); v != nil { // the portico module's call state
+		return v
 	}
 	return st.parent.Value(key)
 }
@@ -826,16 +739,16 @@ func (m *Middleware) guestLog(ctx context.Context, level int32, msg string) {
 	}
 }
 
-// inspectMiddleware finishes Inspect's report for an http-wasm module: it
-// loads it as the gateway would and reports the first instance's memory.
-func inspectMiddleware(ctx context.Context, r *Runtime, name string, wasm []byte, host Host, rep *Report) (*Report, error) {
-	rep.ABI = "http-wasm"
-	m, err := r.LoadMiddleware(ctx, wasm, MiddlewareOptions{Name: name, Host: host, PoolOptions: PoolOptions{MinInstances: 1, MaxInstances: 1}})
+// inspect is the engine's Inspect: it loads the module as the gateway
+// would and reports the first instance's memory.
+func inspect(ctx context.Context, rt any, name string, wasm []byte, host any) (uint64, error) {
+	h, _ := host.(hostapi.Host)
+	m, err := Load(ctx, rt.(*hostapi.Runtime), wasm, Options{Name: name, Host: h, PoolOptions: hostapi.PoolOptions{MinInstances: 1, MaxInstances: 1}})
 	if err != nil {
-		rep.LoadError = err.Error()
-		return rep, nil
+		return 0, err
 	}
 	defer m.Close(ctx)
-	m.p.pool.Idle(func(inst *instance) { rep.MemoryUsed = uint64(inst.mod.Memory().Size()) })
-	return rep, nil
+	var mem uint64
+	m.g.Idle(func(mod api.Module) { mem = uint64(mod.Memory().Size()) })
+	return mem, nil
 }
