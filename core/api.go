@@ -51,6 +51,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -455,10 +456,11 @@ func (gw *Gateway) Subscribe(pattern string, buffer int) (*Subscription, error) 
 func (s *Subscription) pump() {
 	defer close(s.ch)
 	for e := range s.sub.Events() {
-		data, err := json.Marshal(e.Data)
+		data, err := e.DataJSON()
 		if err != nil {
 			data = nil // events carry JSON-encodable data; nothing to hand on
 		}
+		data = slices.Clone(data) // the encoding is every subscriber's: each gets its own copy
 		select {
 		case s.ch <- Event{Type: e.Type, Time: e.Time, Data: data}:
 		case <-s.done:

@@ -5,6 +5,7 @@
 package events
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -21,11 +22,65 @@ const (
 )
 
 // Event is one thing that happened. Data must be JSON-encodable: streams and
-// hooks send it as JSON.
+// hooks send it as JSON, encoded once for all of them (DataJSON).
 type Event struct {
 	Type string    `json:"type"`
 	Time time.Time `json:"time"`
 	Data any       `json:"data,omitempty"`
+
+	enc *encoding // Data's JSON, shared by every copy of a published event
+}
+
+// encoding is an event's Data encoded on first use.
+type encoding struct {
+	once sync.Once
+	b    json.RawMessage
+	err  error
+}
+
+// DataJSON returns Data as JSON. A published event is encoded once, on
+// first use, for every subscriber that asks (hooks, webhooks, streams).
+func (e Event) DataJSON() (json.RawMessage, error) {
+	if e.enc == nil {
+		return marshalData(e.Data)
+	}
+	e.enc.once.Do(func() { e.enc.b, e.enc.err = marshalData(e.Data) })
+	return e.enc.b, e.enc.err
+}
+
+func marshalData(d any) (json.RawMessage, error) {
+	if raw, ok := d.(json.RawMessage); ok {
+		return raw, nil
+	}
+	return json.Marshal(d)
+}
+
+// WithData returns the event with other data (a view of it for one
+// reader), encoded anew.
+func (e Event) WithData(d any) Event {
+	e.Data, e.enc = d, nil
+	return e
+}
+
+// MarshalJSON encodes the event as {"type","time","data"}, with the data
+// encoded once (DataJSON).
+func (e Event) MarshalJSON() ([]byte, error) {
+	data, err := e.DataJSON()
+	if err != nil {
+		return nil, err
+	}
+	t, err := e.Time.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	typ, _ := json.Marshal(e.Type)
+	b := make([]byte, 0, len(typ)+len(t)+len(data)+26)
+	b = append(append(append(b, `{"type":`...), typ...), `,"time":`...)
+	b = append(b, t...)
+	if e.Data != nil {
+		b = append(append(b, `,"data":`...), data...)
+	}
+	return append(b, '}'), nil
 }
 
 // Bus delivers events to subscribers. The zero value is not usable; call New.
@@ -50,6 +105,7 @@ func (b *Bus) Publish(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
+	e.enc = &encoding{}
 	b.published.Add(1)
 	for _, s := range *b.subs.Load() {
 		if !s.match(e.Type) {

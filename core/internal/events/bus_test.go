@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -848,4 +849,52 @@ func publishDrained(b *testing.B, bus *events.Bus, sub *events.Subscription, ev 
 	b.StopTimer()
 	sub.Close()
 	<-done
+}
+
+// countingData counts how often it is encoded.
+type countingData struct{ n *int }
+
+func (c countingData) MarshalJSON() ([]byte, error) {
+	*c.n++
+	return []byte(`{"n":1}`), nil
+}
+
+// TestEncodedOnce: every subscriber of a published event reads the same
+// encoding of its data; the whole-event encoding is the field-by-field one.
+func TestEncodedOnce(t *testing.T) {
+	bus := events.New()
+	var subs []*events.Subscription
+	for range 3 {
+		s, err := bus.Subscribe("*", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	n := 0
+	when := time.Date(2026, 12, 3, 18, 0, 0, 5, time.UTC)
+	bus.Publish(events.Event{Type: "x.y", Time: when, Data: countingData{&n}})
+	for _, s := range subs {
+		e := <-s.Events()
+		if b, err := e.DataJSON(); err != nil || string(b) != `{"n":1}` {
+			t.Fatalf("DataJSON %s %v", b, err)
+		}
+		b, err := json.Marshal(e)
+		if err != nil || string(b) != `{"type":"x.y","time":"2026-12-03T18:00:00.000000005Z","data":{"n":1}}` {
+			t.Fatalf("event JSON %s %v", b, err)
+		}
+	}
+	if n != 1 {
+		t.Errorf("data encoded %d times for 3 subscribers, want once", n)
+	}
+	// A view with other data is encoded anew; no data leaves "data" out.
+	bus.Publish(events.Event{Type: "x.y", Time: when, Data: countingData{&n}})
+	e := <-subs[0].Events()
+	e.DataJSON()
+	if b, _ := json.Marshal(e.WithData(map[string]string{"a": "b"})); string(b) != `{"type":"x.y","time":"2026-12-03T18:00:00.000000005Z","data":{"a":"b"}}` {
+		t.Errorf("WithData: %s", b)
+	}
+	if b, _ := json.Marshal(events.Event{Type: "t", Time: when}); string(b) != `{"type":"t","time":"2026-12-03T18:00:00.000000005Z"}` {
+		t.Errorf("no data: %s", b)
+	}
 }

@@ -59,6 +59,17 @@ func (a *API) ownSession(r *http.Request, id string) (session.Session, error) {
 	return se, nil
 }
 
+// ownsSession is ownSession for a handler that does not need the session
+// itself (a post: the turn reads it under the session's lock): it asks
+// the in-memory index, not the store.
+func (a *API) ownsSession(r *http.Request, id string) error {
+	o, ok := a.d.Sessions.OwnerOf(id)
+	if user, all := owner(r); !ok || !all && o != user {
+		return Errorf(http.StatusNotFound, CodeNotFound, "session not found: %q", id)
+	}
+	return nil
+}
+
 type createSessionRequest struct {
 	Channel  string            `json:"channel"`
 	UserID   string            `json:"user_id"`
@@ -159,11 +170,11 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	se, err := a.ownSession(r, chi.URLParam(r, "id"))
-	if err != nil {
+	id := chi.URLParam(r, "id")
+	if err := a.ownsSession(r, id); err != nil {
 		return err
 	}
-	return a.turn(w, r, se.ID, req.Text)
+	return a.turn(w, r, id, req.Text)
 }
 
 // turn posts a message to a session and answers the turn: 200 for a
@@ -202,7 +213,7 @@ func (a *API) chat(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.SessionID != "" {
-		if _, err := a.ownSession(r, req.SessionID); err != nil {
+		if err := a.ownsSession(r, req.SessionID); err != nil {
 			return err
 		}
 		return a.turn(w, r, req.SessionID, req.Text)

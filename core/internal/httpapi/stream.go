@@ -27,7 +27,7 @@ func visibleEvent(p *auth.Principal, e events.Event) (events.Event, bool) {
 		owner = d.Owner
 		if p.Role < auth.RoleAdmin && !(owner != "" && owner == p.UserID) {
 			d.Text = ""
-			e.Data = d
+			e = e.WithData(d)
 		}
 	case session.SessionEvent:
 		owner = d.Owner

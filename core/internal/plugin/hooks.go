@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
 	"sync"
@@ -41,27 +40,54 @@ func (m *Manager) startHooks(e *entry, buffer int) error {
 	h := &hookRunner{sub: sub, done: make(chan struct{})}
 	own := "plugin." + e.name + "."
 	p := e.plugin
+	batch := newKVBatch(e.host)
+	bctx := context.WithValue(context.Background(), batchKey{}, batch)
+	deliver := func(ev events.Event) {
+		if strings.HasPrefix(ev.Type, own) {
+			return // never feed a plugin its own events: no loops
+		}
+		data, err := ev.DataJSON()
+		if err != nil {
+			h.failed.Add(1)
+			return
+		}
+		ctx, end := m.d.Tracer.Plugin(bctx, "hook", ev.Type, e.name)
+		err = p.CallHook(ctx, Envelope(ev.Type, data))
+		end(err)
+		switch {
+		case err == nil:
+			h.delivered.Add(1)
+		default:
+			h.failed.Add(1)
+			m.d.Logger.Warn("hook failed", "plugin", e.name, "event", ev.Type, "error", err)
+		}
+	}
+	// Events queued together are one run: their key-value writes are
+	// committed together once the queue is empty (or the run is full).
+	flush := func() {
+		if err := batch.flush(context.Background()); err != nil {
+			h.failed.Add(1)
+			m.d.Logger.Error("hook's key-value writes not stored", "plugin", e.name, "error", err)
+		}
+	}
 	go func() {
 		defer close(h.done)
-		for ev := range sub.Events() {
-			if strings.HasPrefix(ev.Type, own) {
-				continue // never feed a plugin its own events: no loops
+		evs := sub.Events()
+		for ev := range evs {
+			deliver(ev)
+		run:
+			for !batch.full() {
+				select {
+				case ev, ok := <-evs:
+					if !ok {
+						break run
+					}
+					deliver(ev)
+				default:
+					break run
+				}
 			}
-			data, err := json.Marshal(ev.Data)
-			if err != nil {
-				h.failed.Add(1)
-				continue
-			}
-			ctx, end := m.d.Tracer.Plugin(context.Background(), "hook", ev.Type, e.name)
-			err = p.CallHook(ctx, Envelope(ev.Type, data))
-			end(err)
-			switch {
-			case err == nil:
-				h.delivered.Add(1)
-			default:
-				h.failed.Add(1)
-				m.d.Logger.Warn("hook failed", "plugin", e.name, "event", ev.Type, "error", err)
-			}
+			flush()
 		}
 	}()
 	e.hook = h

@@ -100,6 +100,11 @@ func (h *pluginHost) Config(key string) (string, bool) {
 }
 
 func (h *pluginHost) KVGet(ctx context.Context, key []byte) ([]byte, bool, error) {
+	if b := h.batchOf(ctx); b != nil {
+		if v, found, held := b.get(key); held {
+			return v, found, nil
+		}
+	}
 	v, err := h.kv.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, false, nil
@@ -111,6 +116,18 @@ func (h *pluginHost) KVGet(ctx context.Context, key []byte) ([]byte, bool, error
 func (h *pluginHost) KVSet(ctx context.Context, key, value []byte) error {
 	if len(key) == 0 {
 		return errors.New("empty key")
+	}
+	if b := h.batchOf(ctx); b != nil {
+		old, err := b.oldSize(ctx, key)
+		if err != nil {
+			return err
+		}
+		delta := int64(len(key)+len(value)) - old
+		if h.used.Load()+b.delta+delta > h.quota {
+			return hostapi.ErrQuota
+		}
+		b.put(key, value, false, delta)
+		return nil
 	}
 	var delta int64
 	err := h.kv.Update(ctx, func(tx store.Txn) error {
@@ -135,6 +152,14 @@ func (h *pluginHost) KVSet(ctx context.Context, key, value []byte) error {
 }
 
 func (h *pluginHost) KVDelete(ctx context.Context, key []byte) error {
+	if b := h.batchOf(ctx); b != nil {
+		old, err := b.oldSize(ctx, key)
+		if err != nil {
+			return err
+		}
+		b.put(key, nil, true, -old)
+		return nil
+	}
 	var freed int64
 	err := h.kv.Update(ctx, func(tx store.Txn) error {
 		old, err := tx.Get(key)

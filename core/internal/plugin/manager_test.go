@@ -176,6 +176,10 @@ func TestReloadUnderLoad(t *testing.T) {
 
 func reloadUnderLoad(t *testing.T, c *config.Config) {
 	ctx := context.Background()
+	// What fails here must be a call a reload dropped, not one that waited
+	// over a second for an instance: on a loaded CI machine under -race a
+	// Go guest's instance can take that long to start.
+	c.Plugin.AcquireTimeout = config.Duration(30 * time.Second)
 	f := newFixture(t, nil)
 	f.m.LoadAll(ctx, c)
 	stop := make(chan struct{})

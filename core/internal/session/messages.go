@@ -261,26 +261,6 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 	return turn, nil
 }
 
-// replyText takes the reply text out of a skill's output: the "text" field
-// of a JSON object, a JSON string's value, or else the output as it is.
-func replyText(out []byte) string {
-	out = bytes.TrimSpace(out)
-	if len(out) > 0 && (out[0] == '{' || out[0] == '"') {
-		var v struct {
-			Text *string `json:"text"`
-		}
-		if out[0] == '"' {
-			var str string
-			if json.Unmarshal(out, &str) == nil {
-				return str
-			}
-		} else if json.Unmarshal(out, &v) == nil && v.Text != nil {
-			return *v.Text
-		}
-	}
-	return string(out)
-}
-
 func (m *Message) event(se *Session) MessageEvent {
 	return MessageEvent{SessionID: se.ID, MessageID: m.ID, Channel: se.Channel, UserID: se.UserID, Owner: se.Owner,
 		Role: m.Role, Skill: m.Skill, Text: m.Text}

@@ -238,6 +238,16 @@ func (s *Service) put(ctx context.Context, se *Session) error {
 func sessionKey(id string) []byte { return []byte("s/" + id) }
 
 // Get returns a session with its status as of now.
+// OwnerOf returns a session's owner from the in-memory index, without
+// reading the store; ok is false for an unknown session.
+func (s *Service) OwnerOf(id string) (owner string, ok bool) {
+	e := s.idx.get(id)
+	if e == nil {
+		return "", false
+	}
+	return e.owner, true
+}
+
 func (s *Service) Get(ctx context.Context, id string) (Session, error) {
 	if s.idx.get(id) == nil {
 		return Session{}, fmt.Errorf("%w: %q", ErrNotFound, id)

@@ -304,21 +304,6 @@ func TestPostRefusesAndStoresNothing(t *testing.T) {
 	}
 }
 
-func TestReplyText(t *testing.T) {
-	for in, want := range map[string]string{
-		`{"text":"hi","x":1}`: "hi",
-		`"quoted"`:            "quoted",
-		`plain text`:          "plain text",
-		`{"other":1}`:         `{"other":1}`,
-		` [1,2] `:             `[1,2]`,
-		`{"text":`:            `{"text":`,
-	} {
-		if got := replyText([]byte(in)); got != want {
-			t.Errorf("replyText(%s) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestConcurrentPostsKeepOrder(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
