@@ -33,12 +33,11 @@ func init() {
 			return err
 		}
 		// A record: {"seq":N,"type":"...","data":...}, the data as it came
-		// (compacted) when it is JSON, else as a string.
-		rec := sdk.NewObject().Int("seq", seq).Str("type", ev.Type)
-		if sdk.JSON(ev.Data).Err() == nil {
-			rec.Raw("data", ev.Data)
-		} else {
-			rec.Str("data", string(ev.Data))
+		// (compacted) when it is JSON, as the gateway always sends it
+		// (docs/abi.md), else as a string.
+		rec := sdk.NewObject().Int("seq", seq).Str("type", ev.Type).Raw("data", ev.Data)
+		if rec.Err() != nil {
+			rec = sdk.NewObject().Int("seq", seq).Str("type", ev.Type).Str("data", string(ev.Data))
 		}
 		if err := sdk.KVSet(eventKey(seq), rec.Bytes()); err != nil {
 			return err

@@ -74,6 +74,7 @@ type Plugin struct {
 	HTTPTimeout      Duration `koanf:"http_timeout" doc:"Deadline of one outbound HTTP request of a plugin."`
 	HTTPMaxResponse  int64    `koanf:"http_max_response_bytes" doc:"Largest response body a plugin's HTTP request may read."`
 	HTTPMaxRequests  int64    `koanf:"http_max_requests" doc:"Most outbound HTTP requests in one plugin call."`
+	HookCommitWindow Duration `koanf:"hook_commit_window" doc:"How long a hook plugin's key-value writes wait for more events before they are committed together in one transaction (0: as soon as its queue is empty). Writes held are lost if the process dies, like the events queued for the hook; at most 1s."`
 }
 
 // PluginEntry is one [[plugins]] table: where a plugin is and what the
@@ -252,6 +253,7 @@ func Default() *Config {
 			AcquireTimeout:   Duration(time.Second),
 			MinInstances:     0, // measured: 305 -> 125 MB idle for the embedded plugins; a first call then pays ~60 ms (docs/benchmarks.md)
 			IdleReleaseAfter: Duration(5 * time.Minute),
+			HookCommitWindow: Duration(10 * time.Millisecond),
 			MaxInstances:     4,
 			MemoryBytes:      64 << 20,
 			MaxOutputBytes:   1 << 20,
@@ -463,6 +465,9 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			bad(k, "must be a positive duration (got %s)", d.D())
 		}
+	}
+	if c.Plugin.HookCommitWindow < 0 || c.Plugin.HookCommitWindow > Duration(time.Second) {
+		bad("plugin.hook_commit_window", "must be between 0 and 1s (got %s)", c.Plugin.HookCommitWindow.D())
 	}
 	if c.Plugin.IdleReleaseAfter < 0 {
 		bad("plugin.idle_release_after", "must not be negative (got %s)", c.Plugin.IdleReleaseAfter.D())

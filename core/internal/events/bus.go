@@ -38,8 +38,9 @@ type encoding struct {
 	err  error
 }
 
-// DataJSON returns Data as JSON. A published event is encoded once, on
-// first use, for every subscriber that asks (hooks, webhooks, streams).
+// DataJSON returns Data as valid JSON. A published event is encoded
+// once, on first use, for every subscriber that asks (hooks, webhooks,
+// streams).
 func (e Event) DataJSON() (json.RawMessage, error) {
 	if e.enc == nil {
 		return marshalData(e.Data)
@@ -50,6 +51,9 @@ func (e Event) DataJSON() (json.RawMessage, error) {
 
 func marshalData(d any) (json.RawMessage, error) {
 	if raw, ok := d.(json.RawMessage); ok {
+		if !json.Valid(raw) {
+			return nil, errors.New("event data is not valid JSON")
+		}
 		return raw, nil
 	}
 	return json.Marshal(d)

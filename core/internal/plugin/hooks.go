@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/porticohq/portico/core/internal/events"
 )
@@ -62,8 +63,9 @@ func (m *Manager) startHooks(e *entry, buffer int) error {
 			m.d.Logger.Warn("hook failed", "plugin", e.name, "event", ev.Type, "error", err)
 		}
 	}
-	// Events queued together are one run: their key-value writes are
-	// committed together once the queue is empty (or the run is full).
+	// Events queued together, or within plugin.hook_commit_window of each
+	// other, are one run: their key-value writes are committed together
+	// when it ends (or is full).
 	flush := func() {
 		if err := batch.flush(context.Background()); err != nil {
 			h.failed.Add(1)
@@ -73,8 +75,11 @@ func (m *Manager) startHooks(e *entry, buffer int) error {
 	go func() {
 		defer close(h.done)
 		evs := sub.Events()
+		window := time.NewTimer(time.Hour)
+		window.Stop()
 		for ev := range evs {
 			deliver(ev)
+			var deadline <-chan time.Time // armed once per run: a run lasts at most the window
 		run:
 			for !batch.full() {
 				select {
@@ -83,10 +88,32 @@ func (m *Manager) startHooks(e *entry, buffer int) error {
 						break run
 					}
 					deliver(ev)
+					continue
 				default:
-					break run
 				}
+				if len(batch.keys) == 0 {
+					break // nothing to commit: wait for the next event
+				}
+				if deadline == nil {
+					d := time.Duration(m.hookWindow.Load())
+					if d <= 0 {
+						break
+					}
+					window.Reset(d)
+					deadline = window.C
+				}
+				select {
+				case ev, ok := <-evs:
+					if !ok {
+						break run
+					}
+					deliver(ev)
+					continue
+				case <-deadline:
+				}
+				break
 			}
+			window.Stop()
 			flush()
 		}
 	}()

@@ -23,6 +23,9 @@ func TestHookDelivery(t *testing.T) {
 	if i, _ := f.m.Get("audit-hook"); i.Status != Active || i.Hooks == nil {
 		t.Fatalf("hook plugin: %+v", i)
 	}
+	host := f.m.reg.Load().plugins["audit-hook"].host
+	commits := &countingKV{KV: host.kv}
+	host.kv = commits // before the events: their sends order this write before the runner's reads
 	for i := range 50 {
 		f.bus.Publish(events.Event{Type: "message.received", Data: map[string]int{"seq": i}})
 	}
@@ -50,6 +53,11 @@ func TestHookDelivery(t *testing.T) {
 	i, _ := f.m.Get("audit-hook")
 	if i.Hooks.Delivered != 51 || i.Hooks.Failed != 0 {
 		t.Errorf("hook stats %+v", i.Hooks)
+	}
+	// The 51 events, each a write, were queued together: their writes
+	// were committed in a few transactions (runs), not one each.
+	if n := commits.updates.Load(); n < 1 || n > 10 {
+		t.Errorf("51 hook writes took %d transactions", n)
 	}
 	// Disable stops delivery; the goroutine ends.
 	if err := f.m.Disable(ctx, "audit-hook"); err != nil {

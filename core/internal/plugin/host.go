@@ -34,6 +34,13 @@ type pluginHost struct {
 	mu     sync.Mutex
 	denied map[string]time.Time // last audit of a refused capability
 
+	// sizes are the value lengths of keys this host has written or read
+	// at start (-1: absent; at most maxSizes keys), so a hook run's
+	// commit need not read back the values it replaces to count the
+	// quota. wmu, held by every write, keeps them exact.
+	wmu   sync.Mutex
+	sizes map[string]int
+
 	invoke   func(ctx context.Context, skill string, input []byte) ([]byte, string, error)
 	maxDepth int
 	http     *httpPolicy
@@ -71,10 +78,12 @@ var _ hostapi.Host = (*pluginHost)(nil)
 func kvPrefix(name string) string { return "plugin/" + name + "/" }
 
 func newHost(ctx context.Context, name string, st store.KV, quota int64, cfg map[string]string, bus *events.Bus, tr *audit.Trail, log *slog.Logger) (*pluginHost, error) {
-	h := &pluginHost{name: name, log: log.With("plugin", name), config: cfg, kv: store.Prefix(st, kvPrefix(name)), quota: quota, bus: bus, audit: tr, denied: map[string]time.Time{}}
+	h := &pluginHost{name: name, log: log.With("plugin", name), config: cfg, kv: store.Prefix(st, kvPrefix(name)), quota: quota, bus: bus, audit: tr,
+		denied: map[string]time.Time{}, sizes: map[string]int{}}
 	var used int64
 	err := h.kv.Scan(ctx, nil, store.ScanOptions{}, func(k, v []byte) error {
 		used += int64(len(k) + len(v))
+		h.knowSize(string(k), len(v))
 		return nil
 	})
 	h.used.Store(used)
@@ -118,18 +127,24 @@ func (h *pluginHost) KVSet(ctx context.Context, key, value []byte) error {
 		return errors.New("empty key")
 	}
 	if b := h.batchOf(ctx); b != nil {
-		old, err := b.oldSize(ctx, key)
-		if err != nil {
-			return err
-		}
-		delta := int64(len(key)+len(value)) - old
+		// Counted as a new key first, which saves reading the old value
+		// when the write fits anyway; the commit counts exactly.
+		delta := int64(len(key) + len(value))
 		if h.used.Load()+b.delta+delta > h.quota {
-			return hostapi.ErrQuota
+			old, err := b.oldSize(ctx, key)
+			if err != nil {
+				return err
+			}
+			if delta -= old; h.used.Load()+b.delta+delta > h.quota {
+				return hostapi.ErrQuota
+			}
 		}
 		b.put(key, value, false, delta)
 		return nil
 	}
 	var delta int64
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
 	err := h.kv.Update(ctx, func(tx store.Txn) error {
 		old, err := tx.Get(key)
 		switch {
@@ -147,8 +162,20 @@ func (h *pluginHost) KVSet(ctx context.Context, key, value []byte) error {
 	})
 	if err == nil {
 		h.used.Add(delta)
+		h.knowSize(string(key), len(value))
 	}
 	return err
+}
+
+// maxSizes bounds the key sizes a host remembers.
+const maxSizes = 4096
+
+// knowSize records key's value length (-1: absent); under wmu, or before
+// the host is shared.
+func (h *pluginHost) knowSize(key string, n int) {
+	if _, ok := h.sizes[key]; ok || len(h.sizes) < maxSizes {
+		h.sizes[key] = n
+	}
 }
 
 func (h *pluginHost) KVDelete(ctx context.Context, key []byte) error {
@@ -161,6 +188,8 @@ func (h *pluginHost) KVDelete(ctx context.Context, key []byte) error {
 		return nil
 	}
 	var freed int64
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
 	err := h.kv.Update(ctx, func(tx store.Txn) error {
 		old, err := tx.Get(key)
 		if errors.Is(err, store.ErrNotFound) {
@@ -175,6 +204,7 @@ func (h *pluginHost) KVDelete(ctx context.Context, key []byte) error {
 	})
 	if err == nil {
 		h.used.Add(-freed)
+		h.knowSize(string(key), -1)
 	}
 	return err
 }

@@ -20,7 +20,7 @@ type kvBatch struct {
 	vals  map[string][]byte // the latest value written; nil when deleted
 	keys  []string          // in first-write order
 	bytes int               // of the values held, to bound a run
-	delta int64             // what the writes add to the plugin's usage (estimated as made)
+	delta int64             // at most what the writes add to the plugin's usage (an estimate made as they are)
 }
 
 type batchKey struct{}
@@ -92,24 +92,34 @@ func (b *kvBatch) flush(ctx context.Context) error {
 	if len(b.keys) == 0 {
 		return nil
 	}
+	h := b.h
+	h.wmu.Lock()
+	defer h.wmu.Unlock()
 	var delta int64
-	err := b.h.kv.Update(ctx, func(tx store.Txn) error {
+	err := h.kv.Update(ctx, func(tx store.Txn) error {
 		delta = 0
 		for _, k := range b.keys {
 			key := []byte(k)
-			old, err := tx.Get(key)
-			switch {
-			case errors.Is(err, store.ErrNotFound):
-				old = nil
-			case err != nil:
-				return err
-			default:
-				delta -= int64(len(key) + len(old))
+			old, known := h.sizes[k]
+			if !known {
+				v, err := tx.Get(key)
+				switch {
+				case errors.Is(err, store.ErrNotFound):
+					old = -1
+				case err != nil:
+					return err
+				default:
+					old = len(v)
+				}
 			}
+			if old >= 0 {
+				delta -= int64(len(key) + old)
+			}
+			var err error
 			if v := b.vals[k]; v != nil {
 				delta += int64(len(key) + len(v))
 				err = tx.Set(key, v)
-			} else if old != nil {
+			} else if old >= 0 {
 				err = tx.Delete(key)
 			}
 			if err != nil {
@@ -119,7 +129,14 @@ func (b *kvBatch) flush(ctx context.Context) error {
 		return nil
 	})
 	if err == nil {
-		b.h.used.Add(delta)
+		h.used.Add(delta)
+		for _, k := range b.keys {
+			if v := b.vals[k]; v != nil {
+				h.knowSize(k, len(v))
+			} else {
+				h.knowSize(k, -1)
+			}
+		}
 	}
 	clear(b.vals)
 	b.keys, b.bytes, b.delta = b.keys[:0], 0, 0

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 
 	"github.com/porticohq/portico/core/internal/events"
@@ -15,11 +16,11 @@ import (
 // countingKV counts the write transactions that reach the store.
 type countingKV struct {
 	store.KV
-	updates int
+	updates atomic.Int64
 }
 
 func (c *countingKV) Update(ctx context.Context, fn func(store.Txn) error, opts ...store.WriteOption) error {
-	c.updates++
+	c.updates.Add(1)
 	return c.KV.Update(ctx, fn, opts...)
 }
 
@@ -41,7 +42,7 @@ func TestKVBatch(t *testing.T) {
 	if err := h.KVSet(ctx, []byte("gone"), []byte("soon")); err != nil { // 8 bytes, committed
 		t.Fatal(err)
 	}
-	counting.updates = 0
+	counting.updates.Store(0)
 
 	b := newKVBatch(h)
 	bctx := context.WithValue(ctx, batchKey{}, b)
@@ -70,8 +71,8 @@ func TestKVBatch(t *testing.T) {
 	if v, ok, _ := h.KVGet(bctx, []byte("empty")); !ok || len(v) != 0 {
 		t.Errorf("empty value: %q %v", v, ok)
 	}
-	if _, ok := inStore("seq"); ok || counting.updates != 0 {
-		t.Fatalf("a batched write reached the store before the flush (%d transactions)", counting.updates)
+	if _, ok := inStore("seq"); ok || counting.updates.Load() != 0 {
+		t.Fatalf("a batched write reached the store before the flush (%d transactions)", counting.updates.Load())
 	}
 	if _, ok, _ := other.KVGet(ctx, []byte("theirs")); !ok {
 		t.Error("another plugin's write was held in the hook's batch")
@@ -83,8 +84,8 @@ func TestKVBatch(t *testing.T) {
 	}
 
 	must(b.flush(ctx))
-	if counting.updates != 1 {
-		t.Errorf("flush took %d transactions, want 1", counting.updates)
+	if counting.updates.Load() != 1 {
+		t.Errorf("flush took %d transactions, want 1", counting.updates.Load())
 	}
 	if v, _ := inStore("seq"); v != "2" {
 		t.Errorf("seq = %q after flush", v)
@@ -102,7 +103,7 @@ func TestKVBatch(t *testing.T) {
 		t.Error("the batch was not emptied")
 	}
 	must(b.flush(ctx)) // empty: no transaction
-	if counting.updates != 1 {
+	if counting.updates.Load() != 1 {
 		t.Errorf("an empty flush committed")
 	}
 }

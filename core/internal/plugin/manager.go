@@ -203,6 +203,8 @@ type Manager struct {
 	// logLimits are the live log.* settings plugin log lines are limited
 	// by; logDrops counts the lines dropped per plugin (*atomic.Uint64).
 	logLimits atomic.Pointer[config.Log]
+	// hookWindow is plugin.hook_commit_window, for the hook runners.
+	hookWindow atomic.Int64
 	logDrops  sync.Map
 	// packs are the installed packs by name; replaced, never modified,
 	// with m.mu held.
@@ -222,10 +224,18 @@ type Manager struct {
 	beforeStart func(ctx context.Context, name string)
 }
 
+// setConfig makes c the manager's config, with the live settings its
+// goroutines read (under mu, or before the manager is shared).
+func (m *Manager) setConfig(c *config.Config) {
+	m.cfg = c
+	m.logLimits.Store(&c.Log)
+	m.hookWindow.Store(int64(c.Plugin.HookCommitWindow))
+}
+
 // NewManager returns a manager with no plugins; LoadAll loads them.
 func NewManager(d Deps) *Manager {
-	m := &Manager{d: d, cfg: config.Default()}
-	m.logLimits.Store(&m.cfg.Log)
+	m := &Manager{d: d}
+	m.setConfig(config.Default())
 	m.reg.Store(&registry{plugins: map[string]*entry{}, skills: map[string]*entry{}, gen: registryGen.Add(1)})
 	return m
 }
@@ -341,8 +351,8 @@ func (m *Manager) LoadAll(ctx context.Context, c *config.Config) {
 // (reload, install, a new config, Close) wait for the load to end.
 func (m *Manager) StartLoading(ctx context.Context, c *config.Config) {
 	m.mu.Lock()
-	m.cfg, m.loaded = c, true
-	m.logLimits.Store(&c.Log)
+	m.setConfig(c)
+	m.loaded = true
 	m.loadPacks(c)
 	want := m.wanted(c)
 	all := make([]*entry, 0, len(want))
@@ -829,14 +839,12 @@ func (m *Manager) Apply(ctx context.Context, c *config.Config) error {
 func (m *Manager) apply(ctx context.Context, c *config.Config) error {
 	m.mu.Lock()
 	if !m.loaded {
-		m.cfg = c
-		m.logLimits.Store(&c.Log)
+		m.setConfig(c)
 		m.mu.Unlock()
 		return nil
 	}
 	oldWant := m.wanted(m.cfg)
-	m.cfg = c
-	m.logLimits.Store(&c.Log)
+	m.setConfig(c)
 	newWant := m.wanted(c)
 	m.mu.Unlock()
 	for name := range oldWant {
