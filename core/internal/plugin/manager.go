@@ -205,7 +205,7 @@ type Manager struct {
 	logLimits atomic.Pointer[config.Log]
 	// hookWindow is plugin.hook_commit_window, for the hook runners.
 	hookWindow atomic.Int64
-	logDrops  sync.Map
+	logDrops   sync.Map
 	// packs are the installed packs by name; replaced, never modified,
 	// with m.mu held.
 	packs atomic.Pointer[map[string]*installedPack]
