@@ -139,7 +139,6 @@ func (r *receiver) unsigned() int {
 	return r.bad
 }
 
-
 func downAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
