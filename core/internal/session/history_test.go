@@ -8,7 +8,7 @@ import (
 
 func TestHistoryCache(t *testing.T) {
 	c := newHistoryCache()
-	items := []HistoryItem{{"user", "a"}, {"assistant", "b"}, {"user", "c"}}
+	items := []HistoryItem{{Role: "user", Text: "a"}, {Role: "assistant", Text: "b"}, {Role: "user", Text: "c"}}
 	c.put("s1", 3, items, 1<<20)
 	if got, ok := c.get("s1", 3, 2); !ok || len(got) != 2 || got[0].Text != "b" {
 		t.Errorf("last 2 at count 3: %v %v", got, ok)
@@ -28,14 +28,14 @@ func TestHistoryCache(t *testing.T) {
 		t.Errorf("no history wanted: %v %v", got, ok)
 	}
 	// Bounded in bytes, least recently used out first.
-	c.put("s2", 1, []HistoryItem{{"user", strings.Repeat("x", 10)}}, 20)
+	c.put("s2", 1, []HistoryItem{{Role: "user", Text: strings.Repeat("x", 10)}}, 20)
 	if _, ok := c.get("s1", 3, 3); ok {
 		t.Error("s1 kept past the byte bound")
 	}
 	if _, ok := c.get("s2", 1, 1); !ok {
 		t.Error("s2, the newest, evicted")
 	}
-	c.put("s3", 1, []HistoryItem{{"user", strings.Repeat("y", 100)}}, 20)
+	c.put("s3", 1, []HistoryItem{{Role: "user", Text: strings.Repeat("y", 100)}}, 20)
 	if _, ok := c.get("s3", 1, 1); ok || c.size > 20 {
 		t.Errorf("an entry over the bound was kept (size %d)", c.size)
 	}

@@ -75,6 +75,8 @@ type SkillInput struct {
 type HistoryItem struct {
 	Role string `json:"role"`
 	Text string `json:"text"`
+
+	enc []byte // its JSON, once encoded (skillinput.go)
 }
 
 // MessageEvent is the data of message.* events.
@@ -190,7 +192,7 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 	s.idx.update(entryOf(&se))
 	s.publish(EventReceived, msg.event(&se))
 
-	input, _ := json.Marshal(SkillInput{Text: route.Text, Command: route.Command, SessionID: se.ID, MessageID: msg.ID,
+	input := encodeSkillInput(&SkillInput{Text: route.Text, Command: route.Command, SessionID: se.ID, MessageID: msg.ID,
 		Channel: se.Channel, UserID: se.UserID, Metadata: se.Metadata, History: history})
 	var usage Usage
 	var mu sync.Mutex // usage may be reported from skills the skill calls
