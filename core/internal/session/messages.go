@@ -156,14 +156,36 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 			return t, err
 		}
 	}
+	turn, se, err := s.take(ctx, in)
+	if err != nil {
+		return Turn{}, err
+	}
+	if in.IdempotencyKey != "" {
+		b, _ := json.Marshal(idemRecord{At: turn.Message.CreatedAt, Turn: turn})
+		if err := s.kv.Set(ctx, idemKey(in.Owner, in.IdempotencyKey), b); err != nil {
+			s.log.Error("idempotency record not stored", "session_id", se.ID, "error", err)
+		}
+	}
+	// The reply goes out on its channel once the session's lock is let
+	// go: a slow platform holds up no other message of the session.
+	if in.FromChannel && s.hooks.Outbound != nil {
+		s.hooks.Outbound(logs.WithSessionID(ctx, se.ID), se, turn.Reply)
+	}
+	return turn, nil
+}
+
+// take is a turn under its session's lock: read the session, route the
+// text, read the history, store the message, call the skill, store the
+// reply, publish both.
+func (s *Service) take(ctx context.Context, in PostInput) (Turn, Session, error) {
 	unlock := s.lock(in.SessionID)
 	defer unlock()
 	se, err := s.Get(ctx, in.SessionID)
 	if err != nil {
-		return Turn{}, err
+		return Turn{}, Session{}, err
 	}
 	if se.TerminatedAt != nil {
-		return Turn{}, fmt.Errorf("%w: %q takes no more messages; start a new one", ErrTerminated, se.ID)
+		return Turn{}, Session{}, fmt.Errorf("%w: %q takes no more messages; start a new one", ErrTerminated, se.ID)
 	}
 	// Every line logged below, the skill's own included, names the session.
 	ctx = logs.WithSessionID(ctx, se.ID)
@@ -171,7 +193,7 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 	if !ok {
 		def := s.cfg().Sessions.DefaultSkill
 		if def == "" {
-			return Turn{}, fmt.Errorf("%w: no skill trigger matches and sessions.default_skill is empty", ErrNoRoute)
+			return Turn{}, Session{}, fmt.Errorf("%w: no skill trigger matches and sessions.default_skill is empty", ErrNoRoute)
 		}
 		route = plugin.Route{Skill: def, Text: in.Text}
 	}
@@ -179,7 +201,7 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 	history, cached := s.hist.get(se.ID, se.MessageCount, n)
 	if !cached {
 		if history, err = s.history(ctx, &se, n); err != nil {
-			return Turn{}, err
+			return Turn{}, Session{}, err
 		}
 	}
 
@@ -187,7 +209,7 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 	msg := Message{ID: NewID("msg"), SessionID: se.ID, Seq: se.MessageCount + 1, Role: "user", Text: in.Text, CreatedAt: now}
 	se.MessageCount, se.LastActivity, se.LastMessageAt = msg.Seq, now, &now
 	if err := s.store(ctx, &msg, &se); err != nil {
-		return Turn{}, err
+		return Turn{}, Session{}, err
 	}
 	s.idx.update(entryOf(&se))
 	s.publish(EventReceived, msg.event(&se))
@@ -227,7 +249,7 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 	defer mu.Unlock()
 	if err != nil {
 		s.log.WarnContext(ctx, "turn failed", "skill", route.Skill, "error", err)
-		return Turn{}, fmt.Errorf("skill %s: %w", route.Skill, err)
+		return Turn{}, Session{}, fmt.Errorf("skill %s: %w", route.Skill, err)
 	}
 
 	done := s.now().UTC()
@@ -240,7 +262,7 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 	se.TokenUsage.Input += usage.Input
 	se.TokenUsage.Output += usage.Output
 	if err := s.store(ctx, &reply, &se); err != nil {
-		return Turn{}, err
+		return Turn{}, Session{}, err
 	}
 	s.idx.update(entryOf(&se))
 	// The next turn's history: this one's, its message and its reply (a
@@ -250,17 +272,7 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 	s.publish(EventSent, reply.event(&se))
 	s.log.InfoContext(ctx, "turn", "skill", route.Skill, "message_id", msg.ID, "duration", done.Sub(now))
 
-	turn := Turn{SessionID: se.ID, Message: msg, Reply: reply}
-	if in.IdempotencyKey != "" {
-		b, _ := json.Marshal(idemRecord{At: now, Turn: turn})
-		if err := s.kv.Set(ctx, idemKey(in.Owner, in.IdempotencyKey), b); err != nil {
-			s.log.Error("idempotency record not stored", "session_id", se.ID, "error", err)
-		}
-	}
-	if in.FromChannel && s.hooks.Outbound != nil {
-		s.hooks.Outbound(ctx, se, reply)
-	}
-	return turn, nil
+	return Turn{SessionID: se.ID, Message: msg, Reply: reply}, se, nil
 }
 
 func (m *Message) event(se *Session) MessageEvent {

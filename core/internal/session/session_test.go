@@ -330,3 +330,48 @@ func TestConcurrentPostsKeepOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestOutboundAfterTheLock: a channel's reply goes out after the turn has
+// let go of its session: a platform slow to take it holds up no other
+// message of the session.
+func TestOutboundAfterTheLock(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	release := make(chan struct{})
+	sent := make(chan string, 2)
+	svc, err := Open(ctx, Deps{Store: f.kv, Bus: f.bus, Config: func() *config.Config { return f.cfg }, Skills: f.skills,
+		Hooks: Hooks{Outbound: func(ctx context.Context, se Session, reply Message) {
+			<-release
+			sent <- reply.Text
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	se, _ := svc.Create(ctx, CreateInput{Channel: "telegram", Owner: "alice"})
+	go svc.Post(ctx, PostInput{SessionID: se.ID, Text: "/upper first", FromChannel: true})
+	done := make(chan error, 1)
+	go func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for { // the first post is in its Outbound once the session counts its two messages
+			got, _ := svc.Get(ctx, se.ID)
+			if got.MessageCount == 2 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		_, err := svc.Post(ctx, PostInput{SessionID: se.ID, Text: "/upper second"})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second post waited for the first one's outbound delivery")
+	}
+	close(release)
+	if got := <-sent; got != "FIRST" {
+		t.Errorf("outbound sent %q", got)
+	}
+}
