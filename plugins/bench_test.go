@@ -55,9 +55,15 @@ func BenchmarkFirstParty(b *testing.B) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"healthy","version":"dev","uptime_seconds":12.345}`))
 	})
-	for _, name := range []string{"headers", "guard", "redact"} {
+	// The configs of the load harness's first-party chain (cmd/portico-bench).
+	for _, mw := range []struct{ name, config string }{
+		{"headers", `{"response.set.X-Bench":"1","request.set.X-Bench-headers":"1"}`},
+		{"guard", `{"paths":"/never/**"}`},
+		{"redact", `{}`},
+	} {
+		name := mw.name
 		b.Run(name+"-middleware", func(b *testing.B) {
-			m, err := harness.LoadMiddleware(ctx, name, module(b, name), harness.NewHost(), nil, []byte(`{}`))
+			m, err := harness.LoadMiddleware(ctx, name, module(b, name), harness.NewHost(), nil, []byte(mw.config))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -127,22 +127,28 @@ func load() {
 }
 
 func matchPath(pattern, p string) bool {
-	if prefix, ok := strings.CutSuffix(pattern, "/**"); ok {
-		return p == prefix || strings.HasPrefix(p, prefix+"/")
+	if prefix, ok := strings.CutSuffix(pattern, "/**"); ok { // "/x/**": /x, and /x/ and below
+		return strings.HasPrefix(p, prefix) && (len(p) == len(prefix) || p[len(prefix)] == '/')
 	}
 	ok, _ := path.Match(pattern, p)
 	return ok
 }
 
 // refused says which rule a request breaks, or "".
+// Each part of the request is read only when a rule needs it: in a
+// guest, every read (a host call and a string) costs.
 func refused(req middleware.Request) string {
-	if cfg.methods[req.Method()] {
-		return "method " + req.Method()
+	if len(cfg.methods) > 0 {
+		if m := req.Method(); cfg.methods[m] {
+			return "method " + m
+		}
 	}
-	p := path.Clean(req.Path())
-	for _, pat := range cfg.paths {
-		if matchPath(pat, p) {
-			return "path " + pat
+	if len(cfg.paths) > 0 {
+		p := path.Clean(req.Path())
+		for _, pat := range cfg.paths {
+			if matchPath(pat, p) {
+				return "path " + pat
+			}
 		}
 	}
 	if len(cfg.cidrs) > 0 {

@@ -56,3 +56,16 @@ func TestRedactOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestTextual(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"": true, "text/plain": true, "TEXT/HTML; charset=utf-8": true, " application/json ": true,
+		"application/problem+json": true, "Application/X-WWW-Form-Urlencoded": true, "application/xml": true,
+		"image/svg+XML": true, "application/octet-stream": false, "image/png": false, "multipart/form-data; boundary=x": false,
+		"tex": false, "json/whatever": false,
+	} {
+		if got := textual(ct); got != want {
+			t.Errorf("textual(%q) = %v, want %v", ct, got, want)
+		}
+	}
+}
