@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -174,6 +175,38 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 	return turn, nil
 }
 
+// skillCall is a turn's call of its skill: the output as it comes, the
+// LLM usage that the calls it makes report (from any goroutine), and
+// whether LLM deltas already reached the caller (the skill's own output
+// then repeats them: it is stored, not sent again).
+type skillCall struct {
+	onChunk  func(text string)
+	out      bytes.Buffer
+	streamed atomic.Bool
+	mu       sync.Mutex
+	usage    Usage
+}
+
+func (c *skillCall) sink(chunk []byte) error {
+	c.out.Write(chunk)
+	if c.onChunk != nil && !c.streamed.Load() {
+		c.onChunk(string(chunk))
+	}
+	return nil
+}
+
+func (c *skillCall) delta(text string) {
+	c.streamed.Store(true)
+	c.onChunk(text)
+}
+
+func (c *skillCall) addUsage(u Usage) {
+	c.mu.Lock()
+	c.usage.Input += u.Input
+	c.usage.Output += u.Output
+	c.mu.Unlock()
+}
+
 // take is a turn under its session's lock: read the session, route the
 // text, read the history, store the message, call the skill, store the
 // reply, publish both.
@@ -216,44 +249,26 @@ func (s *Service) take(ctx context.Context, in PostInput) (Turn, Session, error)
 
 	input := encodeSkillInput(&SkillInput{Text: route.Text, Command: route.Command, SessionID: se.ID, MessageID: msg.ID,
 		Channel: se.Channel, UserID: se.UserID, Metadata: se.Metadata, History: history})
-	var usage Usage
-	var mu sync.Mutex // usage may be reported from skills the skill calls
-	// streamed is set once LLM deltas have reached the caller: the skill's
-	// own output then repeats them and is stored, not sent again.
-	var streamed atomic.Bool
+	call := &skillCall{onChunk: in.OnChunk}
 	callCtx := ctx
 	if s.hooks.Observe != nil {
 		var onDelta func(string)
 		if in.OnChunk != nil {
-			onDelta = func(text string) {
-				streamed.Store(true)
-				in.OnChunk(text)
-			}
+			onDelta = call.delta
 		}
-		callCtx = s.hooks.Observe(ctx, func(u Usage) {
-			mu.Lock()
-			usage.Input += u.Input
-			usage.Output += u.Output
-			mu.Unlock()
-		}, onDelta)
+		callCtx = s.hooks.Observe(ctx, call.addUsage, onDelta)
 	}
-	var out bytes.Buffer
-	_, err = s.skills.Stream(callCtx, route.Skill, input, func(chunk []byte) error {
-		out.Write(chunk)
-		if in.OnChunk != nil && !streamed.Load() {
-			in.OnChunk(string(chunk))
-		}
-		return nil
-	})
-	mu.Lock()
-	defer mu.Unlock()
+	_, err = s.skills.Stream(callCtx, route.Skill, input, call.sink)
+	call.mu.Lock()
+	defer call.mu.Unlock()
+	usage := call.usage
 	if err != nil {
 		s.log.WarnContext(ctx, "turn failed", "skill", route.Skill, "error", err)
 		return Turn{}, Session{}, fmt.Errorf("skill %s: %w", route.Skill, err)
 	}
 
 	done := s.now().UTC()
-	reply := Message{ID: NewID("msg"), SessionID: se.ID, Seq: msg.Seq + 1, Role: "assistant", Text: replyText(out.Bytes()),
+	reply := Message{ID: NewID("msg"), SessionID: se.ID, Seq: msg.Seq + 1, Role: "assistant", Text: replyText(call.out.Bytes()),
 		Skill: route.Skill, Trigger: route.Trigger, CreatedAt: done}
 	if usage != (Usage{}) {
 		reply.Usage = &usage
@@ -270,7 +285,7 @@ func (s *Service) take(ctx context.Context, in PostInput) (Turn, Session, error)
 	next := append(history[:len(history):len(history)], HistoryItem{Role: msg.Role, Text: msg.Text}, HistoryItem{Role: reply.Role, Text: reply.Text})
 	s.hist.put(se.ID, reply.Seq, next[max(0, len(next)-n):], s.cfg().Sessions.HistoryCache)
 	s.publish(EventSent, reply.event(&se))
-	s.log.InfoContext(ctx, "turn", "skill", route.Skill, "message_id", msg.ID, "duration", done.Sub(now))
+	s.log.LogAttrs(ctx, slog.LevelInfo, "turn", slog.String("skill", route.Skill), slog.String("message_id", msg.ID), slog.Duration("duration", done.Sub(now)))
 
 	return Turn{SessionID: se.ID, Message: msg, Reply: reply}, se, nil
 }

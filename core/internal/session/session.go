@@ -11,6 +11,7 @@ package session
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,7 +154,9 @@ func (s *Service) Count() int { return s.idx.len() }
 func NewID(prefix string) string {
 	var b [12]byte
 	rand.Read(b[:])
-	return fmt.Sprintf("%s_%x", prefix, b)
+	out := make([]byte, 0, len(prefix)+1+2*len(b))
+	out = append(append(out, prefix...), '_')
+	return string(hex.AppendEncode(out, b[:]))
 }
 
 // CreateInput is what a new session is made of.
