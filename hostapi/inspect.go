@@ -8,7 +8,6 @@ import (
 
 	"github.com/porticohq/portico/hostapi/internal/engine"
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
 )
 
 // Report describes a module for `portico plugin inspect`.
@@ -27,10 +26,6 @@ type Report struct {
 	MemoryUsed    uint64   `json:"memory_bytes_after_start,omitempty"`
 }
 
-func signature(d api.FunctionDefinition) string {
-	return engine.Signature(d.ParamTypes(), d.ResultTypes())
-}
-
 // Inspect compiles wasm and reports its ABI version, exports, imports and
 // whether the gateway would load it (and why not). cacheDir is the
 // compilation cache to use ("" compiles in memory).
@@ -45,7 +40,7 @@ func Inspect(ctx context.Context, name string, wasm []byte, host Host, cacheDir 
 		return nil, fmt.Errorf("%w: %v", ErrNotWasm, err)
 	}
 	for name, d := range compiled.ExportedFunctions() {
-		rep.Exports = append(rep.Exports, name+" "+signature(d))
+		rep.Exports = append(rep.Exports, name+" "+engine.FuncSignature(d))
 		switch name {
 		case ExportSkill:
 			rep.ExportedKinds = append(rep.ExportedKinds, KindSkill)
@@ -70,7 +65,7 @@ func Inspect(ctx context.Context, name string, wasm []byte, host Host, cacheDir 
 	}
 	for _, d := range compiled.ImportedFunctions() {
 		mod, fn, _ := d.Import()
-		rep.Imports = append(rep.Imports, mod+"."+fn+" "+signature(d))
+		rep.Imports = append(rep.Imports, mod+"."+fn+" "+engine.FuncSignature(d))
 	}
 	for _, cs := range compiled.CustomSections() {
 		if cs.Name() == "go:buildid" && rep.Start == "_start" {

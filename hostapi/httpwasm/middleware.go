@@ -165,7 +165,7 @@ func checkExports(name string, c wazero.CompiledModule) error {
 			return fmt.Errorf("middleware %q: %w: missing export %s; is this an http-wasm handler (http-wasm.io)?", name, hostapi.ErrABI, fn)
 		}
 		if !slices.Equal(d.ParamTypes(), params) || !slices.Equal(d.ResultTypes(), results) {
-			return fmt.Errorf("middleware %q: %w: export %s has signature %s, want %s", name, hostapi.ErrABI, fn, signature(d), engine.Signature(params, results))
+			return fmt.Errorf("middleware %q: %w: export %s has signature %s, want %s", name, hostapi.ErrABI, fn, engine.FuncSignature(d), engine.Signature(params, results))
 		}
 		return nil
 	}
@@ -193,13 +193,9 @@ func checkImport(name string, imp api.FunctionDefinition) error {
 		return fmt.Errorf("middleware %q: %w: imports %s.%s, which the http-wasm handler ABI does not define", name, hostapi.ErrABI, mod, fn)
 	}
 	if !slices.Equal(imp.ParamTypes(), params) || !slices.Equal(imp.ResultTypes(), results) {
-		return fmt.Errorf("middleware %q: %w: import %s.%s has signature %s, want %s", name, hostapi.ErrABI, mod, fn, signature(imp), engine.Signature(params, results))
+		return fmt.Errorf("middleware %q: %w: import %s.%s has signature %s, want %s", name, hostapi.ErrABI, mod, fn, engine.FuncSignature(imp), engine.Signature(params, results))
 	}
 	return nil
-}
-
-func signature(d api.FunctionDefinition) string {
-	return engine.Signature(d.ParamTypes(), d.ResultTypes())
 }
 
 // Name returns the middleware's name.

@@ -109,11 +109,13 @@ func (b *Bus) Publish(e Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	e.enc = &encoding{}
 	b.published.Add(1)
 	for _, s := range *b.subs.Load() {
 		if !s.match(e.Type) {
 			continue
+		}
+		if e.enc == nil {
+			e.enc = &encoding{} // shared by the copies every subscriber gets
 		}
 		s.mu.RLock()
 		if !s.closed {

@@ -49,12 +49,12 @@ func owner(r *http.Request) (user string, seeAll bool) {
 // ownSession loads a session the caller may see; others' sessions are
 // not found, so their ids leak nothing.
 func (a *API) ownSession(r *http.Request, id string) (session.Session, error) {
+	if err := a.ownsSession(r, id); err != nil {
+		return session.Session{}, err
+	}
 	se, err := a.d.Sessions.Get(r.Context(), id)
 	if err != nil {
 		return se, sessionError(err)
-	}
-	if user, all := owner(r); !all && se.Owner != user {
-		return se, Errorf(http.StatusNotFound, CodeNotFound, "session not found: %q", id)
 	}
 	return se, nil
 }

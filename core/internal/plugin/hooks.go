@@ -80,38 +80,20 @@ func (m *Manager) startHooks(e *entry, buffer int) error {
 		for ev := range evs {
 			deliver(ev)
 			var deadline <-chan time.Time // armed once per run: a run lasts at most the window
-		run:
-			for !batch.full() {
-				select {
-				case ev, ok := <-evs:
-					if !ok {
-						break run
+			armed := false
+			for len(batch.keys) > 0 && !batch.full() { // with nothing held there is no run to extend
+				if !armed {
+					armed = true
+					if d := time.Duration(m.hookWindow.Load()); d > 0 {
+						window.Reset(d)
+						deadline = window.C
 					}
-					deliver(ev)
-					continue
-				default:
 				}
-				if len(batch.keys) == 0 {
-					break // nothing to commit: wait for the next event
+				ev, ok := nextInRun(evs, deadline)
+				if !ok {
+					break
 				}
-				if deadline == nil {
-					d := time.Duration(m.hookWindow.Load())
-					if d <= 0 {
-						break
-					}
-					window.Reset(d)
-					deadline = window.C
-				}
-				select {
-				case ev, ok := <-evs:
-					if !ok {
-						break run
-					}
-					deliver(ev)
-					continue
-				case <-deadline:
-				}
-				break
+				deliver(ev)
 			}
 			window.Stop()
 			flush()
@@ -119,6 +101,25 @@ func (m *Manager) startHooks(e *entry, buffer int) error {
 	}()
 	e.hook = h
 	return nil
+}
+
+// nextInRun returns the run's next event: one already queued, else one
+// that comes before deadline (nil: none may wait); ok is false when the
+// run ends there (or the queue is closed).
+func nextInRun(evs <-chan events.Event, deadline <-chan time.Time) (ev events.Event, ok bool) {
+	select {
+	case ev, ok = <-evs:
+		return ev, ok
+	default:
+	}
+	if deadline == nil {
+		return ev, false
+	}
+	select {
+	case ev, ok = <-evs:
+	case <-deadline:
+	}
+	return ev, ok
 }
 
 // stop ends delivery and waits for the event in progress.

@@ -53,14 +53,23 @@ func (b *kvBatch) get(key []byte) (v []byte, found, held bool) {
 	return v, held && v != nil, held
 }
 
-// oldSize is what key holds now (in the batch, else in the store): its
-// key and value bytes, or 0 when absent.
+// oldSize is what key holds now (in the batch, else as the host knows it
+// or the store has it): its key and value bytes, or 0 when absent.
 func (b *kvBatch) oldSize(ctx context.Context, key []byte) (int64, error) {
 	if v, found, held := b.get(key); held {
 		if !found {
 			return 0, nil
 		}
 		return int64(len(key) + len(v)), nil
+	}
+	b.h.wmu.Lock()
+	n, known := b.h.sizes[string(key)]
+	b.h.wmu.Unlock()
+	if known {
+		if n < 0 {
+			return 0, nil
+		}
+		return int64(len(key) + n), nil
 	}
 	v, err := b.h.kv.Get(ctx, key)
 	switch {

@@ -103,6 +103,11 @@ func Specs() []*Spec {
 	return specs[:len(specs):len(specs)]
 }
 
+// FuncSignature is Signature of a function's definition.
+func FuncSignature(d api.FunctionDefinition) string {
+	return Signature(d.ParamTypes(), d.ResultTypes())
+}
+
 // Signature renders a function's type as "(i32, i32) -> (i64)".
 func Signature(params, results []api.ValueType) string {
 	names := func(ts []api.ValueType) string {
