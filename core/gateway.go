@@ -202,9 +202,7 @@ func (g *Gateway) build(opts Options, e checked) error {
 	logFor := func(module string) *slog.Logger { return g.log.With(logring.KeyModule, module) }
 	add := g.parts.add
 
-	if e.store != nil {
-		g.store = e.store
-	} else if g.store, err = store.Open(c.DataDir, store.Options{MemTableBytes: c.Storage.MemTableBytes, CacheBytes: c.Storage.CacheBytes, IndexCacheBytes: c.Storage.IndexCacheBytes, Logger: logFor("store")}); err != nil {
+	if g.store, err = openStore(context.Background(), e.store, c, logFor("store")); err != nil {
 		return err
 	}
 	if err := add("store", closeFunc(func(context.Context) error { return g.store.Close() })); err != nil {

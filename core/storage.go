@@ -8,8 +8,10 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"log/slog"
 	"sync"
 
+	"github.com/porticohq/portico/core/internal/config"
 	"github.com/porticohq/portico/core/internal/store"
 )
 
@@ -195,6 +197,21 @@ func (t *memoryTxn) Delete(key []byte) error {
 	return nil
 }
 
+// openStore opens the store storage.backend names, unless the program
+// gave one.
+func openStore(ctx context.Context, given store.Store, c *config.Config, log *slog.Logger) (store.Store, error) {
+	switch {
+	case given != nil:
+		return given, nil
+	case c.Storage.Backend == "postgres":
+		p := c.Storage.Postgres
+		return store.OpenPostgres(ctx, store.PostgresOptions{URL: p.URL, MaxConns: int32(p.MaxConns),
+			StatementTimeout: p.StatementTimeout.D(), ConnectTimeout: p.ConnectTimeout.D(), Logger: log})
+	}
+	return store.Open(c.DataDir, store.Options{MemTableBytes: c.Storage.MemTableBytes, CacheBytes: c.Storage.CacheBytes,
+		IndexCacheBytes: c.Storage.IndexCacheBytes, Logger: log})
+}
+
 // storeAdapter turns a public Store into the core's store.Store.
 type storeAdapter struct{ s Store }
 
@@ -203,7 +220,7 @@ var _ store.Store = (*storeAdapter)(nil)
 // ErrBackupUnsupported is what an online backup (POST
 // /api/v1/admin/backup, portico backup) answers when the gateway runs on
 // a Store given in Options: only the embedded database can stream one.
-var ErrBackupUnsupported = errors.New("online backup is not supported by this storage backend; back up your Store by its own means")
+var ErrBackupUnsupported = store.ErrBackupUnsupported
 
 func notFound(err error) error {
 	if err != nil && errors.Is(err, ErrNotFound) {
@@ -242,7 +259,9 @@ func (a *storeAdapter) Scan(ctx context.Context, prefix []byte, opts store.ScanO
 	return err
 }
 
-func (a *storeAdapter) Backup(ctx context.Context, w io.Writer) error { return ErrBackupUnsupported }
+func (a *storeAdapter) Backup(ctx context.Context, w io.Writer) error {
+	return fmt.Errorf("%w: back up your Store by its own means", ErrBackupUnsupported)
+}
 
 // CollectGarbage has nothing to do: space is the Store's own business.
 func (a *storeAdapter) CollectGarbage(float64) (int, error) { return 0, nil }

@@ -178,13 +178,25 @@ type CORS struct {
 	MaxAge           Duration `koanf:"max_age" doc:"How long a browser may cache a preflight answer."`
 }
 
-// Storage configures the embedded Badger database.
+// Storage configures where the gateway keeps its state: the embedded
+// Badger database (the other keys) or PostgreSQL (storage.postgres).
 type Storage struct {
+	Backend  string   `koanf:"backend" reload:"restart" doc:"badger (embedded, in data_dir: one node) or postgres (storage.postgres: several nodes may share one database)."`
+	Postgres Postgres `koanf:"postgres"`
+	// The keys below apply to Badger.
 	GCInterval      Duration `koanf:"gc_interval" doc:"How often the value log is garbage-collected."`
 	GCDiscardRatio  float64  `koanf:"gc_discard_ratio" doc:"Rewrite a value-log file when at least this share of it is stale (0 < r < 1)."`
 	MemTableBytes   int64    `koanf:"memtable_bytes" reload:"restart" doc:"Size of one in-memory write table, in bytes."`
 	CacheBytes      int64    `koanf:"cache_bytes" reload:"restart" doc:"Size of the block cache, in bytes."`
 	IndexCacheBytes int64    `koanf:"index_cache_bytes" reload:"restart" doc:"Size of the cache of table indexes and bloom filters, in bytes; 0 keeps every index in memory (Badger's default, which grows with the data)."`
+}
+
+// Postgres configures the PostgreSQL store (storage.backend = "postgres").
+type Postgres struct {
+	URL              string   `koanf:"url" reload:"restart" secret:"true" doc:"The database, as a URL (postgres://user:password@host:5432/db?sslmode=verify-full) or libpq key=value string; libpq's PG* environment variables fill what it leaves out."`
+	MaxConns         int64    `koanf:"max_conns" reload:"restart" doc:"Connections in the pool; 0 is pgx's default (the larger of 4 and the number of CPUs). Each session turn in flight holds one for its lock."`
+	StatementTimeout Duration `koanf:"statement_timeout" reload:"restart" doc:"The server ends a statement that runs this long (and the request answers 503 store_unavailable); 0 keeps the server's setting."`
+	ConnectTimeout   Duration `koanf:"connect_timeout" reload:"restart" doc:"How long one connection attempt may take."`
 }
 
 // Audit configures the audit trail.
@@ -234,6 +246,8 @@ func Default() *Config {
 			TrustedProxies: []string{},
 		},
 		Storage: Storage{
+			Backend:         "badger",
+			Postgres:        Postgres{StatementTimeout: Duration(15 * time.Second), ConnectTimeout: Duration(5 * time.Second)},
 			GCInterval:      Duration(10 * time.Minute),
 			GCDiscardRatio:  0.5,
 			MemTableBytes:   16 << 20,
@@ -427,6 +441,24 @@ func (c *Config) Validate() error {
 	}
 	if c.Storage.CacheBytes < 0 {
 		bad("storage.cache_bytes", "must not be negative (got %d)", c.Storage.CacheBytes)
+	}
+	switch c.Storage.Backend {
+	case "badger":
+	case "postgres":
+		if strings.TrimSpace(c.Storage.Postgres.URL) == "" {
+			bad("storage.postgres.url", "must be set when storage.backend is postgres (postgres://user:password@host:5432/db)")
+		}
+	default:
+		bad("storage.backend", "must be badger or postgres (got %q)", c.Storage.Backend)
+	}
+	if n := c.Storage.Postgres.MaxConns; n < 0 || n > 10000 {
+		bad("storage.postgres.max_conns", "must be between 0 (pgx's default) and 10000 (got %d)", n)
+	}
+	if c.Storage.Postgres.ConnectTimeout <= 0 {
+		bad("storage.postgres.connect_timeout", "must be a positive duration (got %s)", c.Storage.Postgres.ConnectTimeout.D())
+	}
+	if c.Storage.Postgres.StatementTimeout < 0 {
+		bad("storage.postgres.statement_timeout", "must not be negative (got %s)", c.Storage.Postgres.StatementTimeout.D())
 	}
 	for _, p := range c.HTTP.TrustedProxies {
 		if _, err := netip.ParsePrefix(p); err != nil {

@@ -236,6 +236,9 @@ func TestLoadErrors(t *testing.T) {
 		{name: "webhooks backoff order", file: "c.toml", body: "[webhooks]\ninitial_backoff = \"1m\"\nmax_backoff = \"1s\"\nmax_attempts = 0\n", keys: []string{"webhooks.max_backoff", "webhooks.max_attempts"}, invalid: true},
 		{name: "middleware group without plugins or with a bad path", file: "c.toml", body: "[[middleware.pre_auth]]\nname = \"all\"\npaths = [\"api\"]\n", keys: []string{"middleware.pre_auth[0].plugins", "middleware.pre_auth[0].paths"}, invalid: true},
 		{name: "middleware group with an unknown key", file: "c.toml", body: "[[middleware.post_auth]]\nplugin = [\"guard\"]\n", keys: []string{"middleware.post_auth"}, invalid: true},
+		{name: "storage unknown backend", file: "c.toml", body: "[storage]\nbackend = \"sqlite\"\n", keys: []string{"storage.backend"}, contains: "badger or postgres", invalid: true},
+		{name: "postgres without url", file: "c.toml", body: "[storage]\nbackend = \"postgres\"\n[storage.postgres]\nmax_conns = -1\nconnect_timeout = \"0s\"\n",
+			keys: []string{"storage.postgres.url", "storage.postgres.max_conns", "storage.postgres.connect_timeout"}, invalid: true},
 		{name: "missing explicit file", file: "missing.toml", contains: "does not exist"},
 		{name: "unknown format", file: "c.ini", body: "x=1", contains: "unknown format"},
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+
+	"github.com/porticohq/portico/core/internal/store"
 )
 
 // Error is an API error: an HTTP status, a stable machine-readable code and a
@@ -39,6 +41,9 @@ const (
 	CodeInternal      = "internal_error"     // 500
 	CodeNotReady      = "not_ready"          // 503
 	CodeOverloaded    = "overloaded"         // 503
+	// CodeStoreUnavailable: the store (PostgreSQL) cannot be reached;
+	// the transaction that failed wrote nothing.
+	CodeStoreUnavailable = "store_unavailable" // 503
 )
 
 type envelope struct {
@@ -61,6 +66,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case errors.As(err, &ae):
 	case errors.As(err, &mbe):
 		ae = Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "request body is larger than the limit of %d bytes (http.max_body_bytes, or plugin.max_upload_bytes and packs.max_upload_bytes for uploads)", mbe.Limit)
+	case errors.Is(err, store.ErrUnavailable):
+		log.WarnContext(r.Context(), "store unavailable", "error", err, "method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()))
+		w.Header().Set("Retry-After", "1")
+		ae = &Error{Status: http.StatusServiceUnavailable, Code: CodeStoreUnavailable, Message: "the store cannot be reached now; what failed was not written; retry shortly (request id " + RequestID(r.Context()) + ")"}
 	default:
 		log.ErrorContext(r.Context(), "request failed", "error", err, "method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()))
 		ae = &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error; the server log has the details (request id " + RequestID(r.Context()) + ")"}

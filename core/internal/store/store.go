@@ -1,7 +1,8 @@
 // Package store is Portico's storage: a narrow key-value interface that
 // sessions, keys, plugin data, queues and the audit trail are written
 // against, with an embedded Badger implementation (on disk, or in memory for
-// tests). Keys are namespaced by prefix ("audit/", "plugin/notes/").
+// tests) and a PostgreSQL one for several nodes sharing one database. Keys
+// are namespaced by prefix ("audit/", "plugin/notes/").
 package store
 
 import (
@@ -19,6 +20,15 @@ var (
 	ErrNotEmpty = errors.New("the data dir already holds data")
 	// ErrStop ends a Scan early without an error.
 	ErrStop = errors.New("stop scan")
+	// ErrUnavailable is a store that cannot be reached or cannot serve
+	// now (PostgreSQL down or restarting); nothing was written. The API
+	// answers it 503 store_unavailable.
+	ErrUnavailable = errors.New("the store is unavailable")
+	// ErrBackupUnsupported is a backend whose backups are made with its
+	// own tools.
+	ErrBackupUnsupported = errors.New("online backup is not supported by this storage backend")
+	// ErrSchemaTooNew refuses a database migrated by a newer Portico.
+	ErrSchemaTooNew = errors.New("the database schema is newer than this build knows")
 )
 
 // WriteOption changes how a write is made.

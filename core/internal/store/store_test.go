@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/porticohq/portico/core/internal/store"
+	"github.com/porticohq/portico/internal/testtool"
 )
 
 // smallOpts keeps on-disk test stores light: Badger's defaults reserve tens
@@ -39,13 +40,46 @@ func openDisk(t testing.TB, dir string) *store.Badger {
 	return s
 }
 
-// backends are the two ways to open a store; KV behaviour must not differ.
+// backends are the two ways to open a Badger store.
 var backends = []struct {
 	name string
 	open func(t testing.TB) *store.Badger
 }{
 	{"memory", openMemory},
 	{"disk", func(t testing.TB) *store.Badger { return openDisk(t, t.TempDir()) }},
+}
+
+// stores are every backend of the KV surface; its behaviour must not
+// differ between them.
+var stores = []struct {
+	name string
+	open func(t testing.TB) store.Store
+}{
+	{"memory", func(t testing.TB) store.Store { return openMemory(t) }},
+	{"disk", func(t testing.TB) store.Store { return openDisk(t, t.TempDir()) }},
+	{"postgres", func(t testing.TB) store.Store { return openPostgres(t) }},
+}
+
+// openPostgres opens a store on a new database (skipping without one),
+// closed at the end of the test.
+func openPostgres(t testing.TB) *store.Postgres {
+	t.Helper()
+	s, err := store.OpenPostgres(context.Background(), store.PostgresOptions{URL: testtool.Postgres(t)})
+	if err != nil {
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// forEachStore runs test on a new store of every backend, in parallel.
+func forEachStore(t *testing.T, test func(t *testing.T, s store.Store)) {
+	for _, b := range stores {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			test(t, b.open(t))
+		})
+	}
 }
 
 func mustGet(t testing.TB, kv store.KV, key string) []byte {
@@ -89,7 +123,7 @@ func scanKeys(t testing.TB, kv store.KV, prefix string, opts store.ScanOptions) 
 func TestKVBasics(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	for _, b := range backends {
+	for _, b := range stores {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			s := b.open(t)
@@ -222,279 +256,285 @@ func hasKey(t testing.TB, kv store.KV, key string) bool {
 func TestScan(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := openMemory(t)
-	for _, k := range []string{"b/1", "a/2", "ab", "a/1", "a/3"} {
-		mustSet(t, s, k, "v:"+k)
-	}
+	forEachStore(t, func(t *testing.T, s store.Store) {
+		for _, k := range []string{"b/1", "a/2", "ab", "a/1", "a/3"} {
+			mustSet(t, s, k, "v:"+k)
+		}
 
-	cases := []struct {
-		name   string
-		prefix string
-		opts   store.ScanOptions
-		want   []string
-	}{
-		{"prefix in key order", "a/", store.ScanOptions{}, []string{"a/1", "a/2", "a/3"}},
-		{"prefix reverse", "a/", store.ScanOptions{Reverse: true}, []string{"a/3", "a/2", "a/1"}},
-		{"other prefix", "b/", store.ScanOptions{}, []string{"b/1"}},
-		{"other prefix reverse", "b/", store.ScanOptions{Reverse: true}, []string{"b/1"}},
-		{"shorter prefix", "a", store.ScanOptions{}, []string{"a/1", "a/2", "a/3", "ab"}},
-		{"exact key as prefix", "ab", store.ScanOptions{}, []string{"ab"}},
-		{"no match", "c/", store.ScanOptions{}, nil},
-		{"no match reverse", "c/", store.ScanOptions{Reverse: true}, nil},
-		{"nil prefix is everything", "", store.ScanOptions{}, []string{"a/1", "a/2", "a/3", "ab", "b/1"}},
-		{"nil prefix reverse", "", store.ScanOptions{Reverse: true}, []string{"b/1", "ab", "a/3", "a/2", "a/1"}},
-		{"keys only", "a/", store.ScanOptions{KeysOnly: true}, []string{"a/1", "a/2", "a/3"}},
-		{"keys only reverse", "a/", store.ScanOptions{KeysOnly: true, Reverse: true}, []string{"a/3", "a/2", "a/1"}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			var keys []string
-			err := s.Scan(ctx, []byte(c.prefix), c.opts, func(k, v []byte) error {
-				keys = append(keys, string(k))
-				if c.opts.KeysOnly {
-					if v != nil {
-						t.Errorf("KeysOnly: value of %q = %q, want nil", k, v)
+		cases := []struct {
+			name   string
+			prefix string
+			opts   store.ScanOptions
+			want   []string
+		}{
+			{"prefix in key order", "a/", store.ScanOptions{}, []string{"a/1", "a/2", "a/3"}},
+			{"prefix reverse", "a/", store.ScanOptions{Reverse: true}, []string{"a/3", "a/2", "a/1"}},
+			{"other prefix", "b/", store.ScanOptions{}, []string{"b/1"}},
+			{"other prefix reverse", "b/", store.ScanOptions{Reverse: true}, []string{"b/1"}},
+			{"shorter prefix", "a", store.ScanOptions{}, []string{"a/1", "a/2", "a/3", "ab"}},
+			{"exact key as prefix", "ab", store.ScanOptions{}, []string{"ab"}},
+			{"no match", "c/", store.ScanOptions{}, nil},
+			{"no match reverse", "c/", store.ScanOptions{Reverse: true}, nil},
+			{"nil prefix is everything", "", store.ScanOptions{}, []string{"a/1", "a/2", "a/3", "ab", "b/1"}},
+			{"nil prefix reverse", "", store.ScanOptions{Reverse: true}, []string{"b/1", "ab", "a/3", "a/2", "a/1"}},
+			{"keys only", "a/", store.ScanOptions{KeysOnly: true}, []string{"a/1", "a/2", "a/3"}},
+			{"keys only reverse", "a/", store.ScanOptions{KeysOnly: true, Reverse: true}, []string{"a/3", "a/2", "a/1"}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				var keys []string
+				err := s.Scan(ctx, []byte(c.prefix), c.opts, func(k, v []byte) error {
+					keys = append(keys, string(k))
+					if c.opts.KeysOnly {
+						if v != nil {
+							t.Errorf("KeysOnly: value of %q = %q, want nil", k, v)
+						}
+					} else if want := "v:" + string(k); string(v) != want {
+						t.Errorf("value of %q = %q, want %q", k, v, want)
 					}
-				} else if want := "v:" + string(k); string(v) != want {
-					t.Errorf("value of %q = %q, want %q", k, v, want)
+					return nil
+				})
+				if err != nil {
+					t.Fatalf("Scan: %v", err)
 				}
-				return nil
+				if !slices.Equal(keys, c.want) {
+					t.Fatalf("keys = %q, want %q", keys, c.want)
+				}
 			})
-			if err != nil {
-				t.Fatalf("Scan: %v", err)
-			}
-			if !slices.Equal(keys, c.want) {
-				t.Fatalf("keys = %q, want %q", keys, c.want)
-			}
-		})
-	}
+		}
+	})
 }
 
 func TestScanEarlyEnd(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := openMemory(t)
-	for i := range 5 {
-		mustSet(t, s, fmt.Sprintf("k/%d", i), "v")
-	}
-	errBoom := errors.New("boom")
+	forEachStore(t, func(t *testing.T, s store.Store) {
+		for i := range 5 {
+			mustSet(t, s, fmt.Sprintf("k/%d", i), "v")
+		}
+		errBoom := errors.New("boom")
 
-	cases := []struct {
-		name      string
-		ret       error // returned by fn on the second key
-		opts      store.ScanOptions
-		wantErr   error
-		wantCalls int
-	}{
-		{"ErrStop ends without error", store.ErrStop, store.ScanOptions{}, nil, 2},
-		{"ErrStop in reverse", store.ErrStop, store.ScanOptions{Reverse: true}, nil, 2},
-		{"wrapped ErrStop", fmt.Errorf("done: %w", store.ErrStop), store.ScanOptions{}, nil, 2},
-		{"other error is returned", errBoom, store.ScanOptions{}, errBoom, 2},
-		{"other error keys only", errBoom, store.ScanOptions{KeysOnly: true}, errBoom, 2},
-		{"nil visits all", nil, store.ScanOptions{}, nil, 5},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			calls := 0
-			err := s.Scan(ctx, []byte("k/"), c.opts, func(_, _ []byte) error {
-				calls++
-				if calls == 2 {
-					return c.ret
+		cases := []struct {
+			name      string
+			ret       error // returned by fn on the second key
+			opts      store.ScanOptions
+			wantErr   error
+			wantCalls int
+		}{
+			{"ErrStop ends without error", store.ErrStop, store.ScanOptions{}, nil, 2},
+			{"ErrStop in reverse", store.ErrStop, store.ScanOptions{Reverse: true}, nil, 2},
+			{"wrapped ErrStop", fmt.Errorf("done: %w", store.ErrStop), store.ScanOptions{}, nil, 2},
+			{"other error is returned", errBoom, store.ScanOptions{}, errBoom, 2},
+			{"other error keys only", errBoom, store.ScanOptions{KeysOnly: true}, errBoom, 2},
+			{"nil visits all", nil, store.ScanOptions{}, nil, 5},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				calls := 0
+				err := s.Scan(ctx, []byte("k/"), c.opts, func(_, _ []byte) error {
+					calls++
+					if calls == 2 {
+						return c.ret
+					}
+					return nil
+				})
+				if c.wantErr == nil && err != nil {
+					t.Fatalf("Scan = %v, want nil", err)
 				}
-				return nil
+				if c.wantErr != nil && !errors.Is(err, c.wantErr) {
+					t.Fatalf("Scan = %v, want %v", err, c.wantErr)
+				}
+				if calls != c.wantCalls {
+					t.Fatalf("fn called %d times, want %d", calls, c.wantCalls)
+				}
 			})
-			if c.wantErr == nil && err != nil {
-				t.Fatalf("Scan = %v, want nil", err)
-			}
-			if c.wantErr != nil && !errors.Is(err, c.wantErr) {
-				t.Fatalf("Scan = %v, want %v", err, c.wantErr)
-			}
-			if calls != c.wantCalls {
-				t.Fatalf("fn called %d times, want %d", calls, c.wantCalls)
-			}
-		})
-	}
+		}
+	})
 }
 
 func TestScanCancelledContext(t *testing.T) {
 	t.Parallel()
-	s := openMemory(t)
-	const n = 3000 // more than the 1024 keys between context checks
-	err := s.Update(context.Background(), func(tx store.Txn) error {
-		for i := range n {
-			if err := tx.Set(fmt.Appendf(nil, "c/%05d", i), []byte("v")); err != nil {
-				return err
+	forEachStore(t, func(t *testing.T, s store.Store) {
+		const n = 3000                         // more than the 1024 keys between context checks
+		for from := 0; from < n; from += 500 { // one transaction of 3000 is too big for a small Badger
+			err := s.Update(context.Background(), func(tx store.Txn) error {
+				for i := from; i < from+500; i++ {
+					if err := tx.Set(fmt.Appendf(nil, "c/%05d", i), []byte("v")); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
 		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 
-	t.Run("cancelled before", func(t *testing.T) {
-		t.Parallel()
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		calls := 0
-		err := s.Scan(ctx, []byte("c/"), store.ScanOptions{}, func(_, _ []byte) error { calls++; return nil })
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("Scan = %v, want context.Canceled", err)
-		}
-		if calls != 0 {
-			t.Fatalf("fn called %d times on a cancelled context", calls)
-		}
-	})
-	t.Run("cancelled during", func(t *testing.T) {
-		t.Parallel()
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		calls := 0
-		err := s.Scan(ctx, []byte("c/"), store.ScanOptions{KeysOnly: true}, func(_, _ []byte) error {
-			calls++
+		t.Run("cancelled before", func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
-			return nil
+			calls := 0
+			err := s.Scan(ctx, []byte("c/"), store.ScanOptions{}, func(_, _ []byte) error { calls++; return nil })
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Scan = %v, want context.Canceled", err)
+			}
+			if calls != 0 {
+				t.Fatalf("fn called %d times on a cancelled context", calls)
+			}
 		})
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("Scan = %v, want context.Canceled", err)
-		}
-		if calls >= n {
-			t.Fatalf("fn called %d times: the scan ran to the end despite the cancel", calls)
-		}
+		t.Run("cancelled during", func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			calls := 0
+			err := s.Scan(ctx, []byte("c/"), store.ScanOptions{KeysOnly: true}, func(_, _ []byte) error {
+				calls++
+				cancel()
+				return nil
+			})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Scan = %v, want context.Canceled", err)
+			}
+			if calls >= n {
+				t.Fatalf("fn called %d times: the scan ran to the end despite the cancel", calls)
+			}
+		})
 	})
 }
 
 func TestUpdate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := openMemory(t)
-	errAbort := errors.New("abort")
+	forEachStore(t, func(t *testing.T, s store.Store) {
+		errAbort := errors.New("abort")
 
-	cases := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
-		{"multi-key commit", func(t *testing.T) {
-			mustSet(t, s, "mk/gone", "x")
-			err := s.Update(ctx, func(tx store.Txn) error {
-				if err := tx.Set([]byte("mk/a"), []byte("1")); err != nil {
-					return err
-				}
-				if err := tx.Set([]byte("mk/b"), []byte("2")); err != nil {
-					return err
-				}
-				return tx.Delete([]byte("mk/gone"))
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := scanKeys(t, s, "mk/", store.ScanOptions{}); !slices.Equal(got, []string{"mk/a", "mk/b"}) {
-				t.Fatalf("keys = %q, want [mk/a mk/b]", got)
-			}
-		}},
-		{"error from fn writes nothing", func(t *testing.T) {
-			mustSet(t, s, "ab/keep", "before")
-			err := s.Update(ctx, func(tx store.Txn) error {
-				for _, k := range []string{"ab/a", "ab/b"} {
-					if err := tx.Set([]byte(k), []byte("1")); err != nil {
+		cases := []struct {
+			name string
+			run  func(t *testing.T)
+		}{
+			{"multi-key commit", func(t *testing.T) {
+				mustSet(t, s, "mk/gone", "x")
+				err := s.Update(ctx, func(tx store.Txn) error {
+					if err := tx.Set([]byte("mk/a"), []byte("1")); err != nil {
 						return err
 					}
-				}
-				if err := tx.Set([]byte("ab/keep"), []byte("after")); err != nil {
-					return err
-				}
-				if err := tx.Delete([]byte("ab/keep")); err != nil {
-					return err
-				}
-				return fmt.Errorf("wrapped: %w", errAbort)
-			})
-			if !errors.Is(err, errAbort) {
-				t.Fatalf("Update = %v, want the error from fn", err)
-			}
-			wantMissing(t, s, "ab/a")
-			wantMissing(t, s, "ab/b")
-			if got := mustGet(t, s, "ab/keep"); string(got) != "before" {
-				t.Fatalf("ab/keep = %q, want before", got)
-			}
-		}},
-		{"txn sees its own writes", func(t *testing.T) {
-			mustSet(t, s, "own/del", "x")
-			err := s.Update(ctx, func(tx store.Txn) error {
-				if _, err := tx.Get([]byte("own/k")); !errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("Get before Set = %v, want ErrNotFound", err)
-				}
-				if err := tx.Set([]byte("own/k"), []byte("mine")); err != nil {
-					return err
-				}
-				v, err := tx.Get([]byte("own/k"))
-				if err != nil || string(v) != "mine" {
-					return fmt.Errorf("Get after Set = %q, %v; want mine", v, err)
-				}
-				if err := tx.Delete([]byte("own/del")); err != nil {
-					return err
-				}
-				if _, err := tx.Get([]byte("own/del")); !errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("Get after Delete = %v, want ErrNotFound", err)
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := mustGet(t, s, "own/k"); string(got) != "mine" {
-				t.Fatalf("own/k = %q after commit", got)
-			}
-			wantMissing(t, s, "own/del")
-		}},
-		{"txn get returns a copy", func(t *testing.T) {
-			mustSet(t, s, "tc/k", "original")
-			err := s.Update(ctx, func(tx store.Txn) error {
-				v, err := tx.Get([]byte("tc/k"))
+					if err := tx.Set([]byte("mk/b"), []byte("2")); err != nil {
+						return err
+					}
+					return tx.Delete([]byte("mk/gone"))
+				})
 				if err != nil {
-					return err
+					t.Fatal(err)
 				}
-				copy(v, "XXXXXXXX")
-				return nil
+				if got := scanKeys(t, s, "mk/", store.ScanOptions{}); !slices.Equal(got, []string{"mk/a", "mk/b"}) {
+					t.Fatalf("keys = %q, want [mk/a mk/b]", got)
+				}
+			}},
+			{"error from fn writes nothing", func(t *testing.T) {
+				mustSet(t, s, "ab/keep", "before")
+				err := s.Update(ctx, func(tx store.Txn) error {
+					for _, k := range []string{"ab/a", "ab/b"} {
+						if err := tx.Set([]byte(k), []byte("1")); err != nil {
+							return err
+						}
+					}
+					if err := tx.Set([]byte("ab/keep"), []byte("after")); err != nil {
+						return err
+					}
+					if err := tx.Delete([]byte("ab/keep")); err != nil {
+						return err
+					}
+					return fmt.Errorf("wrapped: %w", errAbort)
+				})
+				if !errors.Is(err, errAbort) {
+					t.Fatalf("Update = %v, want the error from fn", err)
+				}
+				wantMissing(t, s, "ab/a")
+				wantMissing(t, s, "ab/b")
+				if got := mustGet(t, s, "ab/keep"); string(got) != "before" {
+					t.Fatalf("ab/keep = %q, want before", got)
+				}
+			}},
+			{"txn sees its own writes", func(t *testing.T) {
+				mustSet(t, s, "own/del", "x")
+				err := s.Update(ctx, func(tx store.Txn) error {
+					if _, err := tx.Get([]byte("own/k")); !errors.Is(err, store.ErrNotFound) {
+						return fmt.Errorf("Get before Set = %v, want ErrNotFound", err)
+					}
+					if err := tx.Set([]byte("own/k"), []byte("mine")); err != nil {
+						return err
+					}
+					v, err := tx.Get([]byte("own/k"))
+					if err != nil || string(v) != "mine" {
+						return fmt.Errorf("Get after Set = %q, %v; want mine", v, err)
+					}
+					if err := tx.Delete([]byte("own/del")); err != nil {
+						return err
+					}
+					if _, err := tx.Get([]byte("own/del")); !errors.Is(err, store.ErrNotFound) {
+						return fmt.Errorf("Get after Delete = %v, want ErrNotFound", err)
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := mustGet(t, s, "own/k"); string(got) != "mine" {
+					t.Fatalf("own/k = %q after commit", got)
+				}
+				wantMissing(t, s, "own/del")
+			}},
+			{"txn get returns a copy", func(t *testing.T) {
+				mustSet(t, s, "tc/k", "original")
+				err := s.Update(ctx, func(tx store.Txn) error {
+					v, err := tx.Get([]byte("tc/k"))
+					if err != nil {
+						return err
+					}
+					copy(v, "XXXXXXXX")
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := mustGet(t, s, "tc/k"); string(got) != "original" {
+					t.Fatalf("tc/k = %q", got)
+				}
+			}},
+			{"txn empty key is an error", func(t *testing.T) {
+				err := s.Update(ctx, func(tx store.Txn) error { return tx.Set(nil, []byte("v")) })
+				if err == nil {
+					t.Fatal("Update with tx.Set(nil) = nil, want error")
+				}
+				err = s.Update(ctx, func(tx store.Txn) error { return tx.Delete([]byte{}) })
+				if err == nil {
+					t.Fatal("Update with tx.Delete(empty) = nil, want error")
+				}
+			}},
+			{"cancelled context does not run fn", func(t *testing.T) {
+				cctx, cancel := context.WithCancel(ctx)
+				cancel()
+				ran := false
+				err := s.Update(cctx, func(tx store.Txn) error { ran = true; return tx.Set([]byte("cc/k"), []byte("v")) })
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("Update = %v, want context.Canceled", err)
+				}
+				if ran {
+					t.Fatal("fn ran on a cancelled context")
+				}
+				wantMissing(t, s, "cc/k")
+			}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				c.run(t)
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := mustGet(t, s, "tc/k"); string(got) != "original" {
-				t.Fatalf("tc/k = %q", got)
-			}
-		}},
-		{"txn empty key is an error", func(t *testing.T) {
-			err := s.Update(ctx, func(tx store.Txn) error { return tx.Set(nil, []byte("v")) })
-			if err == nil {
-				t.Fatal("Update with tx.Set(nil) = nil, want error")
-			}
-			err = s.Update(ctx, func(tx store.Txn) error { return tx.Delete([]byte{}) })
-			if err == nil {
-				t.Fatal("Update with tx.Delete(empty) = nil, want error")
-			}
-		}},
-		{"cancelled context does not run fn", func(t *testing.T) {
-			cctx, cancel := context.WithCancel(ctx)
-			cancel()
-			ran := false
-			err := s.Update(cctx, func(tx store.Txn) error { ran = true; return tx.Set([]byte("cc/k"), []byte("v")) })
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("Update = %v, want context.Canceled", err)
-			}
-			if ran {
-				t.Fatal("fn ran on a cancelled context")
-			}
-			wantMissing(t, s, "cc/k")
-		}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			c.run(t)
-		})
-	}
+		}
+	})
 }
 
 // TestUpdateConcurrentIncrements hammers one counter with read-modify-write
@@ -502,7 +542,7 @@ func TestUpdate(t *testing.T) {
 // or surface as errors.
 func TestUpdateConcurrentIncrements(t *testing.T) {
 	t.Parallel()
-	for _, b := range backends {
+	for _, b := range stores {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			s := b.open(t)
@@ -550,119 +590,120 @@ func TestUpdateConcurrentIncrements(t *testing.T) {
 func TestPrefix(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := openMemory(t)
-	x := store.Prefix(s, "x/")
-	y := store.Prefix(s, "y/")
-	mustSet(t, s, "outside", "raw")
-	mustSet(t, s, "x", "no slash")
-	mustSet(t, x, "k", "from x")
-	mustSet(t, y, "k", "from y")
-	mustSet(t, x, "a/1", "x-a1")
-	mustSet(t, x, "a/2", "x-a2")
-	mustSet(t, x, "b/1", "x-b1")
+	forEachStore(t, func(t *testing.T, s store.Store) {
+		x := store.Prefix(s, "x/")
+		y := store.Prefix(s, "y/")
+		mustSet(t, s, "outside", "raw")
+		mustSet(t, s, "x", "no slash")
+		mustSet(t, x, "k", "from x")
+		mustSet(t, y, "k", "from y")
+		mustSet(t, x, "a/1", "x-a1")
+		mustSet(t, x, "a/2", "x-a2")
+		mustSet(t, x, "b/1", "x-b1")
 
-	cases := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
-		{"same key in two prefixes does not collide", func(t *testing.T) {
-			if got := mustGet(t, x, "k"); string(got) != "from x" {
-				t.Fatalf("x k = %q", got)
-			}
-			if got := mustGet(t, y, "k"); string(got) != "from y" {
-				t.Fatalf("y k = %q", got)
-			}
-		}},
-		{"writes land under the prefix in the raw store", func(t *testing.T) {
-			if got := mustGet(t, s, "x/k"); string(got) != "from x" {
-				t.Fatalf("raw x/k = %q", got)
-			}
-			if got := mustGet(t, s, "y/k"); string(got) != "from y" {
-				t.Fatalf("raw y/k = %q", got)
-			}
-			wantMissing(t, s, "k")
-		}},
-		{"keys outside the prefix are invisible", func(t *testing.T) {
-			wantMissing(t, x, "outside")
-			wantMissing(t, x, "../outside")
-			wantMissing(t, x, "y/k")
-			wantMissing(t, y, "a/1")
-		}},
-		{"scan strips the prefix and sees only its namespace", func(t *testing.T) {
-			got := scanKeys(t, x, "", store.ScanOptions{})
-			want := []string{"a/1", "a/2", "b/1", "k"}
-			if !slices.Equal(got, want) {
-				t.Fatalf("x keys = %q, want %q", got, want)
-			}
-			if got := scanKeys(t, y, "", store.ScanOptions{Reverse: true}); !slices.Equal(got, []string{"k"}) {
-				t.Fatalf("y keys = %q, want [k]", got)
-			}
-		}},
-		{"scan with a sub-prefix", func(t *testing.T) {
-			var got []string
-			err := x.Scan(ctx, []byte("a/"), store.ScanOptions{Reverse: true}, func(k, v []byte) error {
-				got = append(got, string(k)+"="+string(v))
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if want := []string{"a/2=x-a2", "a/1=x-a1"}; !slices.Equal(got, want) {
-				t.Fatalf("got %q, want %q", got, want)
-			}
-		}},
-		// The cases below write, so they use prefixes of their own.
-		{"update through the prefix", func(t *testing.T) {
-			u := store.Prefix(s, "u/")
-			mustSet(t, u, "k", "from u")
-			err := u.Update(ctx, func(tx store.Txn) error {
-				v, err := tx.Get([]byte("k"))
+		cases := []struct {
+			name string
+			run  func(t *testing.T)
+		}{
+			{"same key in two prefixes does not collide", func(t *testing.T) {
+				if got := mustGet(t, x, "k"); string(got) != "from x" {
+					t.Fatalf("x k = %q", got)
+				}
+				if got := mustGet(t, y, "k"); string(got) != "from y" {
+					t.Fatalf("y k = %q", got)
+				}
+			}},
+			{"writes land under the prefix in the raw store", func(t *testing.T) {
+				if got := mustGet(t, s, "x/k"); string(got) != "from x" {
+					t.Fatalf("raw x/k = %q", got)
+				}
+				if got := mustGet(t, s, "y/k"); string(got) != "from y" {
+					t.Fatalf("raw y/k = %q", got)
+				}
+				wantMissing(t, s, "k")
+			}},
+			{"keys outside the prefix are invisible", func(t *testing.T) {
+				wantMissing(t, x, "outside")
+				wantMissing(t, x, "../outside")
+				wantMissing(t, x, "y/k")
+				wantMissing(t, y, "a/1")
+			}},
+			{"scan strips the prefix and sees only its namespace", func(t *testing.T) {
+				got := scanKeys(t, x, "", store.ScanOptions{})
+				want := []string{"a/1", "a/2", "b/1", "k"}
+				if !slices.Equal(got, want) {
+					t.Fatalf("x keys = %q, want %q", got, want)
+				}
+				if got := scanKeys(t, y, "", store.ScanOptions{Reverse: true}); !slices.Equal(got, []string{"k"}) {
+					t.Fatalf("y keys = %q, want [k]", got)
+				}
+			}},
+			{"scan with a sub-prefix", func(t *testing.T) {
+				var got []string
+				err := x.Scan(ctx, []byte("a/"), store.ScanOptions{Reverse: true}, func(k, v []byte) error {
+					got = append(got, string(k)+"="+string(v))
+					return nil
+				})
 				if err != nil {
-					return err
+					t.Fatal(err)
 				}
-				if err := tx.Set([]byte("u"), append(v, '!')); err != nil {
-					return err
+				if want := []string{"a/2=x-a2", "a/1=x-a1"}; !slices.Equal(got, want) {
+					t.Fatalf("got %q, want %q", got, want)
 				}
-				if _, err := tx.Get([]byte("outside")); !errors.Is(err, store.ErrNotFound) {
-					return fmt.Errorf("txn Get(outside) = %v, want ErrNotFound", err)
+			}},
+			// The cases below write, so they use prefixes of their own.
+			{"update through the prefix", func(t *testing.T) {
+				u := store.Prefix(s, "u/")
+				mustSet(t, u, "k", "from u")
+				err := u.Update(ctx, func(tx store.Txn) error {
+					v, err := tx.Get([]byte("k"))
+					if err != nil {
+						return err
+					}
+					if err := tx.Set([]byte("u"), append(v, '!')); err != nil {
+						return err
+					}
+					if _, err := tx.Get([]byte("outside")); !errors.Is(err, store.ErrNotFound) {
+						return fmt.Errorf("txn Get(outside) = %v, want ErrNotFound", err)
+					}
+					return tx.Delete([]byte("gone"))
+				})
+				if err != nil {
+					t.Fatal(err)
 				}
-				return tx.Delete([]byte("gone"))
+				if got := mustGet(t, s, "u/u"); string(got) != "from u!" {
+					t.Fatalf("raw u/u = %q", got)
+				}
+				wantMissing(t, s, "u")
+				wantMissing(t, x, "u")
+			}},
+			{"delete through the prefix", func(t *testing.T) {
+				dx, dy := store.Prefix(s, "dx/"), store.Prefix(s, "dy/")
+				mustSet(t, dx, "del", "v")
+				mustSet(t, dy, "del", "v")
+				if err := dx.Delete(ctx, []byte("del")); err != nil {
+					t.Fatal(err)
+				}
+				wantMissing(t, s, "dx/del")
+				if got := mustGet(t, dy, "del"); string(got) != "v" {
+					t.Fatalf("dy del = %q; deleting in dx touched dy", got)
+				}
+			}},
+			{"nested prefixes", func(t *testing.T) {
+				xa := store.Prefix(x, "a/")
+				if got := scanKeys(t, xa, "", store.ScanOptions{}); !slices.Equal(got, []string{"1", "2"}) {
+					t.Fatalf("x/a/ keys = %q, want [1 2]", got)
+				}
+				if got := mustGet(t, xa, "1"); string(got) != "x-a1" {
+					t.Fatalf("x/a/1 = %q", got)
+				}
+			}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				c.run(t)
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := mustGet(t, s, "u/u"); string(got) != "from u!" {
-				t.Fatalf("raw u/u = %q", got)
-			}
-			wantMissing(t, s, "u")
-			wantMissing(t, x, "u")
-		}},
-		{"delete through the prefix", func(t *testing.T) {
-			dx, dy := store.Prefix(s, "dx/"), store.Prefix(s, "dy/")
-			mustSet(t, dx, "del", "v")
-			mustSet(t, dy, "del", "v")
-			if err := dx.Delete(ctx, []byte("del")); err != nil {
-				t.Fatal(err)
-			}
-			wantMissing(t, s, "dx/del")
-			if got := mustGet(t, dy, "del"); string(got) != "v" {
-				t.Fatalf("dy del = %q; deleting in dx touched dy", got)
-			}
-		}},
-		{"nested prefixes", func(t *testing.T) {
-			xa := store.Prefix(x, "a/")
-			if got := scanKeys(t, xa, "", store.ScanOptions{}); !slices.Equal(got, []string{"1", "2"}) {
-				t.Fatalf("x/a/ keys = %q, want [1 2]", got)
-			}
-			if got := mustGet(t, xa, "1"); string(got) != "x-a1" {
-				t.Fatalf("x/a/1 = %q", got)
-			}
-		}},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			c.run(t)
-		})
-	}
+		}
+	})
 }
