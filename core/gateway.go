@@ -263,7 +263,8 @@ func (g *Gateway) build(opts Options, e checked) error {
 		return err
 	}
 	outbox := channel.NewOutbox(g.plugins, logFor("channel"))
-	g.sessions, err = session.Open(context.Background(), session.Deps{Store: g.store, Bus: g.bus, Logger: logFor("session"), Config: cfg.Config,
+	pg, _ := g.store.(*store.Postgres) // on PostgreSQL, sessions have their own tables
+	g.sessions, err = session.Open(context.Background(), session.Deps{Store: g.store, Postgres: pg, Bus: g.bus, Logger: logFor("session"), Config: cfg.Config,
 		Skills: g.plugins, Hooks: session.Hooks{Observe: observeLLM, Outbound: outbox.Send}})
 	if err != nil {
 		return err

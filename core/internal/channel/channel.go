@@ -253,8 +253,11 @@ type Status struct {
 }
 
 // List returns the built-in channels and the channel plugins.
-func (s *Service) List() []Status {
-	stats := s.sessions.ChannelStats()
+func (s *Service) List(ctx context.Context) ([]Status, error) {
+	stats, err := s.sessions.ChannelStats(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := []Status{}
 	for _, name := range []string{API, WebSocket} {
 		st := stats[name]
@@ -274,7 +277,7 @@ func (s *Service) List() []Status {
 		}
 		out = append(out, c)
 	}
-	return out
+	return out, nil
 }
 
 // Health is GET /api/v1/channels/{name}/health.
@@ -290,7 +293,10 @@ type Health struct {
 // Health reports a channel's health: the plugin's own check when it
 // answers one, and the outcome of the last reply it sent.
 func (s *Service) Health(ctx context.Context, name string) (Health, error) {
-	stats := s.sessions.ChannelStats()
+	stats, err := s.sessions.ChannelStats(ctx)
+	if err != nil {
+		return Health{}, err
+	}
 	if name == API || name == WebSocket {
 		return Health{Name: name, Healthy: true, Status: "active", LastMessageAt: stats[name].LastMessageAt}, nil
 	}

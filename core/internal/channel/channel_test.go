@@ -98,7 +98,10 @@ func TestWebhookRunsTurnsAndSendsReplies(t *testing.T) {
 	if se.TurnCount != 2 || se.Channel != "chat" || se.Owner != "" {
 		t.Errorf("session: %+v", se)
 	}
-	list := s.List()
+	list, err := s.List(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(list) != 3 || list[2].Name != "chat" || list[2].ActiveSessions != 2 || list[2].LastMessageAt == nil || list[2].Error != "" {
 		t.Errorf("list: %+v", list)
 	}
@@ -116,7 +119,7 @@ func TestWebhookRunsTurnsAndSendsReplies(t *testing.T) {
 	if h, _ := s.Health(ctx, "chat"); h.Healthy || !strings.Contains(h.LastOutbound.Error, "platform down") {
 		t.Errorf("health after a failed send: %+v", h)
 	}
-	if l := s.List(); !strings.Contains(l[2].Error, "platform down") {
+	if l, _ := s.List(context.Background()); !strings.Contains(l[2].Error, "platform down") {
 		t.Errorf("list after a failed send: %+v", l[2])
 	}
 	// A restart reloads the plugin and forgets the last outcome.
@@ -143,8 +146,8 @@ func TestWebhookRefusalsStoreNothing(t *testing.T) {
 	if res, err := s.Webhook(ctx, "chat", WebhookRequest{}); err != nil || len(res.Errors) != 1 {
 		t.Errorf("message without user: %+v %v", res, err)
 	}
-	if ss.Count() != 0 {
-		t.Errorf("%d sessions stored", ss.Count())
+	if count(t, ss) != 0 {
+		t.Errorf("%d sessions stored", count(t, ss))
 	}
 	for _, name := range []string{"api", "ws", "nope"} {
 		if _, err := s.Webhook(ctx, name, WebhookRequest{}); !errors.Is(err, ErrNotFound) {
@@ -161,4 +164,13 @@ func TestWebhookRefusalsStoreNothing(t *testing.T) {
 	if h, _ := s.Health(ctx, "chat"); h.Healthy || h.Status != "disabled" {
 		t.Errorf("disabled channel health: %+v", h)
 	}
+}
+
+func count(t *testing.T, ss *session.Service) int {
+	t.Helper()
+	n, err := ss.Count(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

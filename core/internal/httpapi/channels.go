@@ -24,7 +24,10 @@ func channelError(err error) error {
 }
 
 func (a *API) listChannels(w http.ResponseWriter, r *http.Request) error {
-	list := a.d.Channels.List()
+	list, err := a.d.Channels.List(r.Context())
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"channels": list, "total": len(list)})
 	return nil
 }

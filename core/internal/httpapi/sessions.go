@@ -16,6 +16,9 @@ import (
 const (
 	CodeNoRoute    = "no_route"   // 422: no trigger matched and there is no default skill
 	CodeTerminated = "terminated" // 409: the session takes no more messages
+	// CodeSessionBusy: another node's turn held the session past
+	// storage.postgres.statement_timeout.
+	CodeSessionBusy = "session_busy" // 409
 )
 
 // sessionError maps the session service's errors (and the skill's, for a
@@ -32,6 +35,8 @@ func sessionError(err error) error {
 		return Errorf(http.StatusRequestEntityTooLarge, CodeTooLarge, "%v", err)
 	case errors.Is(err, session.ErrNoRoute):
 		return Errorf(http.StatusUnprocessableEntity, CodeNoRoute, "%v", err)
+	case errors.Is(err, session.ErrBusy):
+		return Errorf(http.StatusConflict, CodeSessionBusy, "%v", err)
 	}
 	return PluginError(err)
 }
@@ -63,7 +68,10 @@ func (a *API) ownSession(r *http.Request, id string) (session.Session, error) {
 // itself (a post: the turn reads it under the session's lock): it asks
 // the in-memory index, not the store.
 func (a *API) ownsSession(r *http.Request, id string) error {
-	o, ok := a.d.Sessions.OwnerOf(id)
+	o, ok, err := a.d.Sessions.OwnerOf(r.Context(), id)
+	if err != nil {
+		return err
+	}
 	if user, all := owner(r); !ok || !all && o != user {
 		return Errorf(http.StatusNotFound, CodeNotFound, "session not found: %q", id)
 	}

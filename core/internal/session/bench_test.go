@@ -72,8 +72,8 @@ func BenchmarkOpen100k(b *testing.B) {
 	f := bigFixture(b)
 	for b.Loop() {
 		svc := f.open(b)
-		if svc.Count() != 100_000 {
-			b.Fatal(svc.Count())
+		if n, _ := svc.Count(context.Background()); n != 100_000 {
+			b.Fatal(n)
 		}
 	}
 }

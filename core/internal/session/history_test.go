@@ -49,32 +49,34 @@ func TestHistoryCache(t *testing.T) {
 // the same whether it comes from the cache or the store, including after
 // a turn that failed once its message was stored (the count moved on).
 func TestHistoryCacheFollowsTheStore(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	se, _ := f.svc.Create(ctx, CreateInput{Channel: "api", Owner: "alice"})
-	post := func(text string) {
-		t.Helper()
-		if _, err := f.svc.Post(ctx, PostInput{SessionID: se.ID, Text: text, Owner: "alice"}); err != nil {
+	forBackends(t, func(t *testing.T, newFixture func(testing.TB) *fixture) {
+		f := newFixture(t)
+		ctx := context.Background()
+		se, _ := f.svc.Create(ctx, CreateInput{Channel: "api", Owner: "alice"})
+		post := func(text string) {
+			t.Helper()
+			if _, err := f.svc.Post(ctx, PostInput{SessionID: se.ID, Text: text, Owner: "alice"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		post("/upper one")
+		post("two")
+		last := f.skills.inputs[len(f.skills.inputs)-1]
+		if len(last.History) != 2 || last.History[0].Text != "/upper one" || last.History[1].Text != "ONE" {
+			t.Fatalf("history from the cache: %+v", last.History)
+		}
+		// A message stored behind the cache's back (another node's turn): the
+		// count moves on and the next turn reads the store.
+		cur, _ := f.svc.Get(ctx, se.ID)
+		m := Message{ID: NewID("msg"), SessionID: se.ID, Seq: cur.MessageCount + 1, Role: "user", Text: "from elsewhere"}
+		cur.MessageCount = m.Seq
+		if err := f.svc.rec.append(ctx, &m, &cur); err != nil {
 			t.Fatal(err)
 		}
-	}
-	post("/upper one")
-	post("two")
-	last := f.skills.inputs[len(f.skills.inputs)-1]
-	if len(last.History) != 2 || last.History[0].Text != "/upper one" || last.History[1].Text != "ONE" {
-		t.Fatalf("history from the cache: %+v", last.History)
-	}
-	// A message stored behind the cache's back (another node's turn): the
-	// count moves on and the next turn reads the store.
-	cur, _ := f.svc.Get(ctx, se.ID)
-	m := Message{ID: NewID("msg"), SessionID: se.ID, Seq: cur.MessageCount + 1, Role: "user", Text: "from elsewhere"}
-	cur.MessageCount = m.Seq
-	if err := f.svc.store(ctx, &m, &cur); err != nil {
-		t.Fatal(err)
-	}
-	post("three")
-	last = f.skills.inputs[len(f.skills.inputs)-1]
-	if n := len(last.History); n != 5 || last.History[n-1].Text != "from elsewhere" {
-		t.Errorf("history after a message the cache did not see: %+v", last.History)
-	}
+		post("three")
+		last = f.skills.inputs[len(f.skills.inputs)-1]
+		if n := len(last.History); n != 5 || last.History[n-1].Text != "from elsewhere" {
+			t.Errorf("history after a message the cache did not see: %+v", last.History)
+		}
+	})
 }

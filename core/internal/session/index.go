@@ -107,7 +107,7 @@ type Filter struct {
 }
 
 // page returns the ids of the page newest first and the exact total.
-func (x *index) page(f Filter, now time.Time, idle time.Duration) ([]string, int) {
+func (x *index) page(f Filter, idleBefore time.Time) ([]string, int) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	// Start from the shortest list that satisfies one filter: each is a
@@ -128,7 +128,7 @@ func (x *index) page(f Filter, now time.Time, idle time.Duration) ([]string, int
 			list = l
 		}
 	}
-	cut := now.Add(-idle).UnixNano()
+	cut := idleBefore.UnixNano()
 	match := func(e *entry) bool {
 		if !f.AnyOwner && e.owner != f.Owner || f.UserID != "" && e.user != f.UserID || f.Channel != "" && e.channel != f.Channel {
 			return false
@@ -168,10 +168,10 @@ func (x *index) page(f Filter, now time.Time, idle time.Duration) ([]string, int
 
 // channelStats returns per channel the number of active sessions and the
 // time of its last message.
-func (x *index) channelStats(now time.Time, idle time.Duration) map[string]ChannelStats {
+func (x *index) channelStats(idleBefore time.Time) map[string]ChannelStats {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	cut := now.Add(-idle).UnixNano()
+	cut := idleBefore.UnixNano()
 	out := make(map[string]ChannelStats, len(x.byChannel))
 	for name, l := range x.byChannel {
 		var st ChannelStats

@@ -5,8 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/porticohq/portico/core/internal/logs"
 	"github.com/porticohq/portico/core/internal/plugin"
-	"github.com/porticohq/portico/core/internal/store"
 )
 
 // Skills is what a turn needs of the plugin manager.
@@ -111,9 +108,10 @@ type idemRecord struct {
 	Turn Turn      `json:"turn"`
 }
 
-func idemKey(owner, key string) []byte {
+// idemKey names an owner's Idempotency-Key in the records.
+func idemKey(owner, key string) string {
 	h := sha256.Sum256([]byte(owner + "\x00" + key))
-	return []byte("k/" + hex.EncodeToString(h[:16]))
+	return hex.EncodeToString(h[:16])
 }
 
 // Replay returns the turn an earlier post with the same owner and
@@ -122,16 +120,9 @@ func (s *Service) Replay(ctx context.Context, owner, key string) (Turn, bool, er
 	if key == "" {
 		return Turn{}, false, nil
 	}
-	b, err := s.kv.Get(ctx, idemKey(owner, key))
-	if errors.Is(err, store.ErrNotFound) {
-		return Turn{}, false, nil
-	}
-	if err != nil {
+	rec, ok, err := s.rec.idempotent(ctx, idemKey(owner, key))
+	if err != nil || !ok {
 		return Turn{}, false, err
-	}
-	var rec idemRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return Turn{}, false, fmt.Errorf("idempotency record: %w", err)
 	}
 	if s.now().Sub(rec.At) > s.cfg().Sessions.IdempotencyTTL.D() {
 		return Turn{}, false, nil
@@ -151,7 +142,11 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 		return Turn{}, err
 	}
 	if in.IdempotencyKey != "" {
-		unlockKey := s.lock("idem\x00" + in.Owner + "\x00" + in.IdempotencyKey)
+		var unlockKey func()
+		var err error
+		if ctx, unlockKey, err = s.rec.lock(ctx, "idem\x00"+idemKey(in.Owner, in.IdempotencyKey)); err != nil {
+			return Turn{}, err
+		}
 		defer unlockKey()
 		if t, ok, err := s.Replay(ctx, in.Owner, in.IdempotencyKey); err != nil || ok {
 			return t, err
@@ -162,8 +157,7 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 		return Turn{}, err
 	}
 	if in.IdempotencyKey != "" {
-		b, _ := json.Marshal(idemRecord{At: turn.Message.CreatedAt, Turn: turn})
-		if err := s.kv.Set(ctx, idemKey(in.Owner, in.IdempotencyKey), b); err != nil {
+		if err := s.rec.remember(ctx, idemKey(in.Owner, in.IdempotencyKey), idemRecord{At: turn.Message.CreatedAt, Turn: turn}); err != nil {
 			s.log.Error("idempotency record not stored", "session_id", se.ID, "error", err)
 		}
 	}
@@ -211,7 +205,10 @@ func (c *skillCall) addUsage(u Usage) {
 // text, read the history, store the message, call the skill, store the
 // reply, publish both.
 func (s *Service) take(ctx context.Context, in PostInput) (Turn, Session, error) {
-	unlock := s.lock(in.SessionID)
+	ctx, unlock, err := s.rec.lock(ctx, in.SessionID)
+	if err != nil {
+		return Turn{}, Session{}, err
+	}
 	defer unlock()
 	se, err := s.Get(ctx, in.SessionID)
 	if err != nil {
@@ -233,7 +230,7 @@ func (s *Service) take(ctx context.Context, in PostInput) (Turn, Session, error)
 	n := int(s.cfg().Sessions.HistoryMessages)
 	history, cached := s.hist.get(se.ID, se.MessageCount, n)
 	if !cached {
-		if history, err = s.history(ctx, &se, n); err != nil {
+		if history, err = s.rec.history(ctx, &se, n); err != nil {
 			return Turn{}, Session{}, err
 		}
 	}
@@ -241,16 +238,15 @@ func (s *Service) take(ctx context.Context, in PostInput) (Turn, Session, error)
 	now := s.now().UTC()
 	msg := Message{ID: NewID("msg"), SessionID: se.ID, Seq: se.MessageCount + 1, Role: "user", Text: in.Text, CreatedAt: now}
 	se.MessageCount, se.LastActivity, se.LastMessageAt = msg.Seq, now, &now
-	if err := s.store(ctx, &msg, &se); err != nil {
+	if err := s.rec.append(ctx, &msg, &se); err != nil {
 		return Turn{}, Session{}, err
 	}
-	s.idx.update(entryOf(&se))
 	s.publish(EventReceived, msg.event(&se))
 
 	input := encodeSkillInput(&SkillInput{Text: route.Text, Command: route.Command, SessionID: se.ID, MessageID: msg.ID,
 		Channel: se.Channel, UserID: se.UserID, Metadata: se.Metadata, History: history})
 	call := &skillCall{onChunk: in.OnChunk}
-	callCtx := ctx
+	callCtx := unheld(ctx)
 	if s.hooks.Observe != nil {
 		var onDelta func(string)
 		if in.OnChunk != nil {
@@ -276,10 +272,9 @@ func (s *Service) take(ctx context.Context, in PostInput) (Turn, Session, error)
 	se.MessageCount, se.TurnCount, se.LastActivity, se.LastMessageAt = reply.Seq, se.TurnCount+1, done, &done
 	se.TokenUsage.Input += usage.Input
 	se.TokenUsage.Output += usage.Output
-	if err := s.store(ctx, &reply, &se); err != nil {
+	if err := s.rec.append(ctx, &reply, &se); err != nil {
 		return Turn{}, Session{}, err
 	}
-	s.idx.update(entryOf(&se))
 	// The next turn's history: this one's, its message and its reply (a
 	// new slice: the cached one is shared).
 	next := append(history[:len(history):len(history)], HistoryItem{Role: msg.Role, Text: msg.Text}, HistoryItem{Role: reply.Role, Text: reply.Text})
@@ -295,57 +290,6 @@ func (m *Message) event(se *Session) MessageEvent {
 		Role: m.Role, Skill: m.Skill, Text: m.Text}
 }
 
-func messagePrefix(sessionID string) []byte { return []byte("m/" + sessionID + "/") }
-
-func messageKey(sessionID string, seq int64) []byte {
-	return fmt.Appendf(messagePrefix(sessionID), "%012d", seq)
-}
-
-// store writes a message and its session in one transaction: a crash
-// leaves both or neither, and one commit costs half of two.
-func (s *Service) store(ctx context.Context, m *Message, se *Session) error {
-	mb, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	sb, err := json.Marshal(se)
-	if err != nil {
-		return err
-	}
-	mk, sk := messageKey(m.SessionID, m.Seq), sessionKey(se.ID)
-	err = s.kv.Update(ctx, func(tx store.Txn) error {
-		if err := tx.Set(mk, mb); err != nil {
-			return err
-		}
-		return tx.Set(sk, sb)
-	})
-	if err != nil {
-		return fmt.Errorf("storing message: %w", err)
-	}
-	return nil
-}
-
-// history returns up to n of the session's latest messages, oldest first:
-// their keys are known from the message count, so they are read directly.
-func (s *Service) history(ctx context.Context, se *Session, n int) ([]HistoryItem, error) {
-	out := []HistoryItem{}
-	for seq := max(1, se.MessageCount-int64(n)+1); seq <= se.MessageCount; seq++ {
-		b, err := s.kv.Get(ctx, messageKey(se.ID, seq))
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		var m Message
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("message record: %w", err)
-		}
-		out = append(out, HistoryItem{Role: m.Role, Text: m.Text})
-	}
-	return out, nil
-}
-
 // Messages returns a page of the session's messages, oldest first, and
 // their total.
 func (s *Service) Messages(ctx context.Context, id string, limit, offset int) ([]Message, int64, error) {
@@ -353,21 +297,6 @@ func (s *Service) Messages(ctx context.Context, id string, limit, offset int) ([
 	if err != nil {
 		return nil, 0, err
 	}
-	out := []Message{}
-	i := 0
-	err = s.kv.Scan(ctx, messagePrefix(id), store.ScanOptions{}, func(_, v []byte) error {
-		if i++; i <= offset {
-			return nil
-		}
-		var m Message
-		if err := json.Unmarshal(v, &m); err != nil {
-			return err
-		}
-		out = append(out, m)
-		if len(out) == limit {
-			return store.ErrStop
-		}
-		return nil
-	})
+	out, err := s.rec.messages(ctx, id, limit, offset)
 	return out, se.MessageCount, err
 }

@@ -12,7 +12,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -102,14 +101,12 @@ const (
 
 // Service keeps the sessions. All methods are safe for concurrent use.
 type Service struct {
-	kv    store.KV
-	bus   *events.Bus
-	log   *slog.Logger
-	cfg   func() *config.Config
-	idx   *index
-	now   func() time.Time
-	locks keyedLocks // serialize a session's turns, and uses of one idempotency key
-	hist  *historyCache
+	rec  records
+	bus  *events.Bus
+	log  *slog.Logger
+	cfg  func() *config.Config
+	now  func() time.Time
+	hist *historyCache
 
 	skills Skills
 	hooks  Hooks
@@ -118,6 +115,9 @@ type Service struct {
 // Deps are what the service needs.
 type Deps struct {
 	Store  store.KV // the service uses keys under "sessions/"
+	// Postgres, when set, keeps sessions in its tables instead (Store is
+	// then unused): several nodes share them.
+	Postgres *store.Postgres
 	Bus    *events.Bus
 	Logger *slog.Logger
 	Config func() *config.Config // the live config
@@ -125,30 +125,28 @@ type Deps struct {
 	Hooks  Hooks
 }
 
-// Open loads the session index from the store.
+// Open opens the session records: on PostgreSQL when Deps.Postgres is
+// set, else in the key-value store with its in-memory index.
 func Open(ctx context.Context, d Deps) (*Service, error) {
-	s := &Service{kv: store.Prefix(d.Store, "sessions/"), bus: d.Bus, log: d.Logger, cfg: d.Config, idx: newIndex(), now: time.Now, hist: newHistoryCache(),
-		skills: d.Skills, hooks: d.Hooks}
+	s := &Service{bus: d.Bus, log: d.Logger, cfg: d.Config, now: time.Now, hist: newHistoryCache(), skills: d.Skills, hooks: d.Hooks}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	err := s.kv.Scan(ctx, []byte("s/"), store.ScanOptions{}, func(_, v []byte) error {
-		var se Session
-		if err := json.Unmarshal(v, &se); err != nil {
-			return fmt.Errorf("session record: %w", err)
-		}
-		s.idx.add(entryOf(&se))
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("loading sessions: %w", err)
+	var err error
+	if d.Postgres != nil {
+		s.rec = &pgRecords{db: d.Postgres}
+	} else if s.rec, err = openKV(ctx, d.Store); err != nil {
+		return nil, err
 	}
-	s.idx.sort()
 	return s, nil
 }
 
 // Count returns how many sessions there are.
-func (s *Service) Count() int { return s.idx.len() }
+func (s *Service) Count(ctx context.Context) (int, error) { return s.rec.count(ctx) }
+
+// idleBefore is the time before which an active session's last activity
+// makes it idle.
+func (s *Service) idleBefore() time.Time { return s.now().Add(-s.cfg().Sessions.IdleTimeout.D()) }
 
 // NewID returns a random id with a prefix, such as "ses_4f0c...".
 func NewID(prefix string) string {
@@ -219,52 +217,24 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Session, error) {
 	if se.Metadata == nil {
 		se.Metadata = map[string]string{}
 	}
-	if err := s.put(ctx, &se); err != nil {
+	if err := s.rec.create(ctx, &se); err != nil {
 		return Session{}, err
 	}
-	s.idx.add(entryOf(&se))
 	s.publish(EventCreated, se.eventData())
 	return se, nil
 }
 
-func (s *Service) put(ctx context.Context, se *Session) error {
-	b, err := json.Marshal(se)
-	if err != nil {
-		return err
-	}
-	if err := s.kv.Set(ctx, sessionKey(se.ID), b); err != nil {
-		return fmt.Errorf("storing session: %w", err)
-	}
-	return nil
+// OwnerOf returns a session's owner; ok is false for an unknown session.
+// On one node it asks the in-memory index, not the store.
+func (s *Service) OwnerOf(ctx context.Context, id string) (owner string, ok bool, err error) {
+	return s.rec.ownerOf(ctx, id)
 }
-
-func sessionKey(id string) []byte { return []byte("s/" + id) }
 
 // Get returns a session with its status as of now.
-// OwnerOf returns a session's owner from the in-memory index, without
-// reading the store; ok is false for an unknown session.
-func (s *Service) OwnerOf(id string) (owner string, ok bool) {
-	e := s.idx.get(id)
-	if e == nil {
-		return "", false
-	}
-	return e.owner, true
-}
-
 func (s *Service) Get(ctx context.Context, id string) (Session, error) {
-	if s.idx.get(id) == nil {
-		return Session{}, fmt.Errorf("%w: %q", ErrNotFound, id)
-	}
-	b, err := s.kv.Get(ctx, sessionKey(id))
-	if errors.Is(err, store.ErrNotFound) {
-		return Session{}, fmt.Errorf("%w: %q", ErrNotFound, id)
-	}
+	se, err := s.rec.get(ctx, id)
 	if err != nil {
 		return Session{}, err
-	}
-	var se Session
-	if err := json.Unmarshal(b, &se); err != nil {
-		return Session{}, fmt.Errorf("session record %q: %w", id, err)
 	}
 	se.Status = s.status(se.TerminatedAt != nil, se.LastActivity)
 	return se, nil
@@ -283,7 +253,10 @@ func (s *Service) status(terminated bool, last time.Time) Status {
 // Terminate ends a session: it takes no more messages. Terminating a
 // terminated session is ErrTerminated.
 func (s *Service) Terminate(ctx context.Context, id string) (Session, error) {
-	unlock := s.lock(id)
+	ctx, unlock, err := s.rec.lock(ctx, id)
+	if err != nil {
+		return Session{}, err
+	}
 	defer unlock()
 	se, err := s.Get(ctx, id)
 	if err != nil {
@@ -294,18 +267,13 @@ func (s *Service) Terminate(ctx context.Context, id string) (Session, error) {
 	}
 	now := s.now().UTC()
 	se.TerminatedAt, se.Status = &now, Terminated
-	if err := s.put(ctx, &se); err != nil {
+	if err := s.rec.save(ctx, &se); err != nil {
 		return Session{}, err
 	}
-	s.idx.update(entryOf(&se))
 	s.hist.forget(id) // it takes no more messages
 	s.publish(EventTerminated, se.eventData())
 	return se, nil
 }
-
-// lock serializes the turns of one session (or whatever else key names),
-// so its messages are numbered and answered in order.
-func (s *Service) lock(key string) func() { return s.locks.lock(key) }
 
 // keyedLocks is a mutex per key, kept only while someone holds or waits
 // for it, so memory stays bounded by the calls in flight.
@@ -368,43 +336,24 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Session, int, error) {
 	default:
 		return nil, 0, fmt.Errorf("%w: status must be active, idle or terminated (got %q)", ErrInvalid, f.Status)
 	}
-	ids, total := s.idx.page(f, s.now(), s.cfg().Sessions.IdleTimeout.D())
-	out := make([]Session, 0, len(ids))
-	for _, id := range ids {
-		se, err := s.Get(ctx, id)
-		if err != nil {
-			return nil, 0, err
-		}
-		out = append(out, se)
+	out, total, err := s.rec.list(ctx, f, s.idleBefore())
+	if err != nil {
+		return nil, 0, err
+	}
+	for i := range out {
+		out[i].Status = s.status(out[i].TerminatedAt != nil, out[i].LastActivity)
 	}
 	return out, total, nil
 }
 
 // ChannelStats returns, per channel, its active sessions and last message.
-func (s *Service) ChannelStats() map[string]ChannelStats {
-	return s.idx.channelStats(s.now(), s.cfg().Sessions.IdleTimeout.D())
+func (s *Service) ChannelStats(ctx context.Context) (map[string]ChannelStats, error) {
+	return s.rec.channelStats(ctx, s.idleBefore())
 }
 
 // Sweep deletes idempotency records older than sessions.idempotency_ttl.
 func (s *Service) Sweep(ctx context.Context) (int, error) {
-	ttl := s.cfg().Sessions.IdempotencyTTL.D()
-	var stale [][]byte
-	err := s.kv.Scan(ctx, []byte("k/"), store.ScanOptions{}, func(k, v []byte) error {
-		var rec idemRecord
-		if json.Unmarshal(v, &rec) != nil || s.now().Sub(rec.At) > ttl {
-			stale = append(stale, append([]byte{}, k...))
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	for _, k := range stale {
-		if err := s.kv.Delete(ctx, k); err != nil {
-			return 0, err
-		}
-	}
-	return len(stale), nil
+	return s.rec.forgetBefore(ctx, s.now().Add(-s.cfg().Sessions.IdempotencyTTL.D()))
 }
 
 // Resume returns the newest session of a channel's end user that is not
@@ -414,9 +363,16 @@ func (s *Service) Resume(ctx context.Context, in CreateInput) (Session, error) {
 	if err := in.check(); err != nil {
 		return Session{}, err
 	}
-	unlock := s.lock("resume\x00" + in.Channel + "\x00" + in.UserID)
+	ctx, unlock, err := s.rec.lock(ctx, "resume\x00"+in.Channel+"\x00"+in.UserID)
+	if err != nil {
+		return Session{}, err
+	}
 	defer unlock()
-	if id := s.idx.latest(in.Channel, in.UserID); id != "" {
+	id, err := s.rec.latest(ctx, in.Channel, in.UserID)
+	if err != nil {
+		return Session{}, err
+	}
+	if id != "" {
 		se, err := s.Get(ctx, id)
 		if err == nil || !errors.Is(err, ErrNotFound) {
 			return se, err

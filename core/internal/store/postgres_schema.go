@@ -26,30 +26,31 @@ var migrations = []migration{
 	{1, "key-value table", `CREATE TABLE portico_kv (k bytea PRIMARY KEY, v bytea NOT NULL)`},
 	{2, "sessions and messages", `
 CREATE TABLE portico_sessions (
-	id            text PRIMARY KEY,
-	owner         text NOT NULL,
-	channel       text NOT NULL,
-	user_id       text NOT NULL,
-	created_at    timestamptz NOT NULL,
-	last_activity timestamptz NOT NULL,
-	terminated    boolean NOT NULL DEFAULT false,
-	record        jsonb NOT NULL
+	id              text PRIMARY KEY,
+	owner           text NOT NULL,
+	channel         text NOT NULL,
+	user_id         text NOT NULL,
+	created_at      timestamptz NOT NULL,
+	last_activity   timestamptz NOT NULL,
+	last_message_at timestamptz,
+	terminated      boolean NOT NULL DEFAULT false,
+	record          bytea NOT NULL
 );
 CREATE INDEX portico_sessions_created ON portico_sessions (created_at DESC, id DESC);
 CREATE INDEX portico_sessions_owner ON portico_sessions (owner, created_at DESC, id DESC);
 CREATE INDEX portico_sessions_channel ON portico_sessions (channel, created_at DESC, id DESC);
-CREATE INDEX portico_sessions_user ON portico_sessions (channel, user_id, created_at DESC, id DESC);
+CREATE INDEX portico_sessions_user ON portico_sessions (user_id, created_at DESC, id DESC);
 CREATE INDEX portico_sessions_activity ON portico_sessions (terminated, last_activity);
 CREATE TABLE portico_messages (
 	session_id text NOT NULL REFERENCES portico_sessions (id) ON DELETE CASCADE,
 	seq        bigint NOT NULL,
-	record     jsonb NOT NULL,
+	record     bytea NOT NULL,
 	PRIMARY KEY (session_id, seq)
 );
 CREATE TABLE portico_idempotency (
 	key        text PRIMARY KEY,
 	created_at timestamptz NOT NULL,
-	turn       jsonb NOT NULL
+	turn       bytea NOT NULL
 );
 CREATE INDEX portico_idempotency_created ON portico_idempotency (created_at);`},
 }
