@@ -443,6 +443,11 @@ func (g *Gateway) start(ctx context.Context) error {
 	g.every(bg, func(c *config.Config) time.Duration { return c.Storage.GCInterval.D() }, g.collectGarbage)
 	g.every(bg, func(c *config.Config) time.Duration { return c.Audit.SweepInterval.D() }, g.pruneAudit)
 	g.every(bg, func(*config.Config) time.Duration { return time.Minute }, g.flushKeyUse)
+	if _, shared := g.store.(*store.Postgres); shared {
+		// Other nodes change users and keys in the shared store.
+		g.auth.SetMissRefresh(g.cfg.Config().Storage.Postgres.RefreshInterval.D())
+		g.every(bg, func(c *config.Config) time.Duration { return c.Storage.Postgres.RefreshInterval.D() }, g.refreshAuth)
+	}
 	g.every(bg, func(*config.Config) time.Duration { return time.Hour }, g.sweepSessions)
 	g.every(bg, trimInterval, func(context.Context) { g.plugins.Trim(time.Now()) })
 	for _, l := range []*ratelimit.Limiter{g.limits, g.failures} {
@@ -504,6 +509,13 @@ func (g *Gateway) every(ctx context.Context, interval func(*config.Config) time.
 			}
 		}
 	}()
+}
+
+func (g *Gateway) refreshAuth(ctx context.Context) {
+	g.auth.SetMissRefresh(g.cfg.Config().Storage.Postgres.RefreshInterval.D()) // live on reload
+	if err := g.auth.Refresh(ctx); err != nil && ctx.Err() == nil {
+		g.log.Warn("users and keys not refreshed from the store", "error", err)
+	}
 }
 
 // compilesQuiet tells when to give the garbage of plugin compiles back

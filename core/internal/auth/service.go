@@ -38,24 +38,36 @@ type Service struct {
 	keys   map[string]*Key
 	byHash map[[32]byte]*Key
 	used   map[string]time.Time // last use not yet written to the store
+
+	missEvery atomic.Int64 // SetMissRefresh, as a time.Duration
+	missMu    sync.Mutex   // one refresh for a burst of unknown keys
+	missAt    time.Time
 }
 
 // Open loads every user and key from kv.
 func Open(ctx context.Context, kv store.KV) (*Service, error) {
-	s := &Service{
-		kv: store.Prefix(kv, "auth/"), now: time.Now,
-		users: map[string]*User{}, keys: map[string]*Key{}, byHash: map[[32]byte]*Key{}, used: map[string]time.Time{},
+	s := &Service{kv: store.Prefix(kv, "auth/"), now: time.Now, used: map[string]time.Time{}}
+	if err := s.Refresh(ctx); err != nil {
+		return nil, err
 	}
+	return s, nil
+}
+
+// Refresh reads every user and key from the store again: on nodes that
+// share one store, what another node created, changed or revoked takes
+// effect here.
+func (s *Service) Refresh(ctx context.Context) error {
+	users, keys, byHash := map[string]*User{}, map[string]*Key{}, map[[32]byte]*Key{}
 	err := s.kv.Scan(ctx, []byte("users/"), store.ScanOptions{}, func(k, v []byte) error {
 		var u User
 		if err := json.Unmarshal(v, &u); err != nil {
 			return fmt.Errorf("auth: decode user %s: %w", k, err)
 		}
-		s.users[u.ID] = &u
+		users[u.ID] = &u
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	err = s.kv.Scan(ctx, []byte("keys/"), store.ScanOptions{}, func(k, v []byte) error {
 		var key Key
@@ -66,14 +78,40 @@ func Open(ctx context.Context, kv store.KV) (*Service, error) {
 		if err != nil || len(h) != 32 {
 			return fmt.Errorf("auth: key %s has a bad hash", key.ID)
 		}
-		s.keys[key.ID] = &key
-		s.byHash[[32]byte(h)] = &key
+		keys[key.ID] = &key
+		byHash[[32]byte(h)] = &key
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return s, nil
+	s.mu.Lock()
+	s.users, s.keys, s.byHash = users, keys, byHash
+	s.mu.Unlock()
+	return nil
+}
+
+// SetMissRefresh makes an unknown API key refresh the users and keys from
+// the store first, at most once per every (0: never), for nodes sharing
+// one store: a key created on another node works at once.
+func (s *Service) SetMissRefresh(every time.Duration) { s.missEvery.Store(int64(every)) }
+
+// refreshOnMiss refreshes for an unknown key unless one did within the
+// miss-refresh interval; it reports whether it did.
+func (s *Service) refreshOnMiss() bool {
+	every := time.Duration(s.missEvery.Load())
+	if every <= 0 {
+		return false
+	}
+	s.missMu.Lock()
+	defer s.missMu.Unlock()
+	if now := s.now(); now.Sub(s.missAt) >= every {
+		s.missAt = now
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return s.Refresh(ctx) == nil
+	}
+	return false
 }
 
 // SetClock replaces the clock used for expiry checks and timestamps, for
@@ -93,15 +131,10 @@ func (s *Service) Authenticate(secret string) (*Principal, error) {
 		return nil, err
 	}
 	h := hashSecret(secret)
-	s.mu.RLock()
-	k := s.byHash[h]
-	var u *User
-	var pending time.Time
-	if k != nil {
-		u = s.users[k.UserID]
-		pending = s.used[k.ID]
+	k, u, pending := s.lookup(h)
+	if k == nil && s.refreshOnMiss() {
+		k, u, pending = s.lookup(h)
 	}
-	s.mu.RUnlock()
 	// Only the SHA-256 of a 256-bit random secret is looked up, so the
 	// lookup's timing tells an attacker nothing usable about the secret.
 	if k == nil {
@@ -122,6 +155,15 @@ func (s *Service) Authenticate(secret string) (*Principal, error) {
 		s.mu.Unlock()
 	}
 	return &Principal{KeyID: k.ID, UserID: k.UserID, Role: min(k.Role, u.Role), Scopes: k.Scopes, Via: "key"}, nil
+}
+
+func (s *Service) lookup(h [32]byte) (k *Key, u *User, pending time.Time) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if k = s.byHash[h]; k != nil {
+		u, pending = s.users[k.UserID], s.used[k.ID]
+	}
+	return k, u, pending
 }
 
 // Credential takes the caller's credential from a request: an
@@ -174,21 +216,38 @@ func (s *Service) AuthenticateRequest(r *http.Request) (*Principal, error) {
 
 // FlushLastUsed writes the keys' last-use times gathered since the last
 // flush. It runs on a schedule and at shutdown, so requests never write.
+// Each time goes into the stored record, so a key another node revoked
+// in the meantime stays revoked.
 func (s *Service) FlushLastUsed(ctx context.Context) error {
 	s.mu.Lock()
 	used := s.used
 	s.used = map[string]time.Time{}
-	var recs []Key
 	for id, t := range used {
 		if k := s.keys[id]; k != nil {
-			t := t
 			k.LastUsedAt = &t
-			recs = append(recs, *k)
 		}
 	}
 	s.mu.Unlock()
-	for _, k := range recs {
-		if err := s.putKey(ctx, nil, &k); err != nil {
+	for id, t := range used {
+		err := s.kv.Update(ctx, func(tx store.Txn) error {
+			b, err := tx.Get([]byte("keys/" + id))
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			var k Key
+			if err := json.Unmarshal(b, &k); err != nil {
+				return fmt.Errorf("auth: decode key %s: %w", id, err)
+			}
+			if k.LastUsedAt != nil && !t.After(*k.LastUsedAt) {
+				return nil // another node saw a later use
+			}
+			k.LastUsedAt = &t
+			return s.putKey(ctx, tx, &k)
+		})
+		if err != nil {
 			return err
 		}
 	}

@@ -197,6 +197,7 @@ type Postgres struct {
 	MaxConns         int64    `koanf:"max_conns" reload:"restart" doc:"Connections in the pool; 0 is pgx's default (the larger of 4 and the number of CPUs). Each session turn in flight holds one for its lock."`
 	StatementTimeout Duration `koanf:"statement_timeout" reload:"restart" doc:"The server ends a statement that runs this long (and the request answers 503 store_unavailable); 0 keeps the server's setting."`
 	ConnectTimeout   Duration `koanf:"connect_timeout" reload:"restart" doc:"How long one connection attempt may take."`
+	RefreshInterval  Duration `koanf:"refresh_interval" doc:"Each node keeps users and API keys in memory; it reads them from the database again this often, and at once (at most this often) when a request brings a key it does not know, so a key created on another node works at once and a revoked one stops within this interval."`
 }
 
 // Audit configures the audit trail.
@@ -247,7 +248,7 @@ func Default() *Config {
 		},
 		Storage: Storage{
 			Backend:         "badger",
-			Postgres:        Postgres{StatementTimeout: Duration(15 * time.Second), ConnectTimeout: Duration(5 * time.Second)},
+			Postgres:        Postgres{StatementTimeout: Duration(15 * time.Second), ConnectTimeout: Duration(5 * time.Second), RefreshInterval: Duration(2 * time.Second)},
 			GCInterval:      Duration(10 * time.Minute),
 			GCDiscardRatio:  0.5,
 			MemTableBytes:   16 << 20,
@@ -456,6 +457,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Storage.Postgres.ConnectTimeout <= 0 {
 		bad("storage.postgres.connect_timeout", "must be a positive duration (got %s)", c.Storage.Postgres.ConnectTimeout.D())
+	}
+	if c.Storage.Postgres.RefreshInterval <= 0 {
+		bad("storage.postgres.refresh_interval", "must be a positive duration (got %s)", c.Storage.Postgres.RefreshInterval.D())
 	}
 	if c.Storage.Postgres.StatementTimeout < 0 {
 		bad("storage.postgres.statement_timeout", "must not be negative (got %s)", c.Storage.Postgres.StatementTimeout.D())
