@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
-	"log/slog"
 	"sync"
 
 	"github.com/porticohq/portico/core/internal/config"

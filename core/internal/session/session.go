@@ -114,15 +114,15 @@ type Service struct {
 
 // Deps are what the service needs.
 type Deps struct {
-	Store  store.KV // the service uses keys under "sessions/"
+	Store store.KV // the service uses keys under "sessions/"
 	// Postgres, when set, keeps sessions in its tables instead (Store is
 	// then unused): several nodes share them.
 	Postgres *store.Postgres
-	Bus    *events.Bus
-	Logger *slog.Logger
-	Config func() *config.Config // the live config
-	Skills Skills                // routes and runs a turn's skill (required to post messages)
-	Hooks  Hooks
+	Bus      *events.Bus
+	Logger   *slog.Logger
+	Config   func() *config.Config // the live config
+	Skills   Skills                // routes and runs a turn's skill (required to post messages)
+	Hooks    Hooks
 }
 
 // Open opens the session records: on PostgreSQL when Deps.Postgres is
