@@ -20,7 +20,7 @@ var ErrGatewayRunning = store.ErrLocked
 // BackupDataDir writes an online-consistent backup of a data dir that no
 // gateway holds. It returns ErrGatewayRunning (store.ErrLocked) when one does.
 func BackupDataDir(ctx context.Context, c *Config, w io.Writer) error {
-	st, err := openDataDir(c)
+	st, err := openConfigured(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -32,6 +32,9 @@ func BackupDataDir(ctx context.Context, c *Config, w io.Writer) error {
 // replace the data dir must hold no data (ErrDataDirNotEmpty); with it,
 // its data is dropped first.
 func RestoreDataDir(ctx context.Context, c *Config, r io.Reader, replace bool) error {
+	if c.c.Storage.Backend == "postgres" {
+		return errors.New("storage.backend is postgres: restore the database with pg_restore from a pg_dump (docs/operations.md); portico restore loads backups of the embedded store")
+	}
 	st, err := openDataDir(c)
 	if err != nil {
 		if errors.Is(err, store.ErrLocked) {

@@ -59,22 +59,31 @@ func start(t *testing.T, body string) *gw {
 // already), sending its logs to logs.
 func startIn(t *testing.T, dir string, logs io.Writer) *gw {
 	t.Helper()
+	g, err := startWith(t, dir, logs, auth.NewSecret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// startWith is startIn with the bootstrap admin key and more environment
+// (PORTICO_* settings); it may run on any goroutine.
+func startWith(t *testing.T, dir string, logs io.Writer, key string, env ...string) (*gw, error) {
 	file := filepath.Join(dir, "portico.toml")
-	key := auth.NewSecret()
 	g, err := core.New(core.Options{
-		ConfigFile: file, Environ: []string{"PORTICO_ADMIN_KEY=" + key, "PORTICO_PLUGIN__CACHE_DIR=" + sharedCache(t)},
+		ConfigFile: file, Environ: append([]string{"PORTICO_ADMIN_KEY=" + key, "PORTICO_PLUGIN__CACHE_DIR=" + sharedCache(t)}, env...),
 		Settings:       map[string]string{"data_dir": dir, "listen": "127.0.0.1:0"},
 		LogOutput:      logs,
 		ConfigDebounce: 20 * time.Millisecond,
 	})
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := g.Start(context.Background()); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	t.Cleanup(func() { g.Shutdown(context.Background()) })
-	return &gw{Gateway: g, url: "http://" + g.Addr(), dir: dir, file: file, key: key}
+	return &gw{Gateway: g, url: "http://" + g.Addr(), dir: dir, file: file, key: key}, nil
 }
 
 // loaded waits until no plugin is loading: Start returns once every

@@ -259,7 +259,10 @@ func (a *storeAdapter) Scan(ctx context.Context, prefix []byte, opts store.ScanO
 	return err
 }
 
-func (a *storeAdapter) Backup(ctx context.Context, w io.Writer) error {
+func (a *storeAdapter) Backup(ctx context.Context, w io.Writer) error { return a.BackupUnsupported() }
+
+// BackupUnsupported implements store.NoBackup.
+func (a *storeAdapter) BackupUnsupported() error {
 	return fmt.Errorf("%w: back up your Store by its own means", ErrBackupUnsupported)
 }
 

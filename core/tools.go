@@ -126,6 +126,29 @@ func openDataDir(c *Config) (*store.Badger, error) {
 	return store.Open(c.c.DataDir, store.Options{MemTableBytes: c.c.Storage.MemTableBytes, CacheBytes: c.c.Storage.CacheBytes, IndexCacheBytes: c.c.Storage.IndexCacheBytes})
 }
 
+// openConfigured opens the store storage.backend names: the data dir's
+// Badger (ErrGatewayRunning while a gateway holds it), or PostgreSQL,
+// which running gateways share with the offline tools.
+func openConfigured(ctx context.Context, c *Config) (store.Store, error) {
+	if c.c.Storage.Backend == "postgres" {
+		return openStore(ctx, nil, c.c, nil)
+	}
+	return openDataDir(c)
+}
+
+// Migration is one step of the PostgreSQL schema as a database has it.
+type Migration = store.MigrationState
+
+// Migrations lists the PostgreSQL schema's migrations this build knows
+// and those the database has (`portico migrate status`), changing nothing.
+func Migrations(ctx context.Context, c *Config) ([]Migration, error) {
+	if c.c.Storage.Backend != "postgres" {
+		return nil, fmt.Errorf("storage.backend is %s: only the postgres backend has a schema to migrate", c.c.Storage.Backend)
+	}
+	p := c.c.Storage.Postgres
+	return store.PostgresMigrations(ctx, store.PostgresOptions{URL: p.URL, MaxConns: 1, StatementTimeout: p.StatementTimeout.D(), ConnectTimeout: p.ConnectTimeout.D()})
+}
+
 // Key is an API key as the gateway lists it (never its secret).
 type Key = auth.Key
 
@@ -142,7 +165,7 @@ type KeyInput struct {
 // binary's offline keys commands; a running gateway's keys are managed
 // over its API. Every change is audited with the actor "cli".
 type Keys struct {
-	st    *store.Badger
+	st    store.Store
 	svc   *auth.Service
 	trail *audit.Trail
 }
@@ -150,7 +173,7 @@ type Keys struct {
 // OpenKeys opens the data dir's store. It returns ErrGatewayRunning when a
 // gateway holds the data dir. Close it when done.
 func OpenKeys(ctx context.Context, c *Config) (*Keys, error) {
-	st, err := openDataDir(c)
+	st, err := openConfigured(ctx, c)
 	if err != nil {
 		return nil, err
 	}

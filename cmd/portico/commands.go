@@ -11,6 +11,8 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"text/tabwriter"
+	"time"
 
 	"github.com/knadh/koanf/parsers/toml/v2"
 	"github.com/spf13/cobra"
@@ -107,6 +109,7 @@ func newRoot(stdout, stderr io.Writer, env []string) *cobra.Command {
 		keysCmd(g, stdout),
 		pluginCmd(stdout),
 		restoreCmd(g, stdout),
+		migrateCmd(g, stdout),
 	)
 	root.AddCommand(adminCmds(g, stdout, stderr)...)
 	root.AddCommand(packCmd(g, stdout, stderr))
@@ -287,6 +290,46 @@ func backupCmd(g *globals, stdout io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&url, "url", "", "base URL of a running gateway (default: PORTICO_URL, else the data dir, else the configured listen address)")
 	cmd.Flags().StringVar(&key, "key", "", "admin API key for the gateway (default: PORTICO_KEY, else <data-dir>/admin.key)")
+	return cmd
+}
+
+func migrateCmd(g *globals, stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "migrate", Short: "Show the PostgreSQL schema's migrations (a gateway applies them itself at start)"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "status",
+		Short: "List every migration this build knows and whether the database has it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.config()
+			if err != nil {
+				return err
+			}
+			ms, err := core.Migrations(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED")
+			newer := 0
+			for _, m := range ms {
+				at := "pending (applied at the next start)"
+				if m.AppliedAt != nil {
+					at = m.AppliedAt.UTC().Format(time.RFC3339)
+				}
+				name := m.Name
+				if !m.Known {
+					name += " (unknown to this build)"
+					newer++
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\n", m.Version, name, at)
+			}
+			tw.Flush()
+			if newer > 0 {
+				return fmt.Errorf("the database has %d migration(s) newer than this build; a gateway of this build refuses to start on it", newer)
+			}
+			return nil
+		},
+	})
 	return cmd
 }
 

@@ -453,6 +453,26 @@ func (s *Service) ImportKey(ctx context.Context, secret string, in KeyInput) (Ke
 func (s *Service) addKey(ctx context.Context, secret string, in KeyInput) (Key, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	u, ok := s.users[in.UserID]
+	if !ok {
+		if err := checkKey(in, s.now()); err != nil {
+			return Key{}, err
+		}
+		return Key{}, fmt.Errorf("%w: user %q does not exist", ErrInvalid, in.UserID)
+	}
+	k, h, err := s.newKey(secret, in, u)
+	if err != nil {
+		return Key{}, err
+	}
+	if err := s.kv.Update(ctx, func(tx store.Txn) error { return s.putKey(ctx, tx, k) }, store.Sync); err != nil {
+		return Key{}, err
+	}
+	s.keys[k.ID] = k
+	s.byHash[h] = k
+	return public(k), nil
+}
+
+func checkKey(in KeyInput, now time.Time) error {
 	var errs []string
 	if n := strings.TrimSpace(in.Name); n == "" || len(n) > 200 {
 		errs = append(errs, "name must be 1 to 200 characters")
@@ -465,22 +485,27 @@ func (s *Service) addKey(ctx context.Context, secret string, in KeyInput) (Key, 
 			errs = append(errs, fmt.Sprintf("scope %q is not a skill name (letters, digits, _ and -, up to 64)", sc))
 		}
 	}
-	if in.ExpiresAt != nil && !in.ExpiresAt.After(s.now()) {
+	if in.ExpiresAt != nil && !in.ExpiresAt.After(now) {
 		errs = append(errs, "expires_at must be in the future")
 	}
 	if len(errs) > 0 {
-		return Key{}, fmt.Errorf("%w: %s", ErrInvalid, strings.Join(errs, "; "))
+		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(errs, "; "))
 	}
-	u, ok := s.users[in.UserID]
-	if !ok {
-		return Key{}, fmt.Errorf("%w: user %q does not exist", ErrInvalid, in.UserID)
+	return nil
+}
+
+// newKey checks in and builds the key of secret for user u, not stored
+// yet. s.mu is held.
+func (s *Service) newKey(secret string, in KeyInput, u *User) (*Key, [32]byte, error) {
+	if err := checkKey(in, s.now()); err != nil {
+		return nil, [32]byte{}, err
 	}
 	if in.Role > u.Role {
-		return Key{}, fmt.Errorf("%w: a %s key cannot belong to %s, whose role is %s", ErrInvalid, in.Role, u.ID, u.Role)
+		return nil, [32]byte{}, fmt.Errorf("%w: a %s key cannot belong to %s, whose role is %s", ErrInvalid, in.Role, u.ID, u.Role)
 	}
 	h := hashSecret(secret)
 	if _, dup := s.byHash[h]; dup {
-		return Key{}, fmt.Errorf("%w: this key already exists", ErrConflict)
+		return nil, h, fmt.Errorf("%w: this key already exists", ErrConflict)
 	}
 	scopes := slices.Clone(in.Scopes)
 	if scopes == nil {
@@ -490,12 +515,7 @@ func (s *Service) addKey(ctx context.Context, secret string, in KeyInput) (Key, 
 		ID: newID("key_"), Prefix: secret[:len(KeyPrefix)+6], Name: strings.TrimSpace(in.Name), Role: in.Role,
 		UserID: u.ID, Scopes: scopes, CreatedAt: s.now().UTC(), ExpiresAt: in.ExpiresAt, Hash: hex.EncodeToString(h[:]),
 	}
-	if err := s.kv.Update(ctx, func(tx store.Txn) error { return s.putKey(ctx, tx, k) }, store.Sync); err != nil {
-		return Key{}, err
-	}
-	s.keys[k.ID] = k
-	s.byHash[h] = k
-	return public(k), nil
+	return k, h, nil
 }
 
 // RevokeKey deletes a key; it stops working at once. With userID set the

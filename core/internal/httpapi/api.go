@@ -391,6 +391,9 @@ func (a *API) patchConfig(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) backup(w http.ResponseWriter, r *http.Request) error {
+	if nb, ok := a.d.Store.(store.NoBackup); ok {
+		return Errorf(http.StatusConflict, CodeConflict, "%v", nb.BackupUnsupported())
+	}
 	// A backup of a large store outlives http.write_timeout; lift it here.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 	h := w.Header()

@@ -429,7 +429,10 @@ func prefixEnd(prefix []byte) []byte {
 }
 
 // Backup implements Store: PostgreSQL is backed up with its own tools.
-func (s *Postgres) Backup(context.Context, io.Writer) error {
+func (s *Postgres) Backup(context.Context, io.Writer) error { return s.BackupUnsupported() }
+
+// BackupUnsupported implements NoBackup.
+func (s *Postgres) BackupUnsupported() error {
 	return fmt.Errorf("%w: on PostgreSQL, back up the database with pg_dump and restore it with pg_restore (docs/operations.md)", ErrBackupUnsupported)
 }
 

@@ -90,6 +90,13 @@ type Store interface {
 	Close() error
 }
 
+// NoBackup is a Store whose backups are made by other means: the API
+// says so before it starts a backup stream.
+type NoBackup interface {
+	// BackupUnsupported is the error Backup returns, saying what to use.
+	BackupUnsupported() error
+}
+
 func wantSync(opts []WriteOption) bool {
 	for _, o := range opts {
 		if o == Sync {
