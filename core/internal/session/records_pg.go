@@ -62,9 +62,13 @@ func unheld(ctx context.Context) context.Context {
 
 func (r *pgRecords) fail(ctx context.Context, err error) error { return r.db.Fail(ctx, err) }
 
+// sqlCount is the number of sessions, kept in portico_counters by create
+// (sessions are terminated, never deleted): no count over the table.
+const sqlCount = `SELECT n FROM portico_counters WHERE name = 'sessions'`
+
 func (r *pgRecords) count(ctx context.Context) (int, error) {
 	var n int
-	err := r.q(ctx).QueryRow(ctx, `SELECT count(*) FROM portico_sessions`).Scan(&n)
+	err := r.q(ctx).QueryRow(ctx, sqlCount).Scan(&n)
 	return n, r.fail(ctx, err)
 }
 
@@ -104,8 +108,9 @@ func (r *pgRecords) create(ctx context.Context, se *Session) error {
 	if err != nil {
 		return err
 	}
-	_, err = r.q(ctx).Exec(ctx, `INSERT INTO portico_sessions (id, owner, channel, user_id, created_at, last_activity, last_message_at, terminated, record)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, se.ID, se.Owner, se.Channel, se.UserID, se.CreatedAt, last, lastMsg, term, rec)
+	_, err = r.q(ctx).Exec(ctx, `WITH s AS (INSERT INTO portico_sessions (id, owner, channel, user_id, created_at, last_activity, last_message_at, terminated, record)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING 1)
+UPDATE portico_counters SET n = n + (SELECT count(*) FROM s) WHERE name = 'sessions'`, se.ID, se.Owner, se.Channel, se.UserID, se.CreatedAt, last, lastMsg, term, rec)
 	if err != nil {
 		return fmt.Errorf("storing session: %w", r.fail(ctx, err))
 	}
@@ -220,7 +225,11 @@ func listQueries(f Filter, idleBefore time.Time) (page, total string, args []any
 	where, args := listWhere(f, idleBefore)
 	n := len(args)
 	page = "SELECT record FROM portico_sessions" + where + " ORDER BY created_at DESC, id DESC LIMIT $" + strconv.Itoa(n+1) + " OFFSET $" + strconv.Itoa(n+2)
-	return page, "SELECT count(*) FROM portico_sessions" + where, args
+	total = sqlCount
+	if where != "" {
+		total = "SELECT count(*) FROM portico_sessions" + where
+	}
+	return page, total, args
 }
 
 func (r *pgRecords) list(ctx context.Context, f Filter, idleBefore time.Time) ([]Session, int, error) {

@@ -52,7 +52,10 @@ CREATE TABLE portico_idempotency (
 	created_at timestamptz NOT NULL,
 	turn       bytea NOT NULL
 );
-CREATE INDEX portico_idempotency_created ON portico_idempotency (created_at);`},
+CREATE INDEX portico_idempotency_created ON portico_idempotency (created_at);
+-- Exact totals that no index can count cheaply (every session).
+CREATE TABLE portico_counters (name text PRIMARY KEY, n bigint NOT NULL);
+INSERT INTO portico_counters (name, n) VALUES ('sessions', 0);`},
 }
 
 // SchemaVersion is the newest schema this build knows.
