@@ -20,15 +20,12 @@ import (
 
 	"github.com/porticohq/portico/core/internal/config"
 	"github.com/porticohq/portico/core/internal/store"
+	"github.com/porticohq/portico/core/internal/store/storetest"
 )
 
 func newService(t testing.TB) (*Service, store.Store) {
 	t.Helper()
-	st, err := store.OpenMemory()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.Open(t)
 	s, err := Open(context.Background(), st)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/porticohq/portico/core/internal/config"
 	"github.com/porticohq/portico/core/internal/store"
+	"github.com/porticohq/portico/core/internal/store/storetest"
 )
 
 // mock is a provider server on loopback that records what it receives.
@@ -90,11 +91,7 @@ func llmConfig(providers ...config.LLMProvider) config.LLM {
 
 func newService(t testing.TB, c config.LLM, opts Options) (*Service, store.Store) {
 	t.Helper()
-	st, err := store.OpenMemory()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.Open(t)
 	return New(st, c, opts), st
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/porticohq/portico/core/internal/events"
 	"github.com/porticohq/portico/core/internal/store"
+	"github.com/porticohq/portico/core/internal/store/storetest"
 	"github.com/porticohq/portico/hostapi"
 )
 
@@ -26,11 +27,7 @@ func (c *countingKV) Update(ctx context.Context, fn func(store.Txn) error, opts 
 
 func TestKVBatch(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.OpenMemory()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h, err := newHost(ctx, "hook", st, 100, nil, events.New(), nil, log)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/porticohq/portico/core/internal/config"
 	"github.com/porticohq/portico/core/internal/events"
 	"github.com/porticohq/portico/core/internal/store"
+	"github.com/porticohq/portico/core/internal/store/storetest"
 	"github.com/porticohq/portico/hostapi"
 	"github.com/porticohq/portico/plugins"
 )
@@ -41,12 +42,7 @@ func newFixture(t testing.TB, st store.Store) *fixture {
 		t.Fatal(err)
 	}
 	if st == nil {
-		s, err := store.OpenMemory()
-		if err != nil {
-			t.Fatal(err)
-		}
-		st = s
-		t.Cleanup(func() { s.Close() })
+		st = storetest.Open(t)
 	}
 	bus := events.New()
 	m := NewManager(Deps{Runtime: rt, Store: st, Bus: bus, Audit: audit.New(st), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),

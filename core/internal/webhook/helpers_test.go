@@ -19,6 +19,7 @@ import (
 	"github.com/porticohq/portico/core/internal/config"
 	"github.com/porticohq/portico/core/internal/events"
 	"github.com/porticohq/portico/core/internal/store"
+	"github.com/porticohq/portico/core/internal/store/storetest"
 )
 
 // testClock is the real clock plus an offset a test can move forward, so
@@ -54,12 +55,7 @@ type fixture struct {
 func newFixture(t testing.TB, kv store.KV, edit func(*config.Webhooks)) *fixture {
 	t.Helper()
 	if kv == nil {
-		st, err := store.OpenMemory()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		kv = st
+		kv = storetest.Open(t)
 	}
 	bus := events.New()
 	clock := &testClock{}
