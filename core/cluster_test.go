@@ -72,6 +72,10 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 	if r := n2.do(t, "GET", n2.url+"/api/v1/users", ""); r.status != 200 || r.json(t)["total"] != 1.0 {
 		t.Fatalf("users after two starts: %d %s", r.status, r.body)
 	}
+	// PostgreSQL is backed up with its own tools; the API says so.
+	if r := n1.do(t, "POST", n1.url+"/api/v1/admin/backup", ""); r.status != 409 || !strings.Contains(string(r.body), "pg_dump") {
+		t.Fatalf("backup on postgres: %d %s", r.status, r.body)
+	}
 	// A key created on node 1 works on node 2 at once.
 	alice := userKey(t, n1, "alice@example.com", "user")
 	as := func(g *gw, method, path, body string, hdr ...string) response {
