@@ -31,6 +31,7 @@ type options struct {
 	memProfile    string
 	reloads       int
 	middleware    string
+	postgres      string
 }
 
 func main() {
@@ -52,6 +53,7 @@ func main() {
 	flag.StringVar(&o.memProfile, "memprofile", "", "write Portico's allocation profile to this file")
 	flag.IntVar(&o.reloads, "reloads", 20, "plugin reloads during the reload-under-load run")
 	flag.StringVar(&o.middleware, "middleware", allMiddleware, "middleware targets to measure beside bare chi (GET /health on Portico, GET /hello on the reference host), comma-separated, or none")
+	flag.StringVar(&o.postgres, "postgres", "", "a PostgreSQL server's URL (a user that may CREATE DATABASE): also measure the GET, the invoke and the turn with storage.backend = \"postgres\" on a new database there")
 	flag.BoolVar(&o.footprintOnly, "footprint", false, "measure only the footprint (start times, resident memory, first calls) and print it")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {

@@ -158,6 +158,26 @@ func measure(ctx context.Context, o options, work string) (*report, error) {
 		{name: "portico: message in → echo reply out (POST .../messages)", target: p, req: chat},
 	}
 	open := []scenario{scenarios[0], scenarios[2], scenarios[3], scenarios[4]}
+	if o.postgres != "" {
+		pp, drop, err := startOnPostgres(ctx, o, work)
+		if err != nil {
+			return nil, err
+		}
+		defer drop()
+		defer pp.stop()
+		pchat, err := message(pp, o.conns)
+		if err != nil {
+			return nil, err
+		}
+		const on = "portico on PostgreSQL (CPU: Portico + PostgreSQL): "
+		pg := []scenario{
+			{name: on + "authenticated, rate-limited GET /api/v1/skills", target: pp, req: get(pp, "/api/v1/skills")},
+			{name: on + "POST /api/v1/skills/echo/invoke (64 B)", target: pp, req: invoke(pp)},
+			{name: on + "message in → echo reply out (POST .../messages)", target: pp, req: pchat},
+		}
+		scenarios = append(scenarios, pg...)
+		open = append(open, pg...)
+	}
 
 	// The middleware targets: the same simple GET as the probe (Portico)
 	// or the baseline (the reference host in front of bare chi), so the

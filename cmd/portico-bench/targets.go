@@ -29,6 +29,9 @@ type target struct {
 	url     string
 	key     string
 	dataDir string
+	// alsoCPU, when set, is CPU spent for the target outside its process
+	// (its database server's).
+	alsoCPU func() time.Duration
 }
 
 // hello is the baseline's one JSON handler on a bare chi router.
@@ -182,7 +185,8 @@ func (t *target) stop() {
 	}
 }
 
-// cpu returns the process's user+system CPU time so far (Linux), or -1.
+// cpu returns the process's user+system CPU time so far (Linux), and
+// alsoCPU's, or -1.
 func (t *target) cpu() time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", t.cmd.Process.Pid))
 	if err != nil {
@@ -190,7 +194,21 @@ func (t *target) cpu() time.Duration {
 	}
 	// Fields after the command name, which is in parentheses.
 	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	d := statCPU(s[strings.LastIndexByte(s, ')')+2:])
+	if d >= 0 && t.alsoCPU != nil {
+		more := t.alsoCPU()
+		if more < 0 {
+			return -1
+		}
+		d += more
+	}
+	return d
+}
+
+// statCPU reads utime+stime from the fields of /proc/PID/stat after the
+// command name, or -1.
+func statCPU(fields string) time.Duration {
+	f := strings.Fields(fields)
 	if len(f) < 13 {
 		return -1
 	}

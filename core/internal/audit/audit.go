@@ -37,12 +37,16 @@ type Entry struct {
 // Trail records and lists entries.
 type Trail struct {
 	kv  store.KV
+	pg  *store.Postgres // set: the entries are in portico_audit instead
 	now func() time.Time
 }
 
-// New returns a trail that keeps its entries in kv under its own prefix.
+// New returns a trail that keeps its entries in kv under its own prefix,
+// or, when kv is PostgreSQL, in its own table (postgres.go), whose
+// indexes serve List's filters and pages.
 func New(kv store.KV) *Trail {
-	return &Trail{kv: store.Prefix(kv, "audit/"), now: time.Now}
+	pg, _ := kv.(*store.Postgres)
+	return &Trail{kv: store.Prefix(kv, "audit/"), pg: pg, now: time.Now}
 }
 
 // key orders entries by time: 8 bytes of big-endian nanoseconds, then 8
@@ -71,7 +75,12 @@ func (t *Trail) Record(ctx context.Context, e Entry) error {
 	if err != nil {
 		return fmt.Errorf("audit: encode entry: %w", err)
 	}
-	if err := t.kv.Set(ctx, k, b, store.Sync); err != nil {
+	if t.pg != nil {
+		err = t.pgRecord(ctx, &e, b)
+	} else {
+		err = t.kv.Set(ctx, k, b, store.Sync)
+	}
+	if err != nil {
 		return fmt.Errorf("audit: record %s: %w", e.Action, err)
 	}
 	return nil
@@ -90,6 +99,9 @@ type Query struct {
 func (t *Trail) List(ctx context.Context, q Query) ([]Entry, int, error) {
 	if q.Limit <= 0 {
 		q.Limit = 50
+	}
+	if t.pg != nil {
+		return t.pgList(ctx, q)
 	}
 	var out []Entry
 	total := 0
@@ -118,6 +130,9 @@ func (t *Trail) List(ctx context.Context, q Query) ([]Entry, int, error) {
 
 // Prune deletes entries older than before and returns how many it deleted.
 func (t *Trail) Prune(ctx context.Context, before time.Time) (int, error) {
+	if t.pg != nil {
+		return t.pgPrune(ctx, before)
+	}
 	var old [][]byte
 	err := t.kv.Scan(ctx, nil, store.ScanOptions{KeysOnly: true}, func(k, _ []byte) error {
 		if len(k) < 8 || int64(binary.BigEndian.Uint64(k)) >= before.UnixNano() {

@@ -254,7 +254,13 @@ func TestListCorruptEntry(t *testing.T) {
 	seed(t, tr, 3)
 	k := make([]byte, 16)
 	binary.BigEndian.PutUint64(k, uint64(at(1).UnixNano())+1)
-	if err := s.Set(context.Background(), append([]byte("audit/"), k...), []byte("{not json")); err != nil {
+	var err error
+	if pg, ok := s.(*store.Postgres); ok { // the entries are rows there
+		_, err = pg.Pool().Exec(context.Background(), `INSERT INTO portico_audit (id, at, actor, action, entry) VALUES ('x', $1, 'a', 'b', '{not json')`, at(1).UnixNano()+1)
+	} else {
+		err = s.Set(context.Background(), append([]byte("audit/"), k...), []byte("{not json"))
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := tr.List(context.Background(), audit.Query{}); err == nil {
@@ -331,8 +337,16 @@ func TestKeysUnderAuditPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(raw) != 3 {
-		t.Fatalf("raw store holds %d keys under audit/, want 3", len(raw))
+	want := 3
+	if pg, ok := s.(*store.Postgres); ok { // the entries are rows there
+		want = 0
+		var rows int
+		if err := pg.Pool().QueryRow(ctx, `SELECT count(*) FROM portico_audit`).Scan(&rows); err != nil || rows != 3 {
+			t.Fatalf("portico_audit holds %d rows (%v), want 3", rows, err)
+		}
+	}
+	if len(raw) != want {
+		t.Fatalf("raw store holds %d keys under audit/, want %d", len(raw), want)
 	}
 	es, total, err := tr.List(ctx, audit.Query{})
 	if err != nil || total != 3 {
@@ -340,6 +354,9 @@ func TestKeysUnderAuditPrefix(t *testing.T) {
 	}
 	// Raw keys ascend, entries descend: entry j is raw key 2-j.
 	for j, e := range es {
+		if want == 0 {
+			break // no raw keys to match
+		}
 		id, err := hex.DecodeString(e.ID)
 		if err != nil {
 			t.Fatal(err)

@@ -194,7 +194,7 @@ type Storage struct {
 // Postgres configures the PostgreSQL store (storage.backend = "postgres").
 type Postgres struct {
 	URL              string   `koanf:"url" reload:"restart" secret:"true" doc:"The database, as a URL (postgres://user:password@host:5432/db?sslmode=verify-full) or libpq key=value string; libpq's PG* environment variables fill what it leaves out."`
-	MaxConns         int64    `koanf:"max_conns" reload:"restart" doc:"Connections in the pool; 0 is pgx's default (the larger of 4 and the number of CPUs). Each session turn in flight holds one for its lock."`
+	MaxConns         int64    `koanf:"max_conns" reload:"restart" doc:"Connections in this node's pool (0: pgx's default, the larger of 4 and the number of CPUs). A session turn holds one for its whole length, the skill call included (its lock lives on it), so this bounds the turns a node runs at once; the nodes' sum must stay under the server's max_connections."`
 	StatementTimeout Duration `koanf:"statement_timeout" reload:"restart" doc:"The server ends a statement that runs this long (and the request answers 503 store_unavailable); 0 keeps the server's setting."`
 	ConnectTimeout   Duration `koanf:"connect_timeout" reload:"restart" doc:"How long one connection attempt may take."`
 	RefreshInterval  Duration `koanf:"refresh_interval" doc:"Each node keeps users and API keys in memory; it reads them from the database again this often, and at once (at most this often) when a request brings a key it does not know, so a key created on another node works at once and a revoked one stops within this interval."`
@@ -248,7 +248,7 @@ func Default() *Config {
 		},
 		Storage: Storage{
 			Backend:         "badger",
-			Postgres:        Postgres{StatementTimeout: Duration(15 * time.Second), ConnectTimeout: Duration(5 * time.Second), RefreshInterval: Duration(2 * time.Second)},
+			Postgres:        Postgres{MaxConns: 32, StatementTimeout: Duration(15 * time.Second), ConnectTimeout: Duration(5 * time.Second), RefreshInterval: Duration(2 * time.Second)},
 			GCInterval:      Duration(10 * time.Minute),
 			GCDiscardRatio:  0.5,
 			MemTableBytes:   16 << 20,

@@ -23,6 +23,7 @@ import (
 // big-endian uint64s. A period's totals are a scan of one prefix per day.
 type ledger struct {
 	kv  store.KV
+	pg  *store.Postgres // set: the rows are in portico_usage instead (postgres.go)
 	now func() time.Time
 
 	mu      sync.Mutex
@@ -49,7 +50,8 @@ func dayNumber(t time.Time) int {
 const dayFormat = "2006-01-02"
 
 func newLedger(kv store.KV, now func() time.Time) *ledger {
-	return &ledger{kv: store.Prefix(kv, "usage/"), now: now, windows: map[string]*window{}}
+	pg, _ := kv.(*store.Postgres)
+	return &ledger{kv: store.Prefix(kv, "usage/"), pg: pg, now: now, windows: map[string]*window{}}
 }
 
 func dayPrefix(day string) []byte { return []byte("day/" + day + "/") }
@@ -94,8 +96,24 @@ func (l *ledger) record(ctx context.Context, account, model string, u Usage) err
 	w := l.window(account)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	key := rowKey(now.Format(dayFormat), account, model)
-	err := l.kv.Update(ctx, func(tx store.Txn) error {
+	var err error
+	if l.pg != nil {
+		err = l.pgRecord(ctx, now, account, model, u)
+	} else {
+		err = l.kvRecord(ctx, rowKey(now.Format(dayFormat), account, model), u)
+	}
+	if err != nil {
+		return fmt.Errorf("record usage: %w", err)
+	}
+	if w.loaded && w.today == dayNumber(now) {
+		w.total += u.Total()
+	}
+	return nil
+}
+
+// kvRecord adds u to the row at key.
+func (l *ledger) kvRecord(ctx context.Context, key []byte, u Usage) error {
+	return l.kv.Update(ctx, func(tx store.Txn) error {
 		var r row
 		b, err := tx.Get(key)
 		switch {
@@ -110,13 +128,6 @@ func (l *ledger) record(ctx context.Context, account, model string, u Usage) err
 		r.n++
 		return tx.Set(key, r.encode())
 	})
-	if err != nil {
-		return fmt.Errorf("record usage: %w", err)
-	}
-	if w.loaded && w.today == dayNumber(now) {
-		w.total += u.Total()
-	}
-	return nil
 }
 
 // check refuses account once its tokens over the last days UTC days
@@ -145,6 +156,9 @@ func (l *ledger) check(ctx context.Context, account string, quota int64, days in
 
 // sum adds up account's tokens over the days ending today.
 func (l *ledger) sum(ctx context.Context, account string, today time.Time, days int) (int64, error) {
+	if l.pg != nil {
+		return l.pgSum(ctx, account, today, days)
+	}
 	var total int64
 	for d := range days {
 		day := today.AddDate(0, 0, -d).Format(dayFormat)
@@ -252,8 +266,21 @@ func (s *Service) Usage(ctx context.Context, q Query) (Report, error) {
 		slices.Sort(q.Accounts)
 		q.Accounts = slices.Compact(q.Accounts) // a key listed twice counts once
 	}
+	add := func(account, model string, r row) {
+		rep.Totals.add(r)
+		at(keys, account).add(r)
+		at(models, model).add(r)
+	}
+	if l.pg != nil {
+		if err := l.pgRows(ctx, since, q.Accounts, add); err != nil {
+			return Report{}, fmt.Errorf("usage: %w", err)
+		}
+	}
 	var prefixes [][]byte
 	for d := range q.Days {
+		if l.pg != nil {
+			break
+		}
 		p := dayPrefix(since.AddDate(0, 0, d).Format(dayFormat))
 		if q.Accounts == nil {
 			prefixes = append(prefixes, p)
@@ -274,10 +301,7 @@ func (s *Service) Usage(ctx context.Context, q Query) (Report, error) {
 			if err1 != nil || err2 != nil {
 				return nil
 			}
-			r := decodeRow(v)
-			rep.Totals.add(r)
-			at(keys, account).add(r)
-			at(models, model).add(r)
+			add(account, model, decodeRow(v))
 			return nil
 		})
 		if err != nil {

@@ -639,3 +639,25 @@ func TestParsePeriod(t *testing.T) {
 		}
 	}
 }
+
+// TestLedgerConcurrentRecords: completions recorded at once for one key
+// and model all count, on every backend.
+func TestLedgerConcurrentRecords(t *testing.T) {
+	s, _ := newService(t, config.LLM{}, Options{})
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 25 {
+				if err := s.ledger.record(ctx, "key_a", "m", Usage{InputTokens: 2, OutputTokens: 3}); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rep, err := s.Usage(ctx, Query{Days: 1})
+	if err != nil || rep.Totals != (Totals{InputTokens: 400, OutputTokens: 600, Requests: 200}) || len(rep.ByKey) != 1 || len(rep.ByModel) != 1 {
+		t.Fatalf("usage after 200 concurrent records: %+v, %v", rep, err)
+	}
+}

@@ -56,6 +56,29 @@ CREATE INDEX portico_idempotency_created ON portico_idempotency (created_at);
 -- Exact totals that no index can count cheaply (every session).
 CREATE TABLE portico_counters (name text PRIMARY KEY, n bigint NOT NULL);
 INSERT INTO portico_counters (name, n) VALUES ('sessions', 0);`},
+	{3, "audit trail", `
+CREATE TABLE portico_audit (
+	id     text PRIMARY KEY,
+	at     bigint NOT NULL, -- the entry's time in Unix nanoseconds, as exact as Badger's keys
+	actor  text NOT NULL,
+	action text NOT NULL,
+	entry  bytea NOT NULL
+);
+CREATE INDEX portico_audit_at ON portico_audit (at DESC, id DESC);
+CREATE INDEX portico_audit_actor ON portico_audit (actor, at DESC, id DESC);
+CREATE INDEX portico_audit_action ON portico_audit (action, at DESC, id DESC);
+INSERT INTO portico_counters (name, n) VALUES ('audit', 0);`},
+	{4, "usage ledger", `
+CREATE TABLE portico_usage (
+	day           date NOT NULL,
+	account       text NOT NULL,
+	model         text NOT NULL,
+	input_tokens  bigint NOT NULL,
+	output_tokens bigint NOT NULL,
+	requests      bigint NOT NULL,
+	PRIMARY KEY (day, account, model)
+);
+CREATE INDEX portico_usage_account ON portico_usage (account, day);`},
 }
 
 // SchemaVersion is the newest schema this build knows.

@@ -13,7 +13,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/porticohq/portico/core/internal/store"
 	"github.com/porticohq/portico/internal/testtool"
@@ -82,4 +85,22 @@ func Run(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// UsesIndex fails t unless PostgreSQL's plan of sql reads table through
+// an index, with no sequential scan of it.
+func UsesIndex(t testing.TB, db *store.Postgres, table, sql string, args ...any) {
+	t.Helper()
+	rows, err := db.Pool().Query(context.Background(), "EXPLAIN "+sql, args...)
+	if err != nil {
+		t.Fatalf("EXPLAIN %s: %v", sql, err)
+	}
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := strings.Join(lines, "\n")
+	if strings.Contains(plan, "Seq Scan on "+table) || !strings.Contains(plan, "Index") {
+		t.Errorf("the query scans %s:\n%s\n%s", table, sql, plan)
+	}
 }
