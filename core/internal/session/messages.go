@@ -164,7 +164,7 @@ func (s *Service) Post(ctx context.Context, in PostInput) (Turn, error) {
 	// The reply goes out on its channel once the session's lock is let
 	// go: a slow platform holds up no other message of the session.
 	if in.FromChannel && s.hooks.Outbound != nil {
-		s.hooks.Outbound(logs.WithSessionID(ctx, se.ID), se, turn.Reply)
+		s.hooks.Outbound(logs.WithSessionID(unheld(ctx), se.ID), se, turn.Reply)
 	}
 	return turn, nil
 }

@@ -11,6 +11,7 @@ package storetest
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -64,9 +65,20 @@ func Open(t testing.TB) store.Store {
 func Name() string { return current.Name }
 
 // Run runs m once per backend and returns the first failing pass's code.
-func Run(m *testing.M) int {
+func Run(m *testing.M) int { return RunOnly(m, "") }
+
+// RunOnly is Run whose passes after the first (the default backend's,
+// which runs everything) run only the tests that pattern matches, unless
+// -test.run chose them: for a suite where most tests never touch the
+// store, so its slow parts do not run twice.
+func RunOnly(m *testing.M, pattern string) int {
+	flag.Parse()
+	chosen := flag.Lookup("test.run").Value.String() != ""
 	code := 0
-	for _, b := range Backends {
+	for i, b := range Backends {
+		if i > 0 && pattern != "" && !chosen {
+			flag.Set("test.run", pattern)
+		}
 		if b.Needs != "" && os.Getenv(b.Needs) == "" {
 			if os.Getenv(testtool.RequireEnv) != "" {
 				fmt.Fprintf(os.Stderr, "storetest: %s is not set, so the %s pass cannot run, and %s is set\n", b.Needs, b.Name, testtool.RequireEnv)
