@@ -58,18 +58,10 @@ func Open(ctx context.Context, kv store.KV) (*Service, error) {
 // effect here.
 func (s *Service) Refresh(ctx context.Context) error {
 	users, keys, byHash := map[string]*User{}, map[string]*Key{}, map[[32]byte]*Key{}
-	err := s.kv.Scan(ctx, []byte("users/"), store.ScanOptions{}, func(k, v []byte) error {
-		var u User
-		if err := json.Unmarshal(v, &u); err != nil {
-			return fmt.Errorf("auth: decode user %s: %w", k, err)
-		}
-		users[u.ID] = &u
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	err = s.kv.Scan(ctx, []byte("keys/"), store.ScanOptions{}, func(k, v []byte) error {
+	// Keys first: a key is written with or after its user, so every key
+	// read here finds its user in the scan after it, even on a store whose
+	// scans are not one snapshot (PostgreSQL's).
+	err := s.kv.Scan(ctx, []byte("keys/"), store.ScanOptions{}, func(k, v []byte) error {
 		var key Key
 		if err := json.Unmarshal(v, &key); err != nil {
 			return fmt.Errorf("auth: decode key %s: %w", k, err)
@@ -80,6 +72,17 @@ func (s *Service) Refresh(ctx context.Context) error {
 		}
 		keys[key.ID] = &key
 		byHash[[32]byte(h)] = &key
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = s.kv.Scan(ctx, []byte("users/"), store.ScanOptions{}, func(k, v []byte) error {
+		var u User
+		if err := json.Unmarshal(v, &u); err != nil {
+			return fmt.Errorf("auth: decode user %s: %w", k, err)
+		}
+		users[u.ID] = &u
 		return nil
 	})
 	if err != nil {

@@ -223,7 +223,7 @@ func (s *Service) receive(ctx context.Context, name string, m Incoming) (session
 	if err != nil {
 		return session.Turn{}, err
 	}
-	return s.sessions.Post(ctx, session.PostInput{SessionID: se.ID, Text: m.Text, FromChannel: true})
+	return s.sessions.Post(ctx, session.PostInput{SessionID: se.ID, Text: m.Text, FromChannel: true, AnyOwner: true})
 }
 
 // Send delivers a reply through the session's channel plugin; it is the

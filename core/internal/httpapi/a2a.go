@@ -204,7 +204,7 @@ func (h *a2aHandler) prepare(ctx context.Context, p *a2a.MessageSendParams) (ses
 }
 
 func (h *a2aHandler) post(ctx context.Context, sessionID, text string, id a2a.TaskID, onChunk func(string)) (session.Turn, error) {
-	user, _ := principalUser(ctx)
+	user, all := principalUser(ctx)
 	if p := PrincipalFrom(ctx); p != nil && h.a.d.LLM != nil {
 		if err := h.a.d.LLM.CheckQuota(ctx, p.KeyID); err != nil {
 			return session.Turn{}, err
@@ -214,7 +214,7 @@ func (h *a2aHandler) post(ctx context.Context, sessionID, text string, id a2a.Ta
 	if p := PrincipalFrom(ctx); p != nil {
 		llmCtx = llm.WithAccount(ctx, p.KeyID)
 	}
-	return h.a.d.Sessions.Post(llmCtx, session.PostInput{SessionID: sessionID, Text: text, Owner: user, IdempotencyKey: idemOf(id), OnChunk: onChunk})
+	return h.a.d.Sessions.Post(llmCtx, session.PostInput{SessionID: sessionID, Text: text, Owner: user, AnyOwner: all, IdempotencyKey: idemOf(id), OnChunk: onChunk})
 }
 
 func agentMessage(t session.Turn, id a2a.TaskID) *a2a.Message {

@@ -54,28 +54,14 @@ func owner(r *http.Request) (user string, seeAll bool) {
 // ownSession loads a session the caller may see; others' sessions are
 // not found, so their ids leak nothing.
 func (a *API) ownSession(r *http.Request, id string) (session.Session, error) {
-	if err := a.ownsSession(r, id); err != nil {
-		return session.Session{}, err
-	}
 	se, err := a.d.Sessions.Get(r.Context(), id)
 	if err != nil {
 		return se, sessionError(err)
 	}
+	if user, all := owner(r); !all && se.Owner != user {
+		return session.Session{}, Errorf(http.StatusNotFound, CodeNotFound, "session not found: %q", id)
+	}
 	return se, nil
-}
-
-// ownsSession is ownSession for a handler that does not need the session
-// itself (a post: the turn reads it under the session's lock): it asks
-// the in-memory index, not the store.
-func (a *API) ownsSession(r *http.Request, id string) error {
-	o, ok, err := a.d.Sessions.OwnerOf(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	if user, all := owner(r); !ok || !all && o != user {
-		return Errorf(http.StatusNotFound, CodeNotFound, "session not found: %q", id)
-	}
-	return nil
 }
 
 type createSessionRequest struct {
@@ -178,21 +164,18 @@ func (a *API) postMessage(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	id := chi.URLParam(r, "id")
-	if err := a.ownsSession(r, id); err != nil {
-		return err
-	}
-	return a.turn(w, r, id, req.Text)
+	return a.turn(w, r, chi.URLParam(r, "id"), req.Text)
 }
 
-// turn posts a message to a session and answers the turn: 200 for a
-// replayed Idempotency-Key, 201 for a new turn.
+// turn posts a message to a session the caller may see (the turn checks
+// it as it reads the session) and answers the turn: 200 for a replayed
+// Idempotency-Key, 201 for a new turn.
 func (a *API) turn(w http.ResponseWriter, r *http.Request, sessionID, text string) error {
-	user, _ := owner(r)
+	user, all := owner(r)
 	if err := a.checkQuota(r); err != nil {
 		return err
 	}
-	turn, err := a.d.Sessions.Post(a.llmContext(r), session.PostInput{SessionID: sessionID, Text: text, Owner: user,
+	turn, err := a.d.Sessions.Post(a.llmContext(r), session.PostInput{SessionID: sessionID, Text: text, Owner: user, AnyOwner: all,
 		IdempotencyKey: r.Header.Get("Idempotency-Key")})
 	if err != nil {
 		return sessionError(err)
@@ -221,9 +204,6 @@ func (a *API) chat(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.SessionID != "" {
-		if err := a.ownsSession(r, req.SessionID); err != nil {
-			return err
-		}
 		return a.turn(w, r, req.SessionID, req.Text)
 	}
 	user, _ := owner(r)

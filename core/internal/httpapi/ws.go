@@ -248,17 +248,9 @@ func (wc *wsConn) chat(in wsIn) error {
 			return sessionError(err)
 		}
 		id = se.ID
-	} else {
-		se, err := a.d.Sessions.Get(wc.ctx, id)
-		if err != nil {
-			return sessionError(err)
-		}
-		if !all && se.Owner != user {
-			return Errorf(http.StatusNotFound, CodeNotFound, "session not found: %q", id)
-		}
 	}
 	ctx := llm.WithAccount(wc.ctx, p.KeyID)
-	turn, err := a.d.Sessions.Post(ctx, session.PostInput{SessionID: id, Text: in.Text, Owner: user, IdempotencyKey: in.IdempotencyKey,
+	turn, err := a.d.Sessions.Post(ctx, session.PostInput{SessionID: id, Text: in.Text, Owner: user, AnyOwner: all, IdempotencyKey: in.IdempotencyKey,
 		OnChunk: func(text string) { wc.send(wsOut{Type: "chunk", ID: in.ID, SessionID: id, Text: text}) }})
 	if err != nil {
 		return sessionError(err)

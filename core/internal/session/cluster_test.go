@@ -2,10 +2,14 @@ package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/porticohq/portico/core/internal/store"
 	"github.com/porticohq/portico/internal/testtool"
@@ -100,5 +104,44 @@ func TestTwoNodesOneTranscript(t *testing.T) {
 				t.Fatalf("message %d: history item %d is %+v, want %s %q", seq, i, h, before[i].Role, before[i].Text)
 			}
 		}
+	}
+}
+
+// TestTurnWaitsAtMostTheStatementTimeout: a turn whose session another
+// node holds longer than storage.postgres.statement_timeout answers
+// ErrBusy and stores nothing; once the other node lets go it runs.
+func TestTurnWaitsAtMostTheStatementTimeout(t *testing.T) {
+	url := testtool.Postgres(t)
+	ctx := context.Background()
+	pg, err := store.OpenPostgres(ctx, store.PostgresOptions{URL: url, StatementTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Close() })
+	f := fixtureOn(t, pg, pg)
+	se, err := f.svc.Create(ctx, CreateInput{Owner: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The other node: a connection of its own holding the session's lock.
+	other, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close(ctx)
+	if _, err := other.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockID(se.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Post(ctx, PostInput{SessionID: se.ID, Text: "hi", Owner: "alice"}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("post while another node holds the session = %v, want ErrBusy", err)
+	}
+	if got, _ := f.svc.Get(ctx, se.ID); got.MessageCount != 0 {
+		t.Fatalf("a refused turn stored %d messages", got.MessageCount)
+	}
+	if _, err := other.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockID(se.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if turn, err := f.svc.Post(ctx, PostInput{SessionID: se.ID, Text: "hi", Owner: "alice"}); err != nil || turn.Reply.Seq != 2 {
+		t.Fatalf("post once let go: %+v, %v", turn, err)
 	}
 }

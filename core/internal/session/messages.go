@@ -37,8 +37,11 @@ type Hooks struct {
 type PostInput struct {
 	SessionID string
 	Text      string
-	// Owner namespaces IdempotencyKey (the caller's user).
+	// Owner namespaces IdempotencyKey (the caller's user), and the
+	// session must be Owner's unless AnyOwner is set (operators,
+	// channels): another's session is not found.
 	Owner          string
+	AnyOwner       bool
 	IdempotencyKey string
 	// OnChunk, when set, receives the reply as the skill writes it (and
 	// LLM deltas a skill asked to stream).
@@ -205,14 +208,13 @@ func (c *skillCall) addUsage(u Usage) {
 // text, read the history, store the message, call the skill, store the
 // reply, publish both.
 func (s *Service) take(ctx context.Context, in PostInput) (Turn, Session, error) {
-	ctx, unlock, err := s.rec.lock(ctx, in.SessionID)
+	ctx, se, unlock, err := s.rec.lockSession(ctx, in.SessionID)
 	if err != nil {
 		return Turn{}, Session{}, err
 	}
 	defer unlock()
-	se, err := s.Get(ctx, in.SessionID)
-	if err != nil {
-		return Turn{}, Session{}, err
+	if !in.AnyOwner && se.Owner != in.Owner {
+		return Turn{}, Session{}, fmt.Errorf("%w: %q", ErrNotFound, in.SessionID)
 	}
 	if se.TerminatedAt != nil {
 		return Turn{}, Session{}, fmt.Errorf("%w: %q takes no more messages; start a new one", ErrTerminated, se.ID)

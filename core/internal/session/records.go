@@ -16,7 +16,6 @@ import (
 // (pgRecords). The Service holds the rules; records only store and find.
 type records interface {
 	count(ctx context.Context) (int, error)
-	ownerOf(ctx context.Context, id string) (owner string, ok bool, err error)
 	// get returns the stored session (its Status is the Service's to
 	// compute) or ErrNotFound.
 	get(ctx context.Context, id string) (Session, error)
@@ -39,6 +38,8 @@ type records interface {
 	// idempotency key) on every node sharing the records; the context
 	// it returns is the one to use until unlock.
 	lock(ctx context.Context, key string) (context.Context, func(), error)
+	// lockSession is lock(id), then get(id) under the lock.
+	lockSession(ctx context.Context, id string) (context.Context, Session, func(), error)
 	idempotent(ctx context.Context, key string) (idemRecord, bool, error)
 	remember(ctx context.Context, key string, rec idemRecord) error
 	// forgetBefore deletes idempotency records made before t.
@@ -83,14 +84,6 @@ func messageKey(sessionID string, seq int64) []byte {
 }
 
 func (r *kvRecords) count(context.Context) (int, error) { return r.idx.len(), nil }
-
-func (r *kvRecords) ownerOf(_ context.Context, id string) (string, bool, error) {
-	e := r.idx.get(id)
-	if e == nil {
-		return "", false, nil
-	}
-	return e.owner, true, nil
-}
 
 func (r *kvRecords) get(ctx context.Context, id string) (Session, error) {
 	if r.idx.get(id) == nil {
@@ -224,6 +217,16 @@ func (r *kvRecords) latest(_ context.Context, channel, user string) (string, err
 
 func (r *kvRecords) lock(ctx context.Context, key string) (context.Context, func(), error) {
 	return ctx, r.locks.lock(key), nil
+}
+
+func (r *kvRecords) lockSession(ctx context.Context, id string) (context.Context, Session, func(), error) {
+	unlock := r.locks.lock(id)
+	se, err := r.get(ctx, id)
+	if err != nil {
+		unlock()
+		return ctx, Session{}, nil, err
+	}
+	return ctx, se, unlock, nil
 }
 
 func (r *kvRecords) idempotent(ctx context.Context, key string) (idemRecord, bool, error) {

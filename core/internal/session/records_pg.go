@@ -72,15 +72,6 @@ func (r *pgRecords) count(ctx context.Context) (int, error) {
 	return n, r.fail(ctx, err)
 }
 
-func (r *pgRecords) ownerOf(ctx context.Context, id string) (string, bool, error) {
-	var owner string
-	err := r.q(ctx).QueryRow(ctx, `SELECT owner FROM portico_sessions WHERE id = $1`, id).Scan(&owner)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
-	}
-	return owner, err == nil, r.fail(ctx, err)
-}
-
 func (r *pgRecords) get(ctx context.Context, id string) (Session, error) {
 	var b []byte
 	err := r.q(ctx).QueryRow(ctx, `SELECT record FROM portico_sessions WHERE id = $1`, id).Scan(&b)
@@ -288,6 +279,34 @@ ORDER BY created_at DESC, id DESC LIMIT 1`, user, channel).Scan(&id)
 // taken under another reuses its connection). The wait for another
 // node's holder is bounded by storage.postgres.statement_timeout.
 func (r *pgRecords) lock(ctx context.Context, key string) (context.Context, func(), error) {
+	held, _, unlock, err := r.locked(ctx, key, "")
+	return held, unlock, err
+}
+
+// lockSession locks the session and reads it in one round trip: the read
+// is a second statement of the same pipeline, which PostgreSQL runs once
+// the lock is granted, with a snapshot taken then (READ COMMITTED), so it
+// sees the last turn another node committed before letting go.
+func (r *pgRecords) lockSession(ctx context.Context, id string) (context.Context, Session, func(), error) {
+	held, b, unlock, err := r.locked(ctx, id, id)
+	if err != nil {
+		return ctx, Session{}, nil, err
+	}
+	if b == nil {
+		unlock()
+		return ctx, Session{}, nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	var se Session
+	if err := json.Unmarshal(b, &se); err != nil {
+		unlock()
+		return ctx, Session{}, nil, fmt.Errorf("session record %q: %w", id, err)
+	}
+	return held, se, unlock, nil
+}
+
+// locked takes the lock on key and, when read is a session id, reads that
+// session's record in the same round trip (nil: no such session).
+func (r *pgRecords) locked(ctx context.Context, key, read string) (context.Context, []byte, func(), error) {
 	unlockLocal := r.locks.lock(key)
 	conn, _ := ctx.Value(heldConn{}).(*pgxpool.Conn)
 	owned := conn == nil
@@ -295,26 +314,12 @@ func (r *pgRecords) lock(ctx context.Context, key string) (context.Context, func
 		c, err := r.db.Pool().Acquire(ctx)
 		if err != nil {
 			unlockLocal()
-			return ctx, nil, r.fail(ctx, err)
+			return ctx, nil, nil, r.fail(ctx, err)
 		}
 		conn = c
 	}
 	id := lockID(key)
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, id); err != nil {
-		if owned {
-			// The wait was cut short: close the session, so that a lock
-			// granted just then cannot outlive it.
-			conn.Hijack().Close(context.WithoutCancel(ctx))
-		}
-		unlockLocal()
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "57014" && ctx.Err() == nil {
-			return ctx, nil, fmt.Errorf("%w: another node held it longer than storage.postgres.statement_timeout", ErrBusy)
-		}
-		return ctx, nil, r.fail(ctx, err)
-	}
-	held := context.WithValue(ctx, heldConn{}, conn)
-	return held, func() {
+	unlock := func() {
 		_, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, id)
 		if owned {
 			if err != nil {
@@ -324,7 +329,45 @@ func (r *pgRecords) lock(ctx context.Context, key string) (context.Context, func
 			}
 		}
 		unlockLocal()
-	}, nil
+	}
+	var b []byte
+	var err error
+	if read == "" {
+		_, err = conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, id)
+	} else {
+		batch := &pgx.Batch{}
+		batch.Queue(`SELECT pg_advisory_lock($1)`, id)
+		batch.Queue(`SELECT record FROM portico_sessions WHERE id = $1`, read)
+		br := conn.SendBatch(ctx, batch)
+		if _, err = br.Exec(); err == nil {
+			if err = br.QueryRow().Scan(&b); errors.Is(err, pgx.ErrNoRows) {
+				b, err = nil, nil
+			}
+			if cerr := br.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				unlock() // the lock was granted; the read failed
+				return ctx, nil, nil, r.fail(ctx, err)
+			}
+		} else {
+			br.Close()
+		}
+	}
+	if err != nil {
+		if owned {
+			// The wait was cut short: close the session, so that a lock
+			// granted just then cannot outlive it.
+			conn.Hijack().Close(context.WithoutCancel(ctx))
+		}
+		unlockLocal()
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "57014" && ctx.Err() == nil {
+			return ctx, nil, nil, fmt.Errorf("%w: another node held it longer than storage.postgres.statement_timeout", ErrBusy)
+		}
+		return ctx, nil, nil, r.fail(ctx, err)
+	}
+	return context.WithValue(ctx, heldConn{}, conn), b, unlock, nil
 }
 
 // lockID is key's advisory lock, the same on every node (FNV-1a): keys

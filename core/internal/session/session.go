@@ -224,12 +224,6 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (Session, error) {
 	return se, nil
 }
 
-// OwnerOf returns a session's owner; ok is false for an unknown session.
-// On one node it asks the in-memory index, not the store.
-func (s *Service) OwnerOf(ctx context.Context, id string) (owner string, ok bool, err error) {
-	return s.rec.ownerOf(ctx, id)
-}
-
 // Get returns a session with its status as of now.
 func (s *Service) Get(ctx context.Context, id string) (Session, error) {
 	se, err := s.rec.get(ctx, id)
@@ -253,15 +247,11 @@ func (s *Service) status(terminated bool, last time.Time) Status {
 // Terminate ends a session: it takes no more messages. Terminating a
 // terminated session is ErrTerminated.
 func (s *Service) Terminate(ctx context.Context, id string) (Session, error) {
-	ctx, unlock, err := s.rec.lock(ctx, id)
+	ctx, se, unlock, err := s.rec.lockSession(ctx, id)
 	if err != nil {
 		return Session{}, err
 	}
 	defer unlock()
-	se, err := s.Get(ctx, id)
-	if err != nil {
-		return Session{}, err
-	}
 	if se.TerminatedAt != nil {
 		return se, fmt.Errorf("%w: %q at %s", ErrTerminated, id, se.TerminatedAt.Format(time.RFC3339))
 	}

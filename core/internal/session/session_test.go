@@ -295,7 +295,7 @@ func TestPostIdempotent(t *testing.T) {
 			t.Fatalf("retry: %+v %v", again, err)
 		}
 		// Another owner's key does not collide.
-		other, _ := f.svc.Post(ctx, PostInput{SessionID: se.ID, Text: "/upper a", Owner: "bob", IdempotencyKey: "k1"})
+		other, _ := f.svc.Post(ctx, PostInput{SessionID: se.ID, Text: "/upper a", Owner: "bob", AnyOwner: true, IdempotencyKey: "k1"})
 		if other.Replayed {
 			t.Error("keys are not per owner")
 		}
@@ -325,11 +325,12 @@ func TestPostRefusesAndStoresNothing(t *testing.T) {
 			in   PostInput
 			want error
 		}{
-			{"unknown session", PostInput{SessionID: "ses_x", Text: "hi"}, ErrNotFound},
-			{"terminated", PostInput{SessionID: done.ID, Text: "hi"}, ErrTerminated},
-			{"too large", PostInput{SessionID: se.ID, Text: strings.Repeat("x", 11)}, ErrTooLarge},
-			{"empty", PostInput{SessionID: se.ID, Text: "  "}, ErrInvalid},
-			{"not utf-8", PostInput{SessionID: se.ID, Text: "\xff"}, ErrInvalid},
+			{"unknown session", PostInput{SessionID: "ses_x", Text: "hi", Owner: "alice"}, ErrNotFound},
+			{"another's session", PostInput{SessionID: se.ID, Text: "hi", Owner: "bob"}, ErrNotFound},
+			{"terminated", PostInput{SessionID: done.ID, Text: "hi", Owner: "alice"}, ErrTerminated},
+			{"too large", PostInput{SessionID: se.ID, Text: strings.Repeat("x", 11), Owner: "alice"}, ErrTooLarge},
+			{"empty", PostInput{SessionID: se.ID, Text: "  ", Owner: "alice"}, ErrInvalid},
+			{"not utf-8", PostInput{SessionID: se.ID, Text: "\xff", Owner: "alice"}, ErrInvalid},
 		}
 		for _, tt := range tests {
 			if _, err := f.svc.Post(ctx, tt.in); !errors.Is(err, tt.want) {
@@ -337,7 +338,7 @@ func TestPostRefusesAndStoresNothing(t *testing.T) {
 			}
 		}
 		f.cfg.Sessions.DefaultSkill = ""
-		if _, err := f.svc.Post(ctx, PostInput{SessionID: se.ID, Text: "hi"}); !errors.Is(err, ErrNoRoute) {
+		if _, err := f.svc.Post(ctx, PostInput{SessionID: se.ID, Text: "hi", Owner: "alice"}); !errors.Is(err, ErrNoRoute) {
 			t.Errorf("no route: %v", err)
 		}
 		if got, _ := f.svc.Get(ctx, se.ID); got.MessageCount != 0 {
@@ -354,7 +355,7 @@ func TestConcurrentPostsKeepOrder(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 20 {
 			wg.Go(func() {
-				if _, err := f.svc.Post(ctx, PostInput{SessionID: se.ID, Text: fmt.Sprintf("/upper m%d", i)}); err != nil {
+				if _, err := f.svc.Post(ctx, PostInput{SessionID: se.ID, Text: fmt.Sprintf("/upper m%d", i), Owner: "alice"}); err != nil {
 					t.Error(err)
 				}
 			})
@@ -393,7 +394,7 @@ func TestOutboundAfterTheLock(t *testing.T) {
 			t.Fatal(err)
 		}
 		se, _ := svc.Create(ctx, CreateInput{Channel: "telegram", Owner: "alice"})
-		go svc.Post(ctx, PostInput{SessionID: se.ID, Text: "/upper first", FromChannel: true})
+		go svc.Post(ctx, PostInput{SessionID: se.ID, Text: "/upper first", FromChannel: true, AnyOwner: true})
 		done := make(chan error, 1)
 		go func() {
 			deadline := time.Now().Add(10 * time.Second)
@@ -404,7 +405,7 @@ func TestOutboundAfterTheLock(t *testing.T) {
 				}
 				time.Sleep(time.Millisecond)
 			}
-			_, err := svc.Post(ctx, PostInput{SessionID: se.ID, Text: "/upper second"})
+			_, err := svc.Post(ctx, PostInput{SessionID: se.ID, Text: "/upper second", AnyOwner: true})
 			done <- err
 		}()
 		select {

@@ -82,6 +82,10 @@ func openPool(ctx context.Context, o PostgresOptions) (*pgxpool.Pool, error) {
 	if rp["application_name"] == "" {
 		rp["application_name"] = "portico"
 	}
+	// Statements outside Update's transactions rely on a snapshot per
+	// statement (a session turn reads its session in the pipeline that
+	// waits for its lock), whatever the server's default is.
+	rp["default_transaction_isolation"] = "read committed"
 	if o.StatementTimeout > 0 {
 		rp["statement_timeout"] = strconv.FormatInt(max(1, o.StatementTimeout.Milliseconds()), 10)
 	}
