@@ -3,7 +3,6 @@ package core_test
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -160,83 +159,18 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 	}
 }
 
-// cutProxy stands between a gateway and PostgreSQL: cut drops every
-// connection and refuses new ones, as a stopped server does; restore
-// lets them through again.
-type cutProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	cut    bool
-	conns  map[net.Conn]bool
-}
-
-func newCutProxy(t *testing.T, dbURL string) (*cutProxy, string) {
-	t.Helper()
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: u.Host, conns: map[net.Conn]bool{}}
-	t.Cleanup(func() { ln.Close(); p.drop() })
-	go p.serve()
-	u.Host = ln.Addr().String()
-	return p, u.String()
-}
-
-func (p *cutProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.cut {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		p.conns[c], p.conns[up] = true, true
-		p.mu.Unlock()
-		go func() { io.Copy(up, c); up.Close() }()
-		go func() { io.Copy(c, up); c.Close() }()
-	}
-}
-
-func (p *cutProxy) drop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
-}
-
-func (p *cutProxy) set(cut bool) {
-	p.mu.Lock()
-	p.cut = cut
-	p.mu.Unlock()
-	if cut {
-		p.drop()
-	}
-}
-
 // TestPostgresDownAndBack: with the database gone, writes answer 503
 // store_unavailable and change nothing; once it is back the gateway
 // serves again by itself, and what was stored is whole.
 func TestPostgresDownAndBack(t *testing.T) {
 	t.Parallel()
-	proxy, viaProxy := newCutProxy(t, testtool.Postgres(t))
+	db, err := url.Parse(testtool.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testtool.NewCutProxy(t, db.Host)
+	db.Host = proxy.Addr()
+	viaProxy := db.String()
 	g := startNodes(t, viaProxy, 1)[0]
 	r := g.do(t, "POST", g.url+"/api/v1/sessions", `{}`)
 	if r.status != 201 {
@@ -248,7 +182,7 @@ func TestPostgresDownAndBack(t *testing.T) {
 		t.Fatalf("post: %d %s", r.status, r.body)
 	}
 
-	proxy.set(true)
+	proxy.Cut()
 	for _, r := range []response{post(), g.do(t, "POST", g.url+"/api/v1/sessions", `{}`), g.do(t, "GET", g.url+"/api/v1/sessions/"+id, "")} {
 		if r.status != 503 || r.errCode(t) != "store_unavailable" || r.header.Get("Retry-After") == "" {
 			t.Fatalf("with the database down: %d %s", r.status, r.body)
@@ -259,7 +193,7 @@ func TestPostgresDownAndBack(t *testing.T) {
 		t.Fatalf("health with the database down: %d %s", r.status, r.body)
 	}
 
-	proxy.set(false)
+	proxy.Restore()
 	eventually(t, "the gateway serving again", func() bool { return post().status == 201 })
 	r = g.do(t, "GET", g.url+"/api/v1/sessions/"+id+"/messages?limit=100", "")
 	msgs := r.json(t)["messages"].([]any)

@@ -96,6 +96,8 @@ type Limiter struct {
 	rates atomic.Pointer[rateSet]
 	setMu sync.Mutex // serializes SetRates
 
+	shared atomic.Pointer[sharing] // Share: buckets in Redis first
+
 	count atomic.Int64 // buckets held plus slots reserved for ones being inserted
 
 	evictMu sync.Mutex // serializes makeRoom; guards scratch and cursor
@@ -209,8 +211,14 @@ func validate(r Rate) error {
 
 // Allow takes one token from the bucket of principal in group and reports
 // the decision. An unknown group uses the "default" rate but its own buckets
-// (buckets are keyed by group too).
+// (buckets are keyed by group too). With Share, the bucket in Redis
+// decides while Redis answers, and the local one otherwise.
 func (l *Limiter) Allow(group, principal string) Decision {
+	if sh := l.shared.Load(); sh != nil && sh.s.up.Load() {
+		if d, ok := sh.s.take(sh.ns, group, principal, l.rates.Load().rate(group)); ok {
+			return d
+		}
+	}
 	k := key{group, principal}
 	s := &l.shards[maphash.String(l.seed, principal)&(shardCount-1)]
 

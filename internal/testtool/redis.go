@@ -1,0 +1,25 @@
+package testtool
+
+import (
+	"os"
+	"testing"
+)
+
+// RedisEnv names a Redis server tests may use, as a redis:// URL
+// (.ci/run starts one). Tests sharing it keep apart by key prefix.
+const RedisEnv = "PORTICO_TEST_REDIS_URL"
+
+// Redis returns the URL of RedisEnv; without it the test skips (fails
+// under RequireEnv).
+func Redis(t testing.TB) string {
+	t.Helper()
+	u := os.Getenv(RedisEnv)
+	if u == "" {
+		msg := RedisEnv + " is not set (a Redis server; .ci/run starts one)"
+		if os.Getenv(RequireEnv) != "" {
+			t.Fatal(msg + " and " + RequireEnv + " is set")
+		}
+		t.Skip(msg)
+	}
+	return u
+}
