@@ -18,6 +18,7 @@ func (g *Gateway) Config() *config.Manager  { return g.cfg }
 func (g *Gateway) Bus() *events.Bus         { return g.bus }
 func (g *Gateway) Store() store.Store       { return g.store }
 func (g *Gateway) Audit() *audit.Trail      { return g.audit }
+func (g *Gateway) RateLimitMode() string    { return g.limits.Mode() }
 func (g *Gateway) Plugins() *plugin.Manager { return g.plugins }
 func (g *Gateway) Hooks() *webhook.Service  { return g.hooks }
 func (g *Gateway) Auth() *auth.Service      { return g.auth }

@@ -85,6 +85,7 @@ type Gateway struct {
 	auth     *auth.Service
 	limits   *ratelimit.Limiter
 	failures *ratelimit.Limiter
+	shared   *ratelimit.Shared // cluster.redis_url: buckets shared in Redis
 	runtime  *hostapi.Runtime
 	llm      *llm.Service
 	plugins  *plugin.Manager
@@ -228,6 +229,11 @@ func (g *Gateway) build(opts Options, e checked) error {
 	if err := add("auth", g.auth); err != nil {
 		return err
 	}
+	if g.shared != nil {
+		if err := add("redis", closeFunc(func(context.Context) error { return g.shared.Close() })); err != nil {
+			return err
+		}
+	}
 	cacheDir := c.Plugin.CacheDir
 	if cacheDir == "" {
 		cacheDir = filepath.Join(c.DataDir, "wasm-cache")
@@ -319,8 +325,20 @@ func (g *Gateway) openAuth(ctx context.Context, c *config.Config, adminKey strin
 		return err
 	}
 	opts.Rates = map[string]ratelimit.Rate{"default": {PerSecond: float64(c.Auth.FailuresPerMinute) / 60, Burst: int(c.Auth.FailuresPerMinute)}}
-	g.failures, err = ratelimit.New(opts)
-	return err // the API applies the full rates from the config
+	if g.failures, err = ratelimit.New(opts); err != nil {
+		return err // the API applies the full rates from the config
+	}
+	if cl := c.Cluster; cl.RedisURL != "" {
+		// The nodes sharing this Redis share every bucket and lockout.
+		g.shared, err = ratelimit.NewShared(ctx, ratelimit.SharedOptions{URL: cl.RedisURL, PoolSize: int(cl.RedisPoolSize),
+			Timeout: cl.RedisTimeout.D(), RetryInterval: cl.RedisRetryInterval.D(), Prefix: cl.RedisKeyPrefix, Logger: g.log.With(logring.KeyModule, "ratelimit")})
+		if err != nil {
+			return err
+		}
+		g.limits.Share(g.shared, "api")
+		g.failures.Share(g.shared, "auth_failures")
+	}
+	return nil
 }
 
 func envValue(env []string, name string) string {
@@ -450,6 +468,10 @@ func (g *Gateway) start(ctx context.Context) error {
 	}
 	g.every(bg, func(*config.Config) time.Duration { return time.Hour }, g.sweepSessions)
 	g.every(bg, trimInterval, func(context.Context) { g.plugins.Trim(time.Now()) })
+	if g.shared != nil {
+		g.bg.Add(1)
+		go func() { defer g.bg.Done(); g.shared.Run(bg) }()
+	}
 	for _, l := range []*ratelimit.Limiter{g.limits, g.failures} {
 		g.bg.Add(1)
 		go func() { defer g.bg.Done(); l.Run(bg, time.Minute) }()

@@ -52,6 +52,17 @@ type Config struct {
 	TLS     TLS     `koanf:"tls"`
 	// Skill packs; see packs.go.
 	Packs Packs `koanf:"packs"`
+	// Several nodes as one gateway.
+	Cluster Cluster `koanf:"cluster"`
+}
+
+// Cluster configures what gateway nodes share beyond the store.
+type Cluster struct {
+	RedisURL           string   `koanf:"redis_url" reload:"restart" secret:"true" doc:"Redis (redis://[user:password@]host:6379/0, or rediss:// for TLS) that holds the rate-limit buckets and the failed-login lockouts every node shares; empty keeps them in each node's memory."`
+	RedisPoolSize      int64    `koanf:"redis_pool_size" reload:"restart" doc:"Connections to Redis per node; 0 is go-redis's default (10 per CPU)."`
+	RedisTimeout       Duration `koanf:"redis_timeout" reload:"restart" doc:"Longest wait for one shared check, connecting included; past it (or on any Redis error) the node limits with its own buckets until Redis answers again."`
+	RedisRetryInterval Duration `koanf:"redis_retry_interval" reload:"restart" doc:"How often a node whose Redis failed tries it again; shared limits resume at the first answer."`
+	RedisKeyPrefix     string   `koanf:"redis_key_prefix" reload:"restart" doc:"Prefix of every key Portico writes in Redis, so gateways can share one Redis apart."`
 }
 
 // Plugin configures the plugin runtime and the defaults of every plugin.
@@ -255,8 +266,9 @@ func Default() *Config {
 			CacheBytes:      64 << 20,
 			IndexCacheBytes: 16 << 20,
 		},
-		Audit:  Audit{Retention: Duration(90 * 24 * time.Hour), SweepInterval: Duration(time.Hour)},
-		Events: Events{Buffer: 256},
+		Cluster: Cluster{RedisTimeout: Duration(100 * time.Millisecond), RedisRetryInterval: Duration(time.Second), RedisKeyPrefix: "portico:"},
+		Audit:   Audit{Retention: Duration(90 * 24 * time.Hour), SweepInterval: Duration(time.Hour)},
+		Events:  Events{Buffer: 256},
 		Auth: Auth{
 			FailuresPerMinute: 10,
 			JWT:               JWT{RoleClaim: "portico_role", Leeway: Duration(30 * time.Second)},
@@ -457,6 +469,18 @@ func (c *Config) Validate() error {
 	}
 	if c.Storage.Postgres.ConnectTimeout <= 0 {
 		bad("storage.postgres.connect_timeout", "must be a positive duration (got %s)", c.Storage.Postgres.ConnectTimeout.D())
+	}
+	if u := c.Cluster.RedisURL; u != "" && !strings.HasPrefix(u, "redis://") && !strings.HasPrefix(u, "rediss://") && !strings.HasPrefix(u, "unix://") {
+		bad("cluster.redis_url", "must be a redis://, rediss:// or unix:// URL")
+	}
+	if n := c.Cluster.RedisPoolSize; n < 0 || n > 10000 {
+		bad("cluster.redis_pool_size", "must be between 0 (go-redis's default) and 10000 (got %d)", n)
+	}
+	if c.Cluster.RedisTimeout <= 0 {
+		bad("cluster.redis_timeout", "must be a positive duration (got %s)", c.Cluster.RedisTimeout.D())
+	}
+	if c.Cluster.RedisRetryInterval <= 0 {
+		bad("cluster.redis_retry_interval", "must be a positive duration (got %s)", c.Cluster.RedisRetryInterval.D())
 	}
 	if c.Storage.Postgres.RefreshInterval <= 0 {
 		bad("storage.postgres.refresh_interval", "must be a positive duration (got %s)", c.Storage.Postgres.RefreshInterval.D())

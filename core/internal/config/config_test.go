@@ -239,6 +239,8 @@ func TestLoadErrors(t *testing.T) {
 		{name: "storage unknown backend", file: "c.toml", body: "[storage]\nbackend = \"sqlite\"\n", keys: []string{"storage.backend"}, contains: "badger or postgres", invalid: true},
 		{name: "postgres without url", file: "c.toml", body: "[storage]\nbackend = \"postgres\"\n[storage.postgres]\nmax_conns = -1\nconnect_timeout = \"0s\"\n",
 			keys: []string{"storage.postgres.url", "storage.postgres.max_conns", "storage.postgres.connect_timeout"}, invalid: true},
+		{name: "cluster redis settings", file: "c.toml", body: "[cluster]\nredis_url = \"http://x\"\nredis_pool_size = -1\nredis_timeout = \"0s\"\nredis_retry_interval = \"0s\"\n",
+			keys: []string{"cluster.redis_url", "cluster.redis_pool_size", "cluster.redis_timeout", "cluster.redis_retry_interval"}, invalid: true},
 		{name: "missing explicit file", file: "missing.toml", contains: "does not exist"},
 		{name: "unknown format", file: "c.ini", body: "x=1", contains: "unknown format"},
 	}

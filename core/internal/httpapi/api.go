@@ -108,6 +108,12 @@ func New(d Deps) *API {
 	a.mwOpts = nethttp.Options{Streaming: a.streaming, OnError: a.middlewareFailed}
 	a.streams, a.stopStreams = context.WithCancel(context.Background())
 	d.Metrics.GaugeFunc("http", "in_flight_requests", "Requests being served now (probes not counted).", func() float64 { return float64(a.InFlight()) })
+	d.Metrics.GaugeFunc("ratelimit", "shared", "1 while rate limits and lockouts are shared through Redis (cluster.redis_url), 0 while this node limits alone.", func() float64 {
+		if a.d.Limits.Mode() == "shared" {
+			return 1
+		}
+		return 0
+	})
 	a.lim = limits{cfg: d.Config.Config, log: d.Logger, bodies: bodyLimits(a.routes())}
 	if err := a.Apply(context.Background(), d.Config.Config()); err != nil {
 		a.d.Logger.Error("API settings not applied", "error", err)
@@ -324,7 +330,8 @@ func (a *API) status(w http.ResponseWriter, r *http.Request) error {
 		"started_at":     a.d.Started.UTC(),
 		"ready":          a.ready.Load(),
 		"config":         a.d.Config.Status(),
-		"storage": map[string]any{"lsm_bytes": size.LSMBytes, "vlog_bytes": size.VlogBytes,
+		"ratelimit":      map[string]any{"mode": a.d.Limits.Mode()},
+		"storage": map[string]any{"backend": sc.Backend, "lsm_bytes": size.LSMBytes, "vlog_bytes": size.VlogBytes,
 			"memtable_bytes": sc.MemTableBytes, "block_cache_bytes": sc.CacheBytes, "index_cache_bytes": sc.IndexCacheBytes,
 			"block_cache_used_bytes": size.BlockCacheBytes, "index_cache_used_bytes": size.IndexCacheBytes},
 		"events":  a.d.Bus.Stats(),

@@ -195,6 +195,15 @@ type sharing struct {
 	ns string
 }
 
+// Mode is "shared" while l's buckets are in Redis and "local" otherwise
+// (no Share, or Redis failing).
+func (l *Limiter) Mode() string {
+	if sh := l.shared.Load(); sh != nil {
+		return sh.s.Mode()
+	}
+	return "local"
+}
+
 // Share makes l check the buckets in s first, under namespace ns (one per
 // limiter: "api", "auth_failures"), and its own only while s is off.
 // Nil stops sharing.
