@@ -252,7 +252,11 @@ func (g *Gateway) build(opts Options, e checked) error {
 	if err := g.runtime.AddHostFuncs(e.hostFuncs...); err != nil {
 		return err
 	}
-	g.llm = llm.New(g.store, c.LLM, llm.Options{Logger: logFor("llm"), Getenv: getenv})
+	lopts := llm.Options{Logger: logFor("llm"), Getenv: getenv}
+	if g.shared != nil {
+		lopts.Counters = g.shared // every node checks one quota window
+	}
+	g.llm = llm.New(g.store, c.LLM, lopts)
 	if err := add("llm", g.llm); err != nil {
 		return err
 	}

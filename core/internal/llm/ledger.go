@@ -25,6 +25,9 @@ type ledger struct {
 	kv  store.KV
 	pg  *store.Postgres // set: the rows are in portico_usage instead (postgres.go)
 	now func() time.Time
+	// shared, when set, is the quota window several nodes share; the
+	// windows below are the fallback.
+	shared Counters
 
 	mu      sync.Mutex
 	windows map[string]*window
@@ -108,6 +111,11 @@ func (l *ledger) record(ctx context.Context, account, model string, u Usage) err
 	if w.loaded && w.today == dayNumber(now) {
 		w.total += u.Total()
 	}
+	if l.shared != nil && account != "" {
+		// The ledger has it; a shared window that failed says so itself
+		// (its mode turns local), and is seeded from the ledger again.
+		_ = l.shared.AddTokens(account, now.Format(dayFormat), u.Total())
+	}
 	return nil
 }
 
@@ -137,6 +145,17 @@ func (l *ledger) check(ctx context.Context, account string, quota int64, days in
 		return nil
 	}
 	today := l.now().UTC()
+	if l.shared != nil {
+		days := make([]string, days)
+		for d := range days {
+			days[d] = today.AddDate(0, 0, -d).Format(dayFormat)
+		}
+		total, err := l.shared.SumTokens(account, days, func(day string) (int64, error) { return l.daySum(ctx, account, day) })
+		if err == nil {
+			return quotaError(account, total, quota, len(days))
+		}
+		// The shared window failed: check this node's own.
+	}
 	w := l.window(account)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -147,11 +166,25 @@ func (l *ledger) check(ctx context.Context, account string, quota int64, days in
 		}
 		w.loaded, w.today, w.days, w.total = true, dayNumber(today), days, total
 	}
-	if w.total >= quota {
+	return quotaError(account, w.total, quota, days)
+}
+
+// quotaError refuses account when spent reaches quota.
+func quotaError(account string, spent, quota int64, days int) error {
+	if spent >= quota {
 		return fmt.Errorf("%w: key %s spent %d of its %d tokens in the last %d days (llm.key_quota_tokens per llm.quota_period)",
-			ErrQuotaExceeded, account, w.total, quota, days)
+			ErrQuotaExceeded, account, spent, quota, days)
 	}
 	return nil
+}
+
+// daySum is account's tokens of one day (YYYY-MM-DD) in the ledger.
+func (l *ledger) daySum(ctx context.Context, account, day string) (int64, error) {
+	t, err := time.Parse(dayFormat, day)
+	if err != nil {
+		return 0, err
+	}
+	return l.sum(ctx, account, t, 1)
 }
 
 // sum adds up account's tokens over the days ending today.

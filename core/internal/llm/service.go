@@ -28,6 +28,21 @@ type Options struct {
 	Client *http.Client
 	// Now is the ledger's clock; nil means time.Now.
 	Now func() time.Time
+	// Counters, when set, keep the quota windows that several nodes
+	// share (cluster.redis_url); the node's own window is the fallback.
+	Counters Counters
+}
+
+// Counters are token counts per account and UTC day that several nodes
+// share. Either method fails while they cannot be reached; the ledger then
+// checks the node's own window.
+type Counters interface {
+	// AddTokens adds n to account's count of day, if that count exists
+	// (SumTokens creates it, from the ledger).
+	AddTokens(account, day string, n int64) error
+	// SumTokens sums account's counts of days, first creating each
+	// missing one from seed(day): the ledger's sum of that day.
+	SumTokens(account string, days []string, seed func(day string) (int64, error)) (int64, error)
 }
 
 // Service routes completions to the configured providers and keeps the
@@ -87,6 +102,7 @@ func New(kv store.KV, c config.LLM, opts Options) *Service {
 		now = time.Now
 	}
 	s.ledger = newLedger(kv, now)
+	s.ledger.shared = opts.Counters
 	s.applyLLM(c)
 	return s
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -184,6 +185,82 @@ func (s *Shared) take(ns, group, principal string, r Rate) (Decision, bool) {
 		d.RetryAfter = time.Duration(res[3]) * time.Microsecond
 	}
 	return d, true
+}
+
+// errLocal is a shared call while Redis is failing.
+var errLocal = errors.New("ratelimit: Redis is failing; limits are local")
+
+// addScript adds to a day's token count only if the count exists:
+// SumTokens creates it from the ledger, so usage recorded before the
+// count existed is never lost to an INCRBY that started it at zero.
+var addScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('INCRBY', KEYS[1], ARGV[1])
+end
+return -1
+`)
+
+func (s *Shared) quotaKey(account, day string) string { return s.prefix + "quota:" + account + ":" + day }
+
+// AddTokens adds n to account's token count of day (YYYY-MM-DD), if the
+// count exists; it implements llm.Counters.
+func (s *Shared) AddTokens(account, day string, n int64) error {
+	if !s.up.Load() {
+		return errLocal
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	if err := addScript.Run(ctx, s.client, []string{s.quotaKey(account, day)}, n).Err(); err != nil {
+		s.down(err)
+		return err
+	}
+	return nil
+}
+
+// SumTokens sums account's token counts of days, creating each missing
+// one from seed(day) (the ledger's sum of that day) with SET NX, kept
+// for as many days as it can count in; it implements llm.Counters.
+func (s *Shared) SumTokens(account string, days []string, seed func(day string) (int64, error)) (int64, error) {
+	if !s.up.Load() {
+		return 0, errLocal
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	keys := make([]string, len(days))
+	for i, d := range days {
+		keys[i] = s.quotaKey(account, d)
+	}
+	vals, err := s.client.MGet(ctx, keys...).Result()
+	if err != nil {
+		s.down(err)
+		return 0, err
+	}
+	var total int64
+	for i, v := range vals {
+		if v != nil {
+			n, err := strconv.ParseInt(fmt.Sprint(v), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("ratelimit: quota count %s: %w", keys[i], err)
+			}
+			total += n
+			continue
+		}
+		n, err := seed(days[i])
+		if err != nil {
+			return 0, err
+		}
+		ttl := time.Duration(len(days)+1) * 24 * time.Hour
+		if err := s.client.SetNX(ctx, keys[i], n, ttl).Err(); err != nil {
+			s.down(err)
+			return 0, err
+		}
+		if n, err = s.client.Get(ctx, keys[i]).Int64(); err != nil { // another node may have seeded it first
+			s.down(err)
+			return 0, err
+		}
+		total += n
+	}
+	return total, nil
 }
 
 // Close closes the connections.
