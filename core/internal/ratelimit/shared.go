@@ -200,7 +200,9 @@ end
 return -1
 `)
 
-func (s *Shared) quotaKey(account, day string) string { return s.prefix + "quota:" + account + ":" + day }
+func (s *Shared) quotaKey(account, day string) string {
+	return s.prefix + "quota:" + account + ":" + day
+}
 
 // AddTokens adds n to account's token count of day (YYYY-MM-DD), if the
 // count exists; it implements llm.Counters.
