@@ -13,6 +13,9 @@ import (
 	"github.com/porticohq/portico/internal/testtool"
 )
 
+// testRetry is the tests' cluster.redis_retry_interval.
+const testRetry = 100 * time.Millisecond
+
 // testPrefix keeps each test's keys apart on the shared test Redis.
 func testPrefix() string {
 	var b [6]byte
@@ -27,7 +30,7 @@ func sharedNodes(t testing.TB, redisURL, prefix string, n int, r Rate) ([]*Limit
 	var ls []*Limiter
 	var ss []*Shared
 	for range n {
-		s, err := NewShared(context.Background(), SharedOptions{URL: redisURL, Prefix: prefix, Timeout: 200 * time.Millisecond, RetryInterval: 50 * time.Millisecond})
+		s, err := NewShared(context.Background(), SharedOptions{URL: redisURL, Prefix: prefix, Timeout: 200 * time.Millisecond, RetryInterval: testRetry})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +117,6 @@ func TestSharedFallsBackAndResumes(t *testing.T) {
 	}
 	proxy := testtool.NewCutProxy(t, u.Host)
 	u.Host = proxy.Addr()
-	const retry = 50 * time.Millisecond
 	nodes, shared := sharedNodes(t, u.String(), testPrefix(), 3, Rate{PerSecond: 0.001, Burst: 2})
 	for i := range 2 {
 		if !nodes[i].Allow("default", "p").Allowed {
@@ -143,7 +145,7 @@ func TestSharedFallsBackAndResumes(t *testing.T) {
 	for _, s := range shared {
 		go s.Run(ctx)
 	}
-	deadline := time.Now().Add(10 * (retry + 200*time.Millisecond))
+	deadline := time.Now().Add(10 * testRetry) // the bound: ten retry intervals
 	for _, s := range shared {
 		for s.Mode() != "shared" {
 			if time.Now().After(deadline) {
