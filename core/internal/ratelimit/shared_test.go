@@ -175,3 +175,22 @@ func BenchmarkAllowShared(b *testing.B) {
 		b.Fatal("fell back to local limits")
 	}
 }
+
+// TestSharedRateChange: a rate changed live (a config reload) applies to
+// the shared buckets at the next check, keeping the tokens they hold.
+func TestSharedRateChange(t *testing.T) {
+	nodes, _ := sharedNodes(t, testtool.Redis(t), testPrefix(), 2, Rate{PerSecond: 0.001, Burst: 1})
+	if !nodes[0].Allow("default", "p").Allowed || nodes[1].Allow("default", "p").Allowed {
+		t.Fatal("a burst of 1 did not hold across the nodes")
+	}
+	for _, l := range nodes {
+		if err := l.SetRates(map[string]Rate{"default": {PerSecond: 1000, Burst: 5}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(20 * time.Millisecond) // refills well past the new burst
+	d := nodes[1].Allow("default", "p")
+	if !d.Allowed || d.Limit != 5 || d.Remaining != 4 {
+		t.Fatalf("after the rate change: %+v, want allowed with 4 of 5 left", d)
+	}
+}
