@@ -1,13 +1,13 @@
 package core_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/porticohq/portico/core/internal/auth"
@@ -18,9 +18,7 @@ import (
 // the Redis at redisURL under one key prefix of their own.
 func startRedisNodes(t *testing.T, redisURL, config string, n int) []*gw {
 	t.Helper()
-	var b [6]byte
-	rand.Read(b[:])
-	prefix := "portico-test:" + hex.EncodeToString(b[:]) + ":"
+	prefix := testtool.RedisKeyPrefix()
 	key := auth.NewSecret()
 	var nodes []*gw
 	for range n {
@@ -93,7 +91,7 @@ func TestLockoutAcrossNodes(t *testing.T) {
 		if m := rateLimitMode(t, g); m != "local" {
 			t.Fatalf("node %d without Redis: mode %v, want local", i+1, m)
 		}
-		if r := g.do(t, "GET", g.url+"/metrics", ""); !containsLine(string(r.body), "portico_ratelimit_shared 0") {
+		if r := g.do(t, "GET", g.url+"/metrics", ""); !slices.Contains(strings.Split(string(r.body), "\n"), "portico_ratelimit_shared 0") {
 			t.Fatalf("node %d without Redis: /metrics lacks portico_ratelimit_shared 0", i+1)
 		}
 		for j := 1; j < allowed; j++ {
@@ -117,29 +115,4 @@ func TestLockoutAcrossNodes(t *testing.T) {
 	if s := bad(nodes[1]); s != 429 {
 		t.Fatalf("after the outage the shared lockout still holds: %d, want 429", s)
 	}
-}
-
-func containsLine(body, line string) bool {
-	for _, l := range splitLines(body) {
-		if l == line {
-			return true
-		}
-	}
-	return false
-}
-
-func splitLines(s string) []string {
-	var out []string
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && s[i] != '\n' {
-			i++
-		}
-		out = append(out, s[:i])
-		if i < len(s) {
-			i++
-		}
-		s = s[i:]
-	}
-	return out
 }

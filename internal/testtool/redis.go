@@ -1,6 +1,8 @@
 package testtool
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"testing"
 )
@@ -22,4 +24,12 @@ func Redis(t testing.TB) string {
 		t.Skip(msg)
 	}
 	return u
+}
+
+// RedisKeyPrefix is a key prefix of its own, so tests sharing the Redis
+// of RedisEnv keep apart.
+func RedisKeyPrefix() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "portico-test:" + hex.EncodeToString(b[:]) + ":"
 }

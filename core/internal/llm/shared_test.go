@@ -2,8 +2,6 @@ package llm
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net/url"
 	"testing"
@@ -24,9 +22,7 @@ func TestQuotaSharedAcrossNodes(t *testing.T) {
 	}
 	proxy := testtool.NewCutProxy(t, u.Host)
 	u.Host = proxy.Addr()
-	var b [6]byte
-	rand.Read(b[:])
-	prefix := "portico-test:" + hex.EncodeToString(b[:]) + ":"
+	prefix := testtool.RedisKeyPrefix()
 	ctx := context.Background()
 	node := func() *Service {
 		sh, err := ratelimit.NewShared(ctx, ratelimit.SharedOptions{URL: u.String(), Prefix: prefix, Timeout: 200 * time.Millisecond})

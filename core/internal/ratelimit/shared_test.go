@@ -2,8 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -15,13 +13,6 @@ import (
 
 // testRetry is the tests' cluster.redis_retry_interval.
 const testRetry = 100 * time.Millisecond
-
-// testPrefix keeps each test's keys apart on the shared test Redis.
-func testPrefix() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return "portico-test:" + hex.EncodeToString(b[:]) + ":"
-}
 
 // sharedNodes returns n limiters of rate r that share buckets through
 // their own Shared each (as n nodes do), on the Redis at redisURL.
@@ -54,7 +45,7 @@ func TestSharedAcrossThreeNodes(t *testing.T) {
 		t.Skip("a 5 s run; -short leaves it out")
 	}
 	const n, burst = 200.0, 50
-	nodes, shared := sharedNodes(t, testtool.Redis(t), testPrefix(), 3, Rate{PerSecond: n, Burst: burst})
+	nodes, shared := sharedNodes(t, testtool.Redis(t), testtool.RedisKeyPrefix(), 3, Rate{PerSecond: n, Burst: burst})
 	var accepted, checks atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -88,7 +79,7 @@ func TestSharedAcrossThreeNodes(t *testing.T) {
 // burst, then refusals with a Retry-After of one token's refill, and the
 // headers' numbers.
 func TestSharedDecision(t *testing.T) {
-	nodes, _ := sharedNodes(t, testtool.Redis(t), testPrefix(), 2, Rate{PerSecond: 1, Burst: 3})
+	nodes, _ := sharedNodes(t, testtool.Redis(t), testtool.RedisKeyPrefix(), 2, Rate{PerSecond: 1, Burst: 3})
 	for i := range 3 {
 		d := nodes[i%2].Allow("default", "p")
 		if !d.Allowed || d.Limit != 3 || d.Remaining != 2-i {
@@ -117,7 +108,7 @@ func TestSharedFallsBackAndResumes(t *testing.T) {
 	}
 	proxy := testtool.NewCutProxy(t, u.Host)
 	u.Host = proxy.Addr()
-	nodes, shared := sharedNodes(t, u.String(), testPrefix(), 3, Rate{PerSecond: 0.001, Burst: 2})
+	nodes, shared := sharedNodes(t, u.String(), testtool.RedisKeyPrefix(), 3, Rate{PerSecond: 0.001, Burst: 2})
 	for i := range 2 {
 		if !nodes[i].Allow("default", "p").Allowed {
 			t.Fatalf("check %d refused", i)
@@ -165,7 +156,7 @@ func TestSharedFallsBackAndResumes(t *testing.T) {
 // BenchmarkAllowShared is one check through Redis (a round trip to the
 // Redis of PORTICO_TEST_REDIS_URL), beside BenchmarkAllow's local check.
 func BenchmarkAllowShared(b *testing.B) {
-	nodes, shared := sharedNodes(b, testtool.Redis(b), testPrefix(), 1, Rate{PerSecond: 1e9, Burst: 1 << 30})
+	nodes, shared := sharedNodes(b, testtool.Redis(b), testtool.RedisKeyPrefix(), 1, Rate{PerSecond: 1e9, Burst: 1 << 30})
 	l := nodes[0]
 	b.ReportAllocs()
 	for b.Loop() {
@@ -179,7 +170,7 @@ func BenchmarkAllowShared(b *testing.B) {
 // TestSharedRateChange: a rate changed live (a config reload) applies to
 // the shared buckets at the next check, keeping the tokens they hold.
 func TestSharedRateChange(t *testing.T) {
-	nodes, _ := sharedNodes(t, testtool.Redis(t), testPrefix(), 2, Rate{PerSecond: 0.001, Burst: 1})
+	nodes, _ := sharedNodes(t, testtool.Redis(t), testtool.RedisKeyPrefix(), 2, Rate{PerSecond: 0.001, Burst: 1})
 	if !nodes[0].Allow("default", "p").Allowed || nodes[1].Allow("default", "p").Allowed {
 		t.Fatal("a burst of 1 did not hold across the nodes")
 	}
