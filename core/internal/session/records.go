@@ -96,6 +96,11 @@ func (r *kvRecords) get(ctx context.Context, id string) (Session, error) {
 	if err != nil {
 		return Session{}, err
 	}
+	return decodeSession(id, b)
+}
+
+// decodeSession decodes a stored session record.
+func decodeSession(id string, b []byte) (Session, error) {
 	var se Session
 	if err := json.Unmarshal(b, &se); err != nil {
 		return Session{}, fmt.Errorf("session record %q: %w", id, err)

@@ -81,11 +81,7 @@ func (r *pgRecords) get(ctx context.Context, id string) (Session, error) {
 	if err != nil {
 		return Session{}, r.fail(ctx, err)
 	}
-	var se Session
-	if err := json.Unmarshal(b, &se); err != nil {
-		return Session{}, fmt.Errorf("session record %q: %w", id, err)
-	}
-	return se, nil
+	return decodeSession(id, b)
 }
 
 // columns are a session's indexed fields beside its record.
@@ -296,10 +292,10 @@ func (r *pgRecords) lockSession(ctx context.Context, id string) (context.Context
 		unlock()
 		return ctx, Session{}, nil, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
-	var se Session
-	if err := json.Unmarshal(b, &se); err != nil {
+	se, err := decodeSession(id, b)
+	if err != nil {
 		unlock()
-		return ctx, Session{}, nil, fmt.Errorf("session record %q: %w", id, err)
+		return ctx, Session{}, nil, err
 	}
 	return held, se, unlock, nil
 }
