@@ -2,17 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/porticohq/portico/internal/testtool"
 )
 
 // startOnPostgres runs Portico as the main target is run, with
@@ -21,33 +18,13 @@ import (
 // CPU counts the PostgreSQL server's processes too: they do the work
 // Badger does inside Portico.
 func startOnPostgres(ctx context.Context, o options, work string) (*target, func(), error) {
-	u, err := url.Parse(o.postgres)
-	if err != nil || u.Scheme == "" {
-		return nil, nil, fmt.Errorf("-postgres must be a postgres:// URL: %v", err)
-	}
-	conn, err := pgx.Connect(ctx, o.postgres)
+	dbURL, dropDB, err := testtool.CreateDatabase(ctx, o.postgres, "portico_bench_")
 	if err != nil {
 		return nil, nil, fmt.Errorf("-postgres: %w", err)
 	}
-	var b [6]byte
-	rand.Read(b[:])
-	name := "portico_bench_" + hex.EncodeToString(b[:])
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+name)
-	conn.Close(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("-postgres: %w", err)
-	}
-	drop := func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if conn, err := pgx.Connect(ctx, o.postgres); err == nil {
-			conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			conn.Close(ctx)
-		}
-	}
-	u.Path = "/" + name
+	drop := func() { dropDB() }
 	cfg := filepath.Join(work, "bench-postgres.toml")
-	body := benchConfig + loadedFirst + fmt.Sprintf("[storage]\nbackend = \"postgres\"\n[storage.postgres]\nurl = %q\n", u.String())
+	body := benchConfig + loadedFirst + fmt.Sprintf("[storage]\nbackend = \"postgres\"\n[storage.postgres]\nurl = %q\n", dbURL)
 	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
 		drop()
 		return nil, nil, err
