@@ -466,9 +466,9 @@ func (g *Gateway) start(ctx context.Context) error {
 	g.every(bg, func(c *config.Config) time.Duration { return c.Audit.SweepInterval.D() }, g.pruneAudit)
 	g.every(bg, func(*config.Config) time.Duration { return time.Minute }, g.flushKeyUse)
 	if _, shared := g.store.(*store.Postgres); shared {
-		// Other nodes change users and keys in the shared store.
+		// Other nodes change users, keys and webhooks in the shared store.
 		g.auth.SetMissRefresh(g.cfg.Config().Storage.Postgres.RefreshInterval.D())
-		g.every(bg, func(c *config.Config) time.Duration { return c.Storage.Postgres.RefreshInterval.D() }, g.refreshAuth)
+		g.every(bg, func(c *config.Config) time.Duration { return c.Storage.Postgres.RefreshInterval.D() }, g.refreshShared)
 	}
 	g.every(bg, func(*config.Config) time.Duration { return time.Hour }, g.sweepSessions)
 	g.every(bg, trimInterval, func(context.Context) { g.plugins.Trim(time.Now()) })
@@ -537,10 +537,15 @@ func (g *Gateway) every(ctx context.Context, interval func(*config.Config) time.
 	}()
 }
 
-func (g *Gateway) refreshAuth(ctx context.Context) {
+// refreshShared reads again what other nodes sharing the store change
+// and this node keeps in memory: users and keys, webhooks.
+func (g *Gateway) refreshShared(ctx context.Context) {
 	g.auth.SetMissRefresh(g.cfg.Config().Storage.Postgres.RefreshInterval.D()) // live on reload
 	if err := g.auth.Refresh(ctx); err != nil && ctx.Err() == nil {
 		g.log.Warn("users and keys not refreshed from the store", "error", err)
+	}
+	if err := g.hooks.Refresh(ctx); err != nil && ctx.Err() == nil {
+		g.log.Warn("webhooks not refreshed from the store", "error", err)
 	}
 }
 

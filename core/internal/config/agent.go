@@ -55,6 +55,8 @@ type Webhooks struct {
 	AllowPrivate   bool     `koanf:"allow_private" doc:"Allow targets on loopback, private and link-local addresses (off: refused when the hook is created and at every attempt)."`
 	SecretOverlap  Duration `koanf:"secret_overlap" doc:"How long the previous secret still signs deliveries (a second signature) after a rotation."`
 	Retention      Duration `koanf:"retention" doc:"How long delivered and dead deliveries are kept for GET .../deliveries."`
+	PollInterval   Duration `koanf:"poll_interval" doc:"On a store several nodes share (PostgreSQL), the longest a node waits before it reads the queue again, for deliveries other nodes queued or left behind."`
+	ClaimLease     Duration `koanf:"claim_lease" doc:"On a store several nodes share (PostgreSQL), how long a node holds a delivery it is sending: another node sends it, with the same delivery id, once the lease has passed without an outcome (the node died). Longer than webhooks.timeout."`
 }
 
 var llmKinds = []string{"openai", "anthropic"}
@@ -168,6 +170,12 @@ func (c *Config) validateAgent(bad func(key, format string, args ...any)) {
 	}
 	if w.SecretOverlap < 0 {
 		bad("webhooks.secret_overlap", "must not be negative")
+	}
+	if w.PollInterval <= 0 {
+		bad("webhooks.poll_interval", "must be a positive duration (got %s)", w.PollInterval.D())
+	}
+	if w.ClaimLease <= w.Timeout {
+		bad("webhooks.claim_lease", "must be longer than webhooks.timeout (%s; got %s)", w.Timeout.D(), w.ClaimLease.D())
 	}
 }
 

@@ -208,7 +208,7 @@ type Postgres struct {
 	MaxConns         int64    `koanf:"max_conns" reload:"restart" doc:"Connections in this node's pool (0: pgx's default, the larger of 4 and the number of CPUs). A session turn holds one for its whole length, the skill call included (its lock lives on it), so this bounds the turns a node runs at once; the nodes' sum must stay under the server's max_connections."`
 	StatementTimeout Duration `koanf:"statement_timeout" reload:"restart" doc:"The server ends a statement that runs this long (and the request answers 503 store_unavailable); 0 keeps the server's setting."`
 	ConnectTimeout   Duration `koanf:"connect_timeout" reload:"restart" doc:"How long one connection attempt may take."`
-	RefreshInterval  Duration `koanf:"refresh_interval" doc:"Each node keeps users and API keys in memory; it reads them from the database again this often, and at once (at most this often) when a request brings a key it does not know, so a key created on another node works at once and a revoked one stops within this interval."`
+	RefreshInterval  Duration `koanf:"refresh_interval" doc:"Each node keeps users, API keys and webhooks in memory; it reads them from the database again this often (users and keys also at once, at most this often, when a request brings a key it does not know), so a key created on another node works at once and a revoked one stops within this interval."`
 }
 
 // Audit configures the audit trail.
@@ -316,6 +316,8 @@ func Default() *Config {
 			Workers:        4,
 			SecretOverlap:  Duration(24 * time.Hour),
 			Retention:      Duration(7 * 24 * time.Hour),
+			ClaimLease:     Duration(time.Minute),
+			PollInterval:   Duration(time.Second),
 		},
 		MCP: defaultMCP(),
 		A2A: defaultA2A(),

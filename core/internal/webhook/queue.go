@@ -249,6 +249,11 @@ func (s *Service) dispatch(ctx context.Context) {
 		case !next.IsZero():
 			wait = max(next.Sub(s.now()), 0)
 		}
+		if s.shared {
+			// Other nodes queue deliveries, and leave leased ones behind,
+			// without kicking this loop.
+			wait = min(wait, s.config().PollInterval.D())
+		}
 		timer.Reset(wait) // since Go 1.23, Reset leaves no stale tick behind
 		select {
 		case <-ctx.Done():
@@ -334,7 +339,18 @@ func (s *Service) attempt(q due) {
 		s.dropDue(ctx, q.key)
 		return
 	}
+	if s.shared {
+		if d, err = s.claim(ctx, q, d); err != nil || d == nil {
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("webhook delivery not claimed; trying again", "delivery", q.id, "error", err)
+			}
+			return // or another node claimed it first
+		}
+	}
 	h, err := s.hook(d.HookID)
+	if err != nil && s.shared && s.Refresh(ctx) == nil {
+		h, err = s.hook(d.HookID) // a hook another node created
+	}
 	if err != nil { // the hook was deleted and its deliveries not all removed
 		s.removeDelivery(ctx, d)
 		return
@@ -393,6 +409,35 @@ func (s *Service) attempt(q due) {
 	case outcome.State == Pending:
 		s.log.Debug("webhook delivery failed; retrying", "delivery", d.ID, "hook", d.HookID, "attempts", outcome.Attempts, "next_attempt_at", outcome.NextAttemptAt, "error", outcome.LastError)
 	}
+}
+
+// claim leases a due delivery to this node on a store nodes share: its
+// next attempt moves to the end of webhooks.claim_lease, so other nodes
+// leave it while this one sends it, and send it themselves, with the same
+// delivery id, if the lease runs out without an outcome (this node died).
+// The outcome replaces the lease. It returns nil when the delivery is no
+// longer due under q's key: another node claimed or finished it first.
+func (s *Service) claim(ctx context.Context, q due, d *Delivery) (*Delivery, error) {
+	until := s.now().UTC().Add(s.config().ClaimLease.D())
+	var claimed *Delivery
+	err := s.kv.Update(ctx, func(tx store.Txn) error {
+		claimed = nil
+		cur, err := getDelivery(tx, d.HookID, d.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if cur.State != Pending || !bytes.Equal(q.key, timeKey(duePrefix, cur.NextAttemptAt, cur.ID)) {
+			return nil
+		}
+		n := *cur
+		n.NextAttemptAt = until
+		claimed = &n
+		return put(tx, cur, &n)
+	}, store.Sync)
+	return claimed, err
 }
 
 // send POSTs d to the hook's URL, signed, within webhooks.timeout. It

@@ -156,7 +156,11 @@ func (hs *hookSet) sort() {
 // Service keeps the hooks, queues deliveries and sends them. The zero value
 // is not usable; call New, then Start, and Close when done.
 type Service struct {
-	kv     store.KV
+	kv store.KV
+	// shared: other nodes use the store too (PostgreSQL), so an attempt
+	// is claimed with a lease first, and hooks other nodes made are read
+	// from the store (Refresh, and for an unknown hook id).
+	shared bool
 	bus    *events.Bus
 	log    *slog.Logger
 	cfg    atomic.Pointer[config.Webhooks]
@@ -197,8 +201,9 @@ func New(d Deps, c *config.Config) *Service {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
+	_, shared := d.Store.(*store.Postgres)
 	s := &Service{
-		kv: store.Prefix(d.Store, "webhook/"), bus: d.Bus, log: d.Logger,
+		kv: store.Prefix(d.Store, "webhook/"), shared: shared, bus: d.Bus, log: d.Logger,
 		buffer: int(c.Events.Buffer), now: time.Now, rand: mrand.Int64N,
 		wake: make(chan struct{}, 1), inflight: map[string]bool{},
 	}
@@ -254,12 +259,11 @@ func (s *Service) checkAddress(network, address string, _ syscall.RawConn) error
 	return nil
 }
 
-// Start loads the hooks, subscribes to the bus and starts the workers;
-// deliveries left pending by an earlier run (a restart or a crash) resume.
-func (s *Service) Start(ctx context.Context) error {
-	if s.started {
-		return errors.New("webhook: Start called twice")
-	}
+// Refresh reads the hooks from the store again: on a store that nodes
+// share, hooks another node created, changed or deleted take effect here.
+func (s *Service) Refresh(ctx context.Context) error {
+	s.mu.Lock() // no hook change of this node between the read and the swap
+	defer s.mu.Unlock()
 	set := &hookSet{byID: map[string]*hook{}}
 	err := s.kv.Scan(ctx, []byte(hookPrefix), store.ScanOptions{}, func(k, v []byte) error {
 		var h hook
@@ -274,6 +278,19 @@ func (s *Service) Start(ctx context.Context) error {
 	}
 	set.sort()
 	s.hooks.Store(set)
+	return nil
+}
+
+// Start loads the hooks, subscribes to the bus and starts the workers;
+// deliveries left pending by an earlier run (a restart or a crash) resume.
+func (s *Service) Start(ctx context.Context) error {
+	if s.started {
+		return errors.New("webhook: Start called twice")
+	}
+	if err := s.Refresh(ctx); err != nil {
+		return err
+	}
+	set := s.hooks.Load()
 	pending := 0
 	if err := s.kv.Scan(ctx, []byte(duePrefix), store.ScanOptions{KeysOnly: true}, func(_, _ []byte) error {
 		pending++
