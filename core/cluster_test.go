@@ -71,6 +71,19 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 	if r := n2.do(t, "GET", n2.url+"/api/v1/users", ""); r.status != 200 || r.json(t)["total"] != 1.0 {
 		t.Fatalf("users after two starts: %d %s", r.status, r.body)
 	}
+	// Each node lists both, itself first; the same plugins, one digest.
+	for i, g := range nodes {
+		r := g.do(t, "GET", g.url+"/api/v1/cluster", "")
+		list, _ := r.json(t)["nodes"].([]any)
+		if r.status != 200 || len(list) != 2 {
+			t.Fatalf("cluster on node %d: %d %s", i+1, r.status, r.body)
+		}
+		first, second := list[0].(map[string]any), list[1].(map[string]any)
+		if first["this"] != true || first["id"] != r.json(t)["node"] || first["up"] != true || second["up"] != true ||
+			first["address"] != g.Addr() || first["plugins_digest"] == "" || first["plugins_digest"] != second["plugins_digest"] {
+			t.Fatalf("cluster on node %d: %s", i+1, r.body)
+		}
+	}
 	// PostgreSQL is backed up with its own tools; the API says so.
 	if r := n1.do(t, "POST", n1.url+"/api/v1/admin/backup", ""); r.status != 409 || !strings.Contains(string(r.body), "pg_dump") {
 		t.Fatalf("backup on postgres: %d %s", r.status, r.body)

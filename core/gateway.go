@@ -2,6 +2,8 @@ package core
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +20,7 @@ import (
 	"github.com/porticohq/portico/core/internal/audit"
 	"github.com/porticohq/portico/core/internal/auth"
 	"github.com/porticohq/portico/core/internal/channel"
+	"github.com/porticohq/portico/core/internal/cluster"
 	"github.com/porticohq/portico/core/internal/config"
 	"github.com/porticohq/portico/core/internal/events"
 	"github.com/porticohq/portico/core/internal/httpapi"
@@ -86,6 +89,7 @@ type Gateway struct {
 	limits   *ratelimit.Limiter
 	failures *ratelimit.Limiter
 	shared   *ratelimit.Shared // cluster.redis_url: buckets shared in Redis
+	nodes    *cluster.Registry // this node's heartbeat, every node's list
 	runtime  *hostapi.Runtime
 	llm      *llm.Service
 	plugins  *plugin.Manager
@@ -284,12 +288,14 @@ func (g *Gateway) build(opts Options, e checked) error {
 	if err := add("webhooks", g.hooks); err != nil {
 		return err
 	}
+	g.nodes = cluster.New(g.store, cluster.Options{Version: VersionString(), Plugins: g.pluginsDigest,
+		Every: func() time.Duration { return g.cfg.Config().Cluster.HeartbeatInterval.D() }, Logger: logFor("cluster")})
 	mcpDeps.Plugins, mcpDeps.Upstream = g.plugins, upstream
 	g.mcp = mcp.New(mcpDeps)
 	g.metrics = metrics.New()
 	g.metrics.Register(metrics.NewPluginCollector(g.plugins), metrics.NewWebhookCollector(g.hooks), metrics.NewStorageCollector(g.store))
 	g.api = httpapi.New(httpapi.Deps{
-		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures, Plugins: g.plugins, LLM: g.llm,
+		Config: cfg, Auth: g.auth, Limits: g.limits, Failures: g.failures, Plugins: g.plugins, LLM: g.llm, Nodes: g.nodes,
 		Store: g.store, Bus: g.bus, Audit: g.audit, Sessions: g.sessions, Channels: g.channels, Logger: logFor("http"),
 		Hooks: g.hooks, MCP: g.mcp, Version: VersionString(), Started: g.started, Logs: g.ring, Metrics: g.metrics, TLS: g.tls, Tracer: g.tracer,
 		Mounts: e.routes,
@@ -476,6 +482,14 @@ func (g *Gateway) start(ctx context.Context) error {
 		g.bg.Add(1)
 		go func() { defer g.bg.Done(); g.shared.Run(bg) }()
 	}
+	// The first heartbeat is written before Start returns: a node that
+	// serves is listed.
+	g.nodes.SetAddress(g.ln.Addr().String())
+	if err := g.nodes.Beat(bg); err != nil {
+		g.log.Warn("heartbeat not written", "error", err)
+	}
+	g.bg.Add(1)
+	go func() { defer g.bg.Done(); g.nodes.Run(bg) }()
 	for _, l := range []*ratelimit.Limiter{g.limits, g.failures} {
 		g.bg.Add(1)
 		go func() { defer g.bg.Done(); l.Run(bg, time.Minute) }()
@@ -535,6 +549,20 @@ func (g *Gateway) every(ctx context.Context, interval func(*config.Config) time.
 			}
 		}
 	}()
+}
+
+// pluginsDigest is a SHA-256 over the node's plugins (name, version,
+// module digest, status), sorted, and their number: nodes running the
+// same plugins show the same digest in GET /api/v1/cluster.
+func (g *Gateway) pluginsDigest() (string, int) {
+	list := g.plugins.List()
+	lines := make([]string, 0, len(list))
+	for _, p := range list {
+		lines = append(lines, p.Name+" "+p.Version+" "+p.ModuleSHA256+" "+string(p.Status))
+	}
+	slices.Sort(lines)
+	h := sha256.Sum256([]byte(strings.Join(lines, "\n")))
+	return hex.EncodeToString(h[:]), len(list)
 }
 
 // refreshShared reads again what other nodes sharing the store change

@@ -63,6 +63,7 @@ type Cluster struct {
 	RedisTimeout       Duration `koanf:"redis_timeout" reload:"restart" doc:"Longest wait for one shared check, connecting included; past it (or on any Redis error) the node limits with its own buckets until Redis answers again."`
 	RedisRetryInterval Duration `koanf:"redis_retry_interval" reload:"restart" doc:"How often a node whose Redis failed tries it again; shared limits resume at the first answer."`
 	RedisKeyPrefix     string   `koanf:"redis_key_prefix" reload:"restart" doc:"Prefix of every key Portico writes in Redis, so gateways can share one Redis apart."`
+	HeartbeatInterval  Duration `koanf:"heartbeat_interval" doc:"How often a node writes its record (GET /api/v1/cluster) into the store; a node that missed three is listed as down, one silent for a hundred is forgotten."`
 }
 
 // Plugin configures the plugin runtime and the defaults of every plugin.
@@ -266,9 +267,10 @@ func Default() *Config {
 			CacheBytes:      64 << 20,
 			IndexCacheBytes: 16 << 20,
 		},
-		Cluster: Cluster{RedisTimeout: Duration(100 * time.Millisecond), RedisRetryInterval: Duration(time.Second), RedisKeyPrefix: "portico:"},
-		Audit:   Audit{Retention: Duration(90 * 24 * time.Hour), SweepInterval: Duration(time.Hour)},
-		Events:  Events{Buffer: 256},
+		Cluster: Cluster{RedisTimeout: Duration(100 * time.Millisecond), RedisRetryInterval: Duration(time.Second), RedisKeyPrefix: "portico:",
+			HeartbeatInterval: Duration(2 * time.Second)},
+		Audit:  Audit{Retention: Duration(90 * 24 * time.Hour), SweepInterval: Duration(time.Hour)},
+		Events: Events{Buffer: 256},
 		Auth: Auth{
 			FailuresPerMinute: 10,
 			JWT:               JWT{RoleClaim: "portico_role", Leeway: Duration(30 * time.Second)},
@@ -480,6 +482,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Cluster.RedisTimeout <= 0 {
 		bad("cluster.redis_timeout", "must be a positive duration (got %s)", c.Cluster.RedisTimeout.D())
+	}
+	if c.Cluster.HeartbeatInterval <= 0 {
+		bad("cluster.heartbeat_interval", "must be a positive duration (got %s)", c.Cluster.HeartbeatInterval.D())
 	}
 	if c.Cluster.RedisRetryInterval <= 0 {
 		bad("cluster.redis_retry_interval", "must be a positive duration (got %s)", c.Cluster.RedisRetryInterval.D())

@@ -19,6 +19,7 @@ import (
 	"github.com/porticohq/portico/core/internal/audit"
 	"github.com/porticohq/portico/core/internal/auth"
 	"github.com/porticohq/portico/core/internal/channel"
+	"github.com/porticohq/portico/core/internal/cluster"
 	"github.com/porticohq/portico/core/internal/config"
 	"github.com/porticohq/portico/core/internal/events"
 	"github.com/porticohq/portico/core/internal/llm"
@@ -52,6 +53,7 @@ const BackupStatusTrailer = "X-Portico-Backup-Status"
 type Deps struct {
 	Config   *config.Manager
 	Auth     *auth.Service
+	Nodes    *cluster.Registry  // the nodes sharing the store
 	Limits   *ratelimit.Limiter // per principal and route group
 	Failures *ratelimit.Limiter // failed authentications per client IP
 	Plugins  *plugin.Manager
@@ -183,6 +185,7 @@ func (a *API) routes() []route {
 		{"GET", "/api/v1/status/health", RolePublic, "", nil, a.statusHealth},
 		{"GET", "/api/v1/status/ready", RolePublic, "", nil, a.statusReady},
 		{"GET", "/api/v1/status", RoleOperator, "default", nil, a.status},
+		{"GET", "/api/v1/cluster", RoleOperator, "default", nil, a.cluster},
 		{"GET", "/ui", RolePublic, "default", nil, a.consoleRoot},
 		{"GET", "/ui/*", RolePublic, "default", nil, a.console},
 		{"GET", "/api/v1/config", RoleAdmin, "default", nil, a.getConfig},
@@ -315,6 +318,19 @@ func (a *API) statusReady(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusServiceUnavailable, CodeNotReady, "the gateway is starting or draining")
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ready": true})
+	return nil
+}
+
+// cluster lists the nodes sharing the store, this one first.
+func (a *API) cluster(w http.ResponseWriter, r *http.Request) error {
+	nodes, err := a.d.Nodes.List(r.Context())
+	if err != nil {
+		return err
+	}
+	if nodes == nil {
+		nodes = []cluster.Node{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"node": a.d.Nodes.ID(), "nodes": nodes, "total": len(nodes)})
 	return nil
 }
 

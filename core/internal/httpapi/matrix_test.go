@@ -50,6 +50,7 @@ var spec = map[string]auth.Role{
 	"GET /api/v1/status/health":               RolePublic,
 	"GET /api/v1/status/ready":                RolePublic,
 	"GET /api/v1/status":                      RoleOperator,
+	"GET /api/v1/cluster":                     RoleOperator,
 	"GET /ui":                                 RolePublic,
 	"GET /ui/*":                               RolePublic,
 	"GET /api/v1/config":                      RoleAdmin,
