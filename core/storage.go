@@ -208,6 +208,11 @@ func openStore(ctx context.Context, given store.Store, c *config.Config, log *sl
 		return store.OpenPostgres(ctx, store.PostgresOptions{URL: p.URL, MaxConns: int32(p.MaxConns),
 			StatementTimeout: p.StatementTimeout.D(), ConnectTimeout: p.ConnectTimeout.D(), Logger: log})
 	}
+	return openBadger(c, log)
+}
+
+// openBadger opens the embedded store in data_dir with the storage.* sizes.
+func openBadger(c *config.Config, log *slog.Logger) (*store.Badger, error) {
 	return store.Open(c.DataDir, store.Options{MemTableBytes: c.Storage.MemTableBytes, CacheBytes: c.Storage.CacheBytes,
 		IndexCacheBytes: c.Storage.IndexCacheBytes, Logger: log})
 }

@@ -122,18 +122,13 @@ func (c *Config) Client(timeout time.Duration) *http.Client {
 // a data dir that holds data.
 var ErrDataDirNotEmpty = store.ErrNotEmpty
 
-func openDataDir(c *Config) (*store.Badger, error) {
-	return store.Open(c.c.DataDir, store.Options{MemTableBytes: c.c.Storage.MemTableBytes, CacheBytes: c.c.Storage.CacheBytes, IndexCacheBytes: c.c.Storage.IndexCacheBytes})
-}
+func openDataDir(c *Config) (*store.Badger, error) { return openBadger(c.c, nil) }
 
 // openConfigured opens the store storage.backend names: the data dir's
 // Badger (ErrGatewayRunning while a gateway holds it), or PostgreSQL,
 // which running gateways share with the offline tools.
 func openConfigured(ctx context.Context, c *Config) (store.Store, error) {
-	if c.c.Storage.Backend == "postgres" {
-		return openStore(ctx, nil, c.c, nil)
-	}
-	return openDataDir(c)
+	return openStore(ctx, nil, c.c, nil)
 }
 
 // Migration is one step of the PostgreSQL schema as a database has it.

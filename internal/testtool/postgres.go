@@ -24,11 +24,7 @@ func Postgres(t testing.TB) string {
 	t.Helper()
 	admin := os.Getenv(PostgresEnv)
 	if admin == "" {
-		msg := PostgresEnv + " is not set (a PostgreSQL server; .ci/run starts one)"
-		if os.Getenv(RequireEnv) != "" {
-			t.Fatal(msg + " and " + RequireEnv + " is set")
-		}
-		t.Skip(msg)
+		missing(t, PostgresEnv+" is not set (a PostgreSQL server; .ci/run starts one)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

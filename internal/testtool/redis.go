@@ -17,11 +17,7 @@ func Redis(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv(RedisEnv)
 	if u == "" {
-		msg := RedisEnv + " is not set (a Redis server; .ci/run starts one)"
-		if os.Getenv(RequireEnv) != "" {
-			t.Fatal(msg + " and " + RequireEnv + " is set")
-		}
-		t.Skip(msg)
+		missing(t, RedisEnv+" is not set (a Redis server; .ci/run starts one)")
 	}
 	return u
 }

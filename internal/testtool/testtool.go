@@ -26,12 +26,17 @@ func Need(t testing.TB, install string, names ...string) string {
 			return p
 		}
 	}
-	msg := strings.Join(names, " or ") + " is not installed (" + install + ")"
+	missing(t, strings.Join(names, " or ")+" is not installed ("+install+")")
+	return ""
+}
+
+// missing skips t saying what it lacks, or fails it under RequireEnv.
+func missing(t testing.TB, msg string) {
+	t.Helper()
 	if os.Getenv(RequireEnv) != "" {
 		t.Fatal(msg + " and " + RequireEnv + " is set")
 	}
 	t.Skip(msg)
-	return ""
 }
 
 // NoLeak runs cycle n times and fails t when more than two goroutines,

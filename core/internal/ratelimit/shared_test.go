@@ -41,9 +41,6 @@ func sharedNodes(t testing.TB, redisURL, prefix string, n int, r Rate) ([]*Limit
 // burst plus its rate over the time, and an in-flight check per node),
 // not three times it.
 func TestSharedAcrossThreeNodes(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a 5 s run; -short leaves it out")
-	}
 	const n, burst = 200.0, 50
 	nodes, shared := sharedNodes(t, testtool.Redis(t), testtool.RedisKeyPrefix(), 3, Rate{PerSecond: n, Burst: burst})
 	// The buckets run on Redis's clock, so the time they had to refill is

@@ -123,17 +123,17 @@ func (s *Postgres) Fail(ctx context.Context, err error) error {
 		return err
 	case errors.Is(err, pgx.ErrNoRows):
 		return ErrNotFound
-	case Unreachable(err):
+	case unreachable(err):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
 }
 
-// Unreachable reports whether err means the database could not serve the
+// unreachable reports whether err means the database could not serve the
 // statement at all (connection refused or lost, the server shutting down
 // or refusing connections, a statement timeout), as opposed to refusing
 // the statement itself.
-func Unreachable(err error) bool {
+func unreachable(err error) bool {
 	if errors.Is(err, ErrUnavailable) {
 		return true
 	}
