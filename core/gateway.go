@@ -552,13 +552,13 @@ func (g *Gateway) every(ctx context.Context, interval func(*config.Config) time.
 }
 
 // pluginsDigest is a SHA-256 over the node's plugins (name, version,
-// module digest, status), sorted, and their number: nodes running the
+// module digest; not their status, which moves while they load), sorted, and their number: nodes running the
 // same plugins show the same digest in GET /api/v1/cluster.
 func (g *Gateway) pluginsDigest() (string, int) {
 	list := g.plugins.List()
 	lines := make([]string, 0, len(list))
 	for _, p := range list {
-		lines = append(lines, p.Name+" "+p.Version+" "+p.ModuleSHA256+" "+string(p.Status))
+		lines = append(lines, p.Name+" "+p.Version+" "+p.ModuleSHA256)
 	}
 	slices.Sort(lines)
 	h := sha256.Sum256([]byte(strings.Join(lines, "\n")))

@@ -26,8 +26,8 @@ type Node struct {
 	Version     string    `json:"version"`
 	StartedAt   time.Time `json:"started_at"`
 	HeartbeatAt time.Time `json:"heartbeat_at"`
-	// PluginsDigest is a SHA-256 over the node's plugins (name, version,
-	// module digest and status, sorted): nodes that run the same plugins
+	// PluginsDigest is a SHA-256 over the node's plugins (name, version
+	// and module digest, sorted): nodes that run the same plugins
 	// show the same digest.
 	PluginsDigest string `json:"plugins_digest"`
 	Plugins       int    `json:"plugins"`
